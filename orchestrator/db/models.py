@@ -1,0 +1,362 @@
+"""The tables. Per resource: ``XBase`` (shared fields), ``X`` (table), ``XCreate``, ``XPublic``.
+
+Conventions: UUID primary keys, timezone-aware UTC timestamps, statuses as ``StrEnum``,
+money as exact ``Decimal`` USD (see :class:`orchestrator.db.types.Money`). Vendor ids
+(``hit_id``, ``hit_type_id``, ``assignment_id``) live only on :class:`Hit` and
+:class:`Assignment`; :class:`Worker` holds the platform's worker id as its identity.
+Large arrays (features, latent vectors, posteriors) are ``.npy`` artifacts whose paths are
+stored here, never rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from orchestrator.db.types import Money, UTCDateTime, utcnow
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if not nullable else None,
+        sa_type=UTCDateTime,
+        nullable=nullable,
+    )
+
+
+def _money(default: Decimal = Decimal("0")) -> Any:
+    return Field(default=default, sa_type=Money, nullable=False)
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class FeatureKind(StrEnum):
+    """What the feature matrix holds; picks the DPM's data likelihood."""
+
+    CONTINUOUS = "continuous"  # real-valued features → Gaussian
+    PIXELS = "pixels"  # intensities in [0, 1] → Bernoulli
+    COUNTS = "counts"  # bag-of-words counts → Multinomial
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class RoundStatus(StrEnum):
+    PENDING = "pending"
+    MODELLING = "modelling"
+    SAMPLING = "sampling"
+    PUBLISHING = "publishing"
+    COLLECTING = "collecting"
+    AGGREGATING = "aggregating"
+    PROPAGATING = "propagating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class HitStatus(StrEnum):
+    INTENT = "intent"  # row written, CreateHIT not yet confirmed
+    PUBLISHED = "published"  # platform returned a HITId
+    COMPLETED = "completed"  # all answers collected and aggregated
+    EXPIRED = "expired"
+    DISPOSED = "disposed"
+    FAILED = "failed"  # the platform refused it for good (validation error)
+
+
+class AssignmentStatus(StrEnum):
+    SUBMITTED = "submitted"
+    APPROVE_PENDING = "approve_pending"  # decided, platform call not yet confirmed
+    APPROVED = "approved"
+    REJECT_PENDING = "reject_pending"
+    REJECTED = "rejected"
+
+
+class LedgerKind(StrEnum):
+    HIT_RESERVATION = "hit_reservation"  # reward × max assignments × (1 + fee), held at publish
+    REWARD = "reward"  # paid reward + fee for one approved assignment
+    BONUS = "bonus"
+    RELEASE = "release"  # negative: a reservation given back (rejected / unanswered)
+
+
+class LabelSource(StrEnum):
+    ORIGINAL = "original"
+    MODEL = "model"
+    CROWD = "crowd"
+    PROPAGATED = "propagated"
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class DatasetBase(SQLModel):
+    name: str = Field(index=True, unique=True, max_length=200)
+    source: str = Field(description="File path or built-in dataset name it was imported from.")
+    feature_kind: FeatureKind
+    n_items: int = Field(ge=0)
+    n_features: int = Field(ge=0)
+    classes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Dataset(DatasetBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    artifact_dir: str = Field(description="Directory holding features.npy (n_items × n_features).")
+    fingerprint: str = Field(description="SHA-256 of the imported content.")
+    created_at: datetime = _ts()
+
+
+class DatasetCreate(DatasetBase):
+    pass
+
+
+class DatasetPublic(DatasetBase):
+    id: uuid.UUID
+    created_at: datetime
+
+
+class ItemBase(SQLModel):
+    external_id: str = Field(max_length=512)
+    position: int = Field(ge=0, description="Row of this item in the dataset's artifact arrays.")
+    noisy_label: str
+    gold_label: str | None = None
+    is_validation: bool = False
+    text: str | None = None
+    image_path: str | None = None
+
+
+class Item(ItemBase, table=True):
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "external_id", name="uq_item_dataset_external_id"),
+        UniqueConstraint("dataset_id", "position", name="uq_item_dataset_position"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    dataset_id: uuid.UUID = Field(foreign_key="dataset.id", index=True)
+
+
+class ItemCreate(ItemBase):
+    pass
+
+
+class ItemPublic(ItemBase):
+    id: uuid.UUID
+    dataset_id: uuid.UUID
+
+
+# --------------------------------------------------------------------------- campaign
+
+
+class CampaignBase(SQLModel):
+    name: str = Field(max_length=200)
+    budget_usd: Decimal = _money()
+    reward_usd: Decimal = _money(Decimal("0.05"))
+    assignments_per_item: int = Field(default=3, ge=1, le=9)
+    requester: str = Field(default="operator", max_length=200, index=True)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Campaign(CampaignBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    dataset_id: uuid.UUID = Field(foreign_key="dataset.id", index=True)
+    status: CampaignStatus = Field(default=CampaignStatus.DRAFT, index=True)
+    current_round: int = 0
+    artifact_dir: str = ""
+    error: str | None = None
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class CampaignCreate(CampaignBase):
+    dataset_id: uuid.UUID
+
+
+class CampaignPublic(CampaignBase):
+    id: uuid.UUID
+    dataset_id: uuid.UUID
+    status: CampaignStatus
+    current_round: int
+    created_at: datetime
+
+
+class RoundBase(SQLModel):
+    number: int = Field(ge=0, description="0 is the validation round (stratified random).")
+    strategy: str = ""
+    n_selected: int = 0
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Round(RoundBase, table=True):
+    __table_args__ = (UniqueConstraint("campaign_id", "number", name="uq_round_campaign_number"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
+    status: RoundStatus = RoundStatus.PENDING
+    artifact_dir: str = Field(default="", description="latent.npy (n×d_z), posterior.npy (n×K).")
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class RoundPublic(RoundBase):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    status: RoundStatus
+    started_at: datetime
+    finished_at: datetime | None
+
+
+# --------------------------------------------------------------------------- crowd
+
+
+class HitBase(SQLModel):
+    attempt: int = Field(default=0, ge=0)
+    max_assignments: int = Field(ge=1, le=9)
+    reward_usd: Decimal = _money()
+    is_gold_check: bool = Field(default=False, description="A control item with a known answer.")
+
+
+class Hit(HitBase, table=True):
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "item_id", "attempt", name="uq_hit_campaign_item_attempt"),
+        Index("ix_hit_campaign_status", "campaign_id", "status"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id")
+    round_id: uuid.UUID = Field(foreign_key="round.id", index=True)
+    item_id: uuid.UUID = Field(foreign_key="item.id", index=True)
+    unique_request_token: str = Field(unique=True, max_length=64)
+    status: HitStatus = HitStatus.INTENT
+    hit_id: str | None = Field(default=None, unique=True, max_length=64)
+    hit_type_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+    published_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = None
+
+
+class HitPublic(HitBase):
+    id: uuid.UUID
+    item_id: uuid.UUID
+    status: HitStatus
+    hit_id: str | None
+
+
+class WorkerBase(SQLModel):
+    platform_worker_id: str = Field(unique=True, max_length=64)
+
+
+class Worker(WorkerBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    n_answers: int = 0
+    n_gold_answers: int = 0
+    n_gold_correct: int = 0
+    estimated_accuracy: float | None = None
+    blocked: bool = False
+    blocked_reason: str | None = None
+    first_seen_at: datetime = _ts()
+
+
+class WorkerPublic(WorkerBase):
+    id: uuid.UUID
+    n_answers: int
+    estimated_accuracy: float | None
+    blocked: bool
+
+
+class Assignment(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    hit_pk: uuid.UUID = Field(foreign_key="hit.id", index=True)
+    worker_pk: uuid.UUID = Field(foreign_key="worker.id", index=True)
+    assignment_id: str = Field(unique=True, max_length=64)
+    status: AssignmentStatus = AssignmentStatus.SUBMITTED
+    answer_xml: str = Field(default="", description="Raw QuestionFormAnswers as received.")
+    submitted_at: datetime = _ts()
+    decided_at: datetime | None = _ts(nullable=True)
+    feedback: str | None = Field(default=None, description="RequesterFeedback sent on rejection.")
+
+
+class Answer(SQLModel, table=True):
+    """One worker's parsed answer about one item (a HIT may carry one item)."""
+
+    __table_args__ = (UniqueConstraint("assignment_pk", "item_id", name="uq_answer_assignment_item"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
+    assignment_pk: uuid.UUID = Field(foreign_key="assignment.id")
+    item_id: uuid.UUID = Field(foreign_key="item.id", index=True)
+    worker_pk: uuid.UUID = Field(foreign_key="worker.id", index=True)
+    label: str | None = Field(default=None, description="None when the answer was unusable.")
+    said_correct: bool | None = Field(default=None, description="Worker's 'label is correct?'.")
+    created_at: datetime = _ts()
+
+
+class AnswerPublic(SQLModel):
+    item_id: uuid.UUID
+    worker_pk: uuid.UUID
+    label: str | None
+
+
+# --------------------------------------------------------------------------- labels
+
+
+class VerifiedLabel(SQLModel, table=True):
+    """A label decided by aggregating crowd answers. Never overridden by propagation."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "item_id", name="uq_verified_campaign_item"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
+    item_id: uuid.UUID = Field(foreign_key="item.id")
+    round_id: uuid.UUID = Field(foreign_key="round.id")
+    label: str
+    confidence: float = Field(ge=0, le=1)
+    n_answers: int = Field(ge=0)
+    vote_counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    method: str = Field(default="dawid_skene", description="Aggregator that decided it.")
+    is_validation: bool = Field(default=False, description="Came from the validation round.")
+    created_at: datetime = _ts()
+
+
+class PropagatedLabel(SQLModel, table=True):
+    """A label copied from the nearest verified item of the same latent cluster."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "item_id", name="uq_propagated_campaign_item"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
+    item_id: uuid.UUID = Field(foreign_key="item.id")
+    round_id: uuid.UUID = Field(foreign_key="round.id")
+    source_item_id: uuid.UUID = Field(foreign_key="item.id")
+    label: str
+    distance: float = Field(ge=0, description="Euclidean distance in latent space.")
+    confidence: float = Field(ge=0, le=1)
+    cluster: int = -1
+    created_at: datetime = _ts()
+
+
+# --------------------------------------------------------------------------- money
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One movement of money, fees included. The campaign's spend is the sum of its rows.
+
+    ``idempotency_key`` makes every write replay-safe: a restarted job that tries to book the
+    same reservation, payment or bonus again hits the unique constraint instead of paying twice.
+    """
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
+    kind: LedgerKind
+    amount_usd: Decimal = _money()
+    fee_usd: Decimal = _money()
+    idempotency_key: str = Field(unique=True, max_length=200)
+    hit_pk: uuid.UUID | None = Field(default=None, foreign_key="hit.id")
+    assignment_pk: uuid.UUID | None = Field(default=None, foreign_key="assignment.id")
+    note: str = ""
+    created_at: datetime = _ts()

@@ -1,0 +1,105 @@
+"""Service configuration: one pydantic-settings class, read lazily.
+
+Sources, highest priority first: keyword arguments, environment variables with the prefix
+``CROWDCLEAN_`` (nested fields use ``__``, e.g. ``CROWDCLEAN_MTURK__ENDPOINT_URL``), a
+``crowdclean.toml`` file in the working directory (or the path in ``CROWDCLEAN_CONFIG``), then
+the defaults below. Nothing here opens a database, file or socket at import time; call
+:func:`get_settings` when a value is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class MTurkSettings(BaseModel):
+    """Where HITs go. Production, sandbox and the local simulator differ only here."""
+
+    endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "MTurk endpoint. None means production "
+            "(https://mturk-requester.us-east-1.amazonaws.com); the sandbox is "
+            "https://mturk-requester-sandbox.us-east-1.amazonaws.com; the simulator prints its own."
+        ),
+    )
+    region_name: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    max_requests_per_second: float = Field(default=5.0, gt=0, description="Client-side rate limit.")
+
+
+class Settings(BaseSettings):
+    """All tunables of the service. Units are in the field names or descriptions."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CROWDCLEAN_",
+        env_nested_delimiter="__",
+        toml_file="crowdclean.toml",
+        extra="ignore",
+    )
+
+    database_url: str = Field(
+        default="sqlite:///./crowdclean.db",
+        description="SQLAlchemy URL. SQLite by default; postgresql+psycopg://... for deployments.",
+    )
+    data_dir: Path = Field(
+        default=Path("./crowdclean-data"),
+        description="Where artifacts (features, latent vectors, posteriors, exports) are written.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(
+            os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+        )
+        / "crowdclean",
+        description="Download cache for the built-in datasets (package archives, embeddings).",
+    )
+    seed: int = Field(default=0, description="Seed for every random generator of a run.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int = Field(default=2, ge=1, description="torch / BLAS threads.")
+    mturk: MTurkSettings = Field(default_factory=MTurkSettings)
+    reward_usd: Decimal = Field(default=Decimal("0.05"), description="Reward per assignment.")
+    assignments_per_item: int = Field(default=3, ge=1, le=9)
+    log_level: str = "INFO"
+
+    @field_validator("reward_usd")
+    @classmethod
+    def _two_decimals(cls, v: Decimal) -> Decimal:
+        if v != v.quantize(Decimal("0.01")) or v <= 0:
+            raise ValueError(f"reward_usd must be positive with at most two decimals, got {v}")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("CROWDCLEAN_CONFIG", "crowdclean.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+            file_secret_settings,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first call. ``get_settings.cache_clear()`` rereads."""
+    return Settings()
