@@ -1,0 +1,447 @@
+"""Import an operator's dataset file (CSV, JSONL or Parquet) with a column mapping.
+
+Everything is validated before anything is written; an error names the file, the row (1-based
+data row, header excluded; for JSONL the line) and the column, and nothing is imported.
+
+Features come from, in this order: numeric ``feature_columns``; a ``vector_column`` holding a
+list of numbers (a JSON array in CSV); otherwise the ``text_column`` as bag-of-words counts;
+otherwise the images at ``image_column`` as 28×28 grey pixels (extra ``images``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from orchestrator.data.builtin import bag_of_words
+from orchestrator.data.dataset import UNKNOWN, LabeledData
+from orchestrator.data.errors import DatasetError, MissingExtraError
+from orchestrator.db.models import FeatureKind
+
+SUPPORTED_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which column holds what. Only ``id_column`` and ``label_column`` are required.
+
+    Attributes:
+        classes: the declared class set; a label outside it is an error. Default: the sorted
+            set of noisy labels (numbers sorted numerically).
+        feature_kind: the data likelihood; default inferred (all values in [0, 1] → pixels,
+            non-negative integers → counts, else continuous).
+    """
+
+    id_column: str = "id"
+    label_column: str = "label"
+    text_column: str | None = None
+    feature_columns: tuple[str, ...] = ()
+    vector_column: str | None = None
+    image_column: str | None = None
+    gold_column: str | None = None
+    validation_column: str | None = None
+    classes: tuple[str, ...] | None = None
+    feature_kind: FeatureKind | None = None
+    vocabulary_size: int = 2000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def required_columns(self) -> list[str]:
+        cols = [self.id_column, self.label_column, *self.feature_columns]
+        for c in (
+            self.text_column,
+            self.vector_column,
+            self.image_column,
+            self.gold_column,
+            self.validation_column,
+        ):
+            if c is not None:
+                cols.append(c)
+        return cols
+
+
+def read_dataset_file(path: Path, mapping: ColumnMapping, *, name: str | None = None) -> LabeledData:
+    """Read and validate ``path``; raise :class:`DatasetError` on the first problem found."""
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise DatasetError("file not found", source=src)
+    fmt = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise DatasetError(
+            f"unsupported file type {path.suffix!r}; use one of {sorted(SUPPORTED_SUFFIXES)}",
+            source=src,
+        )
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DatasetError("file is empty", source=src)
+    if fmt == "parquet":
+        frame = _read_parquet(raw, src)
+    else:
+        text = _decode(raw, src, header_lines=1 if fmt == "csv" else 0)
+        frame = _read_csv(text, src) if fmt == "csv" else _read_jsonl(text, src)
+    if frame.empty:
+        raise DatasetError("file has a header but no data rows", source=src)
+    return frame_to_dataset(frame, mapping, source=src, name=name or path.stem)
+
+
+def _decode(raw: bytes, src: str, *, header_lines: int) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"bytes {raw[exc.start:exc.end]!r} at byte offset {exc.start} (line {line}) are not "
+            "valid UTF-8; re-save the file as UTF-8",
+            source=src,
+            row=max(line - header_lines, 1) if header_lines else line,
+        ) from exc
+
+
+def _read_csv(text: str, src: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise DatasetError("file has no header row", source=src) from exc
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        row = int(match.group(1)) - 1 if match else None
+        raise DatasetError(f"malformed CSV: {exc}", source=src, row=row) from exc
+
+
+def _read_jsonl(text: str, src: str) -> pd.DataFrame:
+    records: list[dict[str, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"invalid JSON: {exc.msg}", source=src, row=lineno) from exc
+        if not isinstance(obj, dict):
+            raise DatasetError(
+                f"each line must be a JSON object, got {type(obj).__name__}", source=src, row=lineno
+            )
+        obj["__line__"] = lineno
+        records.append(obj)
+    if not records:
+        raise DatasetError("file holds no JSON objects", source=src)
+    return pd.DataFrame.from_records(records)
+
+
+def _read_parquet(raw: bytes, src: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(raw))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"not a readable Parquet file: {exc}", source=src) from exc
+    return table.to_pandas()
+
+
+def _row_numbers(frame: pd.DataFrame) -> np.ndarray:
+    if "__line__" in frame.columns:
+        return frame["__line__"].to_numpy(dtype=np.int64)
+    return np.arange(1, len(frame) + 1, dtype=np.int64)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _as_label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _sort_classes(values: set[str]) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(values, key=lambda v: (float(v), v)))
+    except ValueError:
+        return tuple(sorted(values))
+
+
+def frame_to_dataset(
+    frame: pd.DataFrame, mapping: ColumnMapping, *, source: str, name: str
+) -> LabeledData:
+    """Validate a loaded frame against ``mapping`` and build the dataset."""
+    rows = _row_numbers(frame)
+    available = [c for c in frame.columns if c != "__line__"]
+    for col in mapping.required_columns():
+        if col not in frame.columns:
+            raise DatasetError(
+                f"missing column; the file has {available}", source=source, column=col
+            )
+
+    ids: list[str] = []
+    first_row: dict[str, int] = {}
+    for value, row in zip(frame[mapping.id_column].tolist(), rows, strict=True):
+        if _is_missing(value):
+            raise DatasetError("empty id", source=source, row=int(row), column=mapping.id_column)
+        key = _as_label(value)
+        if key in first_row:
+            raise DatasetError(
+                f"duplicate id {key!r} (first seen in row {first_row[key]})",
+                source=source,
+                row=int(row),
+                column=mapping.id_column,
+            )
+        first_row[key] = int(row)
+        ids.append(key)
+
+    labels: list[str] = []
+    for value, row in zip(frame[mapping.label_column].tolist(), rows, strict=True):
+        if _is_missing(value):
+            raise DatasetError(
+                "empty or NaN label", source=source, row=int(row), column=mapping.label_column
+            )
+        labels.append(_as_label(value))
+    classes = mapping.classes if mapping.classes is not None else _sort_classes(set(labels))
+    if len(classes) < 2:
+        raise DatasetError(
+            f"need at least two classes, found {list(classes)}",
+            source=source,
+            column=mapping.label_column,
+        )
+    if len(set(classes)) != len(classes):
+        raise DatasetError(f"declared classes repeat a name: {list(classes)}", source=source)
+    index = {c: k for k, c in enumerate(classes)}
+    noisy = np.empty(len(labels), dtype=np.int64)
+    for i, (label, row) in enumerate(zip(labels, rows, strict=True)):
+        if label not in index:
+            raise DatasetError(
+                f"label {label!r} is not one of the declared classes {list(classes)}",
+                source=source,
+                row=int(row),
+                column=mapping.label_column,
+            )
+        noisy[i] = index[label]
+
+    gold = np.full(len(labels), UNKNOWN, dtype=np.int64)
+    if mapping.gold_column is not None:
+        for i, (value, row) in enumerate(
+            zip(frame[mapping.gold_column].tolist(), rows, strict=True)
+        ):
+            if _is_missing(value):
+                continue
+            g = _as_label(value)
+            if g not in index:
+                raise DatasetError(
+                    f"gold label {g!r} is not one of the classes {list(classes)}",
+                    source=source,
+                    row=int(row),
+                    column=mapping.gold_column,
+                )
+            gold[i] = index[g]
+
+    validation = np.zeros(len(labels), dtype=np.bool_)
+    if mapping.validation_column is not None:
+        col = mapping.validation_column
+        for i, (value, row) in enumerate(zip(frame[col].tolist(), rows, strict=True)):
+            flag = _as_flag(value, source=source, row=int(row), column=col)
+            if flag and gold[i] == UNKNOWN:
+                raise DatasetError(
+                    "validation item without a gold label"
+                    + (f" (set {mapping.gold_column!r})" if mapping.gold_column else ""),
+                    source=source,
+                    row=int(row),
+                    column=col,
+                )
+            validation[i] = flag
+
+    texts = None
+    if mapping.text_column is not None:
+        texts = tuple(
+            "" if _is_missing(v) else str(v) for v in frame[mapping.text_column].tolist()
+        )
+    image_paths = None
+    if mapping.image_column is not None:
+        base = Path(source).parent
+        resolved: list[str] = []
+        for value, row in zip(frame[mapping.image_column].tolist(), rows, strict=True):
+            if _is_missing(value):
+                raise DatasetError(
+                    "empty image path", source=source, row=int(row), column=mapping.image_column
+                )
+            p = Path(str(value))
+            p = p if p.is_absolute() else base / p
+            if not p.is_file():
+                raise DatasetError(
+                    f"image {str(value)!r} not found (looked at {p})",
+                    source=source,
+                    row=int(row),
+                    column=mapping.image_column,
+                )
+            resolved.append(str(p))
+        image_paths = tuple(resolved)
+
+    features, kind = _features(frame, mapping, rows, source, texts, image_paths)
+    return LabeledData(
+        ids=np.asarray(ids, dtype=np.str_),
+        features=features,
+        feature_kind=kind,
+        noisy_labels=noisy,
+        classes=tuple(classes),
+        gold=gold,
+        validation=validation,
+        texts=texts,
+        image_paths=image_paths,
+        name=name,
+    )
+
+
+def _as_flag(value: Any, *, source: str, row: int, column: str) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise DatasetError(
+        f"validation flag {value!r} is not one of true/false/1/0/yes/no",
+        source=source,
+        row=row,
+        column=column,
+    )
+
+
+def _features(
+    frame: pd.DataFrame,
+    mapping: ColumnMapping,
+    rows: np.ndarray,
+    source: str,
+    texts: tuple[str, ...] | None,
+    image_paths: tuple[str, ...] | None,
+) -> tuple[np.ndarray, FeatureKind]:
+    if mapping.feature_columns:
+        x = np.empty((len(frame), len(mapping.feature_columns)), dtype=np.float32)
+        for j, col in enumerate(mapping.feature_columns):
+            x[:, j] = _numeric_column(frame[col], rows, source, col)
+        return x, mapping.feature_kind or _infer_kind(x)
+    if mapping.vector_column is not None:
+        x = _vector_column(frame[mapping.vector_column], rows, source, mapping.vector_column)
+        return x, mapping.feature_kind or _infer_kind(x)
+    if texts is not None:
+        counts, _ = bag_of_words(list(texts), mapping.vocabulary_size)
+        return counts, FeatureKind.COUNTS
+    if image_paths is not None:
+        return _image_pixels(image_paths, source, mapping.image_column or ""), FeatureKind.PIXELS
+    raise DatasetError(
+        "no features: map feature columns, a vector column, a text column or an image column",
+        source=source,
+    )
+
+
+def _numeric_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -> np.ndarray:
+    values = pd.to_numeric(series.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DatasetError(
+            f"feature value {series.iloc[i]!r} is not a finite number",
+            source=source,
+            row=int(rows[i]),
+            column=col,
+        )
+    return values.astype(np.float32)
+
+
+def _vector_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -> np.ndarray:
+    vectors: list[Sequence[float]] = []
+    width: int | None = None
+    for value, row in zip(series.tolist(), rows, strict=True):
+        vec = value
+        if isinstance(vec, str):
+            try:
+                vec = json.loads(vec)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(
+                    f"vector is not a JSON list of numbers: {exc.msg}",
+                    source=source,
+                    row=int(row),
+                    column=col,
+                ) from exc
+        if isinstance(vec, np.ndarray):
+            vec = vec.tolist()
+        if not isinstance(vec, list) or not vec:
+            raise DatasetError(
+                "vector must be a non-empty list of numbers", source=source, row=int(row), column=col
+            )
+        if width is None:
+            width = len(vec)
+        elif len(vec) != width:
+            raise DatasetError(
+                f"ragged vector: length {len(vec)}, expected {width} like the first row",
+                source=source,
+                row=int(row),
+                column=col,
+            )
+        try:
+            arr = np.asarray(vec, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(
+                "vector holds a non-numeric entry", source=source, row=int(row), column=col
+            ) from exc
+        if not np.isfinite(arr).all():
+            raise DatasetError(
+                "vector holds NaN or infinity", source=source, row=int(row), column=col
+            )
+        vectors.append(arr)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _infer_kind(x: np.ndarray) -> FeatureKind:
+    if x.size and x.min() >= 0.0 and x.max() <= 1.0:
+        return FeatureKind.PIXELS
+    if x.size and x.min() >= 0.0 and np.array_equal(x, np.round(x)):
+        return FeatureKind.COUNTS
+    return FeatureKind.CONTINUOUS
+
+
+def _image_pixels(paths: tuple[str, ...], source: str, col: str) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise MissingExtraError("pillow", "images", "Featurizing images") from exc
+    out = np.empty((len(paths), 28 * 28), dtype=np.float32)
+    for i, p in enumerate(paths):
+        try:
+            with Image.open(p) as img:
+                grey = img.convert("L").resize((28, 28))
+        except OSError as exc:
+            raise DatasetError(f"unreadable image {p}: {exc}", source=source, row=i + 1, column=col)
+        out[i] = np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0
+    return out
+
+
+def fingerprint(data: LabeledData) -> str:
+    """SHA-256 over ids, labels and features: equal content gives an equal fingerprint."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(data.ids.tolist()).encode())
+    h.update(data.noisy_labels.tobytes())
+    h.update(data.gold.tobytes())
+    h.update(np.ascontiguousarray(data.features).tobytes())
+    h.update("\x1f".join(data.classes).encode())
+    return h.hexdigest()

@@ -1,0 +1,139 @@
+"""Persist a validated dataset (rows in the DB, features as an ``.npy`` artifact) and load it back.
+
+The write is all-or-nothing: the feature file goes to a temporary name, the dataset and item
+rows are inserted in one transaction, and only after the commit is the file moved into place.
+A failure at any step leaves neither rows nor files behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from orchestrator.data.dataset import UNKNOWN, LabeledData
+from orchestrator.data.errors import DatasetError
+from orchestrator.data.importer import fingerprint
+from orchestrator.db.models import Dataset, Item
+
+FEATURES_FILE = "features.npy"
+_INSERT_BATCH = 5000
+
+
+def save_dataset(
+    engine: Engine, data: LabeledData, *, name: str, source: str, data_dir: Path
+) -> Dataset:
+    """Store ``data`` under ``name``; raise :class:`DatasetError` if the name is taken."""
+    with Session(engine) as session:
+        if session.exec(select(Dataset).where(Dataset.name == name)).first() is not None:
+            raise DatasetError(
+                f"a dataset named {name!r} already exists; pick another --name", source=source
+            )
+    dataset_id = uuid.uuid4()
+    final_dir = Path(data_dir) / "datasets" / str(dataset_id)
+    tmp_dir = final_dir.with_name(f".{dataset_id}.tmp")
+    tmp_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        np.save(tmp_dir / FEATURES_FILE, np.ascontiguousarray(data.features, dtype=np.float32))
+        dataset = Dataset(
+            id=dataset_id,
+            name=name,
+            source=source,
+            feature_kind=data.feature_kind,
+            n_items=data.n_items,
+            n_features=int(data.features.shape[1]),
+            classes=list(data.classes),
+            artifact_dir=str(final_dir.resolve()),
+            fingerprint=fingerprint(data),
+        )
+        with Session(engine, expire_on_commit=False) as session:
+            session.add(dataset)
+            session.flush()
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "dataset_id": dataset_id,
+                    "external_id": str(data.ids[i]),
+                    "position": i,
+                    "noisy_label": data.classes[int(data.noisy_labels[i])],
+                    "gold_label": (
+                        data.classes[int(data.gold[i])] if data.gold[i] != UNKNOWN else None
+                    ),
+                    "is_validation": bool(data.validation[i]),
+                    "text": data.texts[i] if data.texts is not None else None,
+                    "image_path": data.image_paths[i] if data.image_paths is not None else None,
+                }
+                for i in range(data.n_items)
+            ]
+            try:
+                for start in range(0, len(rows), _INSERT_BATCH):
+                    session.execute(insert(Item), rows[start : start + _INSERT_BATCH])
+                session.commit()
+            except IntegrityError as exc:
+                raise DatasetError(
+                    f"could not store dataset {name!r}: {exc.orig}", source=source
+                ) from exc
+        tmp_dir.rename(final_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return dataset
+
+
+def get_dataset(engine: Engine, ref: str | uuid.UUID) -> Dataset:
+    """The dataset with this id or name; :class:`DatasetError` if there is none."""
+    with Session(engine, expire_on_commit=False) as session:
+        found: Dataset | None = None
+        try:
+            found = session.get(Dataset, uuid.UUID(str(ref)))
+        except ValueError:
+            found = None
+        if found is None:
+            found = session.exec(select(Dataset).where(Dataset.name == str(ref))).first()
+        if found is None:
+            raise DatasetError("no such dataset (id or name)", source=str(ref))
+        return found
+
+
+def load_dataset(engine: Engine, ref: str | uuid.UUID) -> LabeledData:
+    """Rebuild the in-memory dataset (rows ordered by ``position``)."""
+    dataset = get_dataset(engine, ref)
+    features = np.load(Path(dataset.artifact_dir) / FEATURES_FILE, mmap_mode="r")
+    with Session(engine) as session:
+        items = session.exec(
+            select(Item).where(Item.dataset_id == dataset.id).order_by(col(Item.position))
+        ).all()
+    index = {c: k for k, c in enumerate(dataset.classes)}
+    has_text = any(it.text is not None for it in items)
+    has_image = any(it.image_path is not None for it in items)
+    return LabeledData(
+        ids=np.asarray([it.external_id for it in items], dtype=np.str_),
+        features=np.asarray(features, dtype=np.float32),
+        feature_kind=dataset.feature_kind,
+        noisy_labels=np.asarray([index[it.noisy_label] for it in items], dtype=np.int64),
+        classes=tuple(dataset.classes),
+        gold=np.asarray(
+            [index[it.gold_label] if it.gold_label is not None else UNKNOWN for it in items],
+            dtype=np.int64,
+        ),
+        validation=np.asarray([it.is_validation for it in items], dtype=np.bool_),
+        texts=tuple(it.text or "" for it in items) if has_text else None,
+        image_paths=tuple(it.image_path or "" for it in items) if has_image else None,
+        name=dataset.name,
+    )
+
+
+def item_ids_by_position(engine: Engine, dataset_id: uuid.UUID) -> list[uuid.UUID]:
+    """Item primary keys ordered by position: row ``i`` of the arrays is ``result[i]``."""
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(Item.id).where(Item.dataset_id == dataset_id).order_by(col(Item.position))
+            ).all()
+        )
