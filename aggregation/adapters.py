@@ -1,0 +1,220 @@
+"""Thin adapters around crowd-kit's GLAD and MACE.
+
+They add what our own aggregators guarantee and crowd-kit does not: the answers-frame
+validation of :mod:`aggregation` (missing columns, NaN labels, duplicate policy), outputs
+whose columns follow ``classes_`` (sorted labels) with deterministic tie-breaking (first
+class of ``classes_``), and the degenerate cases (empty frame, single class) handled
+without calling crowd-kit. crowd-kit is imported only when :meth:`fit` runs, so
+``import aggregation`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aggregation._answers import DuplicatePolicy, EncodedAnswers, encode_answers
+from aggregation._base import BaseAggregator, normalize_rows
+
+
+def _crowdkit(model: str) -> ModuleType:
+    try:
+        import crowdkit.aggregation as ck
+    except ImportError as exc:  # pragma: no cover - crowd-kit is a core dependency
+        raise ImportError(
+            f"{model} wraps crowd-kit's implementation; install it with `pip install crowd-kit` "
+            "(it is a dependency of crowdclean)"
+        ) from exc
+    return ck
+
+
+class _CrowdKitAdapter(BaseAggregator):
+    skills_: pd.Series
+    n_iter_: int
+
+    def _encode(self, frame: pd.DataFrame) -> EncodedAnswers:
+        return encode_answers(frame, duplicates=self.duplicates, classes=self.classes)
+
+    def _store_from(self, enc: EncodedAnswers, ck_probas: pd.DataFrame | None) -> None:
+        if ck_probas is None or enc.n_classes <= 1:
+            probas = np.ones((enc.n_tasks, enc.n_classes), dtype=np.float64)
+        else:
+            aligned = ck_probas.reindex(index=enc.tasks, columns=enc.classes, fill_value=0.0)
+            probas = normalize_rows(aligned.to_numpy(dtype=np.float64, na_value=0.0))
+        self._set_posteriors(probas, enc)
+
+    def _trivial(self, enc: EncodedAnswers) -> bool:
+        return enc.n_answers == 0 or enc.n_classes == 1
+
+
+class GLAD(_CrowdKitAdapter):
+    """GLAD (Whitehill et al. 2009): worker ability × task difficulty, via crowd-kit.
+
+    Args:
+        n_iter, tol, labels_priors, alphas_priors_mean, betas_priors_mean,
+        m_step_max_iter, m_step_tol: forwarded to ``crowdkit.aggregation.GLAD``.
+        duplicates, classes: as in :class:`aggregation.DawidSkene`.
+
+    Fitted attributes:
+        labels_, probas_, classes_: as every aggregator (columns in ``classes_`` order).
+        skills_: ``(n_workers,)`` Series worker → GLAD ability ``alpha`` (higher = better;
+            0 = random, negative = adversarial).
+        difficulties_: ``(n_tasks,)`` Series task → ``beta`` (crowd-kit's; higher = easier).
+        loss_history_: crowd-kit's loss history. ``n_iter_``: its length.
+
+    Degenerate input: empty frame → empty outputs; a single class → probability 1
+    (crowd-kit is not called in either case).
+    """
+
+    difficulties_: pd.Series
+    loss_history_: list[float]
+
+    def __init__(
+        self,
+        n_iter: int = 100,
+        tol: float = 1e-5,
+        *,
+        labels_priors: pd.Series | None = None,
+        alphas_priors_mean: pd.Series | None = None,
+        betas_priors_mean: pd.Series | None = None,
+        m_step_max_iter: int = 25,
+        m_step_tol: float = 1e-2,
+        duplicates: DuplicatePolicy = "last",
+        classes: Sequence[Hashable] | pd.Index | None = None,
+    ) -> None:
+        super().__init__(duplicates=duplicates, classes=classes)
+        self.n_iter = n_iter
+        self.tol = tol
+        self.labels_priors = labels_priors
+        self.alphas_priors_mean = alphas_priors_mean
+        self.betas_priors_mean = betas_priors_mean
+        self.m_step_max_iter = m_step_max_iter
+        self.m_step_tol = m_step_tol
+
+    def fit(self, frame: pd.DataFrame) -> GLAD:
+        """Fit GLAD on ``frame`` (columns ``task``, ``worker``, ``label``); return self."""
+        enc = self._encode(frame)
+        self.loss_history_ = []
+        if self._trivial(enc):
+            self._store_from(enc, None)
+            self.skills_ = pd.Series(1.0, index=pd.Index(enc.workers, name="worker"), name="skill")
+            self.difficulties_ = pd.Series(
+                0.0, index=pd.Index(enc.tasks, name="task"), name="difficulty"
+            )
+            self.n_iter_ = 0
+            return self
+        ck = _crowdkit("GLAD")
+        model: Any = ck.GLAD(
+            n_iter=self.n_iter,
+            tol=self.tol,
+            silent=True,
+            labels_priors=self.labels_priors,
+            alphas_priors_mean=self.alphas_priors_mean,
+            betas_priors_mean=self.betas_priors_mean,
+            m_step_max_iter=self.m_step_max_iter,
+            m_step_tol=self.m_step_tol,
+        )
+        model.fit(enc.to_frame())
+        self._store_from(enc, model.probas_)
+        self.skills_ = (
+            model.alphas_.reindex(enc.workers).rename_axis("worker").rename("skill").astype(float)
+        )
+        self.difficulties_ = (
+            model.betas_.reindex(enc.tasks).rename_axis("task").rename("difficulty").astype(float)
+        )
+        self.loss_history_ = [float(x) for x in model.loss_history_]
+        self.n_iter_ = len(self.loss_history_)
+        return self
+
+
+class MACE(_CrowdKitAdapter):
+    """MACE (Hovy et al. 2013): each worker either knows the answer or spams, via crowd-kit.
+
+    Args:
+        n_restarts, n_iter, method, smoothing, default_noise, alpha, beta: forwarded to
+            ``crowdkit.aggregation.MACE``.
+        random_state: integer seed forwarded to crowd-kit (its only source of randomness).
+        duplicates, classes: as in :class:`aggregation.DawidSkene`.
+
+    Fitted attributes:
+        labels_, probas_, classes_: as every aggregator (columns in ``classes_`` order).
+        skills_: ``(n_workers,)`` Series worker → posterior probability that the worker
+            answers from knowledge rather than spamming (crowd-kit's ``spamming_[:, 1]``).
+        spam_strategies_: ``(n_workers, K)`` DataFrame, each worker's label distribution
+            when spamming (crowd-kit's ``thetas_``).
+        n_iter_: ``n_iter`` (MACE runs a fixed number of iterations per restart).
+
+    Degenerate input: empty frame → empty outputs; a single class → probability 1
+    (crowd-kit is not called in either case).
+    """
+
+    spam_strategies_: pd.DataFrame
+
+    def __init__(
+        self,
+        n_restarts: int = 10,
+        n_iter: int = 50,
+        *,
+        method: str = "vb",
+        smoothing: float = 0.1,
+        default_noise: float = 0.5,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        random_state: int = 0,
+        duplicates: DuplicatePolicy = "last",
+        classes: Sequence[Hashable] | pd.Index | None = None,
+    ) -> None:
+        super().__init__(duplicates=duplicates, classes=classes)
+        self.n_restarts = n_restarts
+        self.n_iter = n_iter
+        self.method = method
+        self.smoothing = smoothing
+        self.default_noise = default_noise
+        self.alpha = alpha
+        self.beta = beta
+        self.random_state = random_state
+
+    def fit(self, frame: pd.DataFrame) -> MACE:
+        """Fit MACE on ``frame`` (columns ``task``, ``worker``, ``label``); return self."""
+        enc = self._encode(frame)
+        worker_index = pd.Index(enc.workers, name="worker")
+        if self._trivial(enc):
+            self._store_from(enc, None)
+            self.skills_ = pd.Series(1.0, index=worker_index, name="skill")
+            self.spam_strategies_ = pd.DataFrame(
+                1.0, index=worker_index, columns=pd.Index(enc.classes, name="label")
+            )
+            self.n_iter_ = 0
+            return self
+        ck = _crowdkit("MACE")
+        model: Any = ck.MACE(
+            n_restarts=self.n_restarts,
+            n_iter=self.n_iter,
+            method=self.method,
+            smoothing=self.smoothing,
+            default_noise=self.default_noise,
+            alpha=self.alpha,
+            beta=self.beta,
+            random_state=self.random_state,
+        )
+        data = enc.to_frame()
+        model.fit(data)
+        self._store_from(enc, model.probas_)
+        # crowd-kit numbers workers and labels by first appearance in the frame it gets.
+        ck_workers = pd.Index(pd.unique(data["worker"]))
+        ck_labels = pd.Index(pd.unique(data["label"]))
+        order = ck_workers.get_indexer(enc.workers)
+        self.skills_ = pd.Series(
+            np.asarray(model.spamming_)[order, 1], index=worker_index, name="skill"
+        )
+        label_pos = ck_labels.get_indexer(enc.classes)  # -1: declared class nobody gave
+        thetas = np.where(label_pos >= 0, np.asarray(model.thetas_)[order][:, label_pos], 0.0)
+        self.spam_strategies_ = pd.DataFrame(
+            thetas, index=worker_index, columns=pd.Index(enc.classes, name="label")
+        )
+        self.n_iter_ = self.n_iter
+        return self
