@@ -1,0 +1,345 @@
+"""The ``crowdclean`` command line (typer).
+
+Commands: ``demo``; ``db upgrade``; ``dataset import|builtin|list``;
+``campaign create|start|pause|resume|run|status|estimate|cancel|reconcile``; ``export``;
+``simulator serve``. Every command reads :class:`orchestrator.settings.Settings` (env prefix
+``CROWDCLEAN_``) when it runs, never at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="crowdclean: debug noisy training labels with a deep generative model and a crowd.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Import and list datasets.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Create and drive campaigns.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(campaign_app, name="campaign")
+
+console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from orchestrator.db.engine import get_engine
+    from orchestrator.db.migrate import upgrade
+
+    engine = get_engine()
+    upgrade(engine)
+    return engine
+
+
+# ----------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the Alembic migrations to the configured database (idempotent)."""
+    from orchestrator.db.engine import get_engine
+    from orchestrator.db.migrate import current_revision, upgrade
+    from orchestrator.settings import get_settings
+
+    engine = get_engine()
+    upgrade(engine, revision)
+    url = get_settings().database_url
+    console.print(f"database {url} at revision {current_revision(engine)}")
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@dataset_app.command("import")
+def dataset_import(
+    file: Path,
+    name: Annotated[Optional[str], typer.Option(help="Dataset name (default: file stem).")] = None,
+    id_col: Annotated[str, typer.Option(help="Column with unique item ids.")] = "id",
+    label_col: Annotated[str, typer.Option(help="Column with the noisy label.")] = "label",
+    text_col: Annotated[Optional[str], typer.Option(help="Column with item text.")] = None,
+    feature_cols: Annotated[
+        Optional[str], typer.Option(help="Comma-separated numeric feature columns.")
+    ] = None,
+    vector_col: Annotated[
+        Optional[str], typer.Option(help="Column holding a list of numbers per item.")
+    ] = None,
+    image_col: Annotated[Optional[str], typer.Option(help="Column with image paths.")] = None,
+    gold_col: Annotated[Optional[str], typer.Option(help="Column with known true labels.")] = None,
+    validation_col: Annotated[
+        Optional[str], typer.Option(help="Column flagging validation items (true/false).")
+    ] = None,
+    classes: Annotated[
+        Optional[str], typer.Option(help="Comma-separated declared class set.")
+    ] = None,
+    kind: Annotated[
+        Optional[str], typer.Option(help="continuous | pixels | counts (default: inferred).")
+    ] = None,
+) -> None:
+    """Import FILE (CSV, JSONL or Parquet). Bad input is refused whole, naming row and column."""
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.data.importer import ColumnMapping, read_dataset_file
+    from orchestrator.data.store import save_dataset
+    from orchestrator.db.models import FeatureKind
+    from orchestrator.settings import get_settings
+
+    try:
+        mapping = ColumnMapping(
+            id_column=id_col,
+            label_column=label_col,
+            text_column=text_col,
+            feature_columns=_split(feature_cols) or (),
+            vector_column=vector_col,
+            image_column=image_col,
+            gold_column=gold_col,
+            validation_column=validation_col,
+            classes=_split(classes),
+            feature_kind=FeatureKind(kind) if kind else None,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        data = read_dataset_file(file, mapping, name=name)
+        ds = save_dataset(
+            _engine(), data, name=name or file.stem, source=str(file),
+            data_dir=get_settings().data_dir,
+        )
+    except DatasetError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(
+        json.dumps(
+            {"id": str(ds.id), "name": ds.name, "items": ds.n_items, "classes": ds.classes,
+             "feature_kind": ds.feature_kind.value, "features": ds.n_features}
+        )
+    )
+
+
+@dataset_app.command("builtin")
+def dataset_builtin(
+    dataset: Annotated[str, typer.Argument(help="digits | mnist5k | movie-snippets")],
+    name: Annotated[Optional[str], typer.Option(help="Name to store it under.")] = None,
+    noise: Annotated[float, typer.Option(help="Share of labels to corrupt (0 ≤ r < 1).")] = 0.0,
+    noise_kind: Annotated[str, typer.Option(help="random | structural")] = "random",
+    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+) -> None:
+    """Fetch a built-in real dataset (into the cache), optionally corrupt it, and store it."""
+    import numpy as np
+
+    from orchestrator.data.builtin import load_builtin
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.data.noise import inject_noise
+    from orchestrator.data.store import save_dataset
+    from orchestrator.settings import get_settings
+
+    try:
+        data = load_builtin(dataset)
+        if noise > 0:
+            data = inject_noise(
+                data, rate=noise, kind=noise_kind, rng=np.random.default_rng(seed)  # type: ignore[arg-type]
+            )
+        label = name or (dataset if noise == 0 else f"{dataset}-{noise_kind}{noise:g}-s{seed}")
+        ds = save_dataset(
+            _engine(), data, name=label, source=f"builtin:{dataset}",
+            data_dir=get_settings().data_dir,
+        )
+    except (DatasetError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps({"id": str(ds.id), "name": ds.name, "items": ds.n_items,
+                           "label_accuracy": data.label_accuracy()}))
+
+
+@dataset_app.command("list")
+def dataset_list() -> None:
+    """List imported datasets."""
+    from sqlmodel import Session, select
+
+    from orchestrator.db.models import Dataset
+
+    table = Table("id", "name", "items", "classes", "kind", "source")
+    with Session(_engine()) as s:
+        for d in s.exec(select(Dataset)).all():
+            table.add_row(str(d.id), d.name, str(d.n_items), str(len(d.classes)),
+                          d.feature_kind.value, d.source)
+    Console().print(table)
+
+
+# ----------------------------------------------------------------------------- campaign
+
+
+@campaign_app.command("create")
+def campaign_create(
+    dataset: Annotated[str, typer.Option(help="Dataset id or name.")],
+    budget: Annotated[str, typer.Option(help="Hard spend cap in USD, fees included.")],
+    name: Annotated[str, typer.Option(help="Campaign name.")] = "campaign",
+    config: Annotated[
+        Optional[Path], typer.Option(help="JSON file with CampaignConfig fields.")
+    ] = None,
+    requester: Annotated[str, typer.Option(help="Owner of the campaign.")] = "operator",
+) -> None:
+    """Create a campaign in draft (nothing is published until `campaign start`)."""
+    from pydantic import ValidationError
+
+    from orchestrator.crowd.money import MoneyError
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.scheduler.campaigns import create_campaign
+    from orchestrator.scheduler.config import CampaignConfig
+    from orchestrator.settings import get_settings
+
+    try:
+        raw = json.loads(config.read_text(encoding="utf-8")) if config else {}
+        cfg = CampaignConfig.model_validate(raw)
+        campaign = create_campaign(
+            _engine(), dataset, name=name, budget_usd=Decimal(budget), config=cfg,
+            data_dir=get_settings().data_dir, requester=requester,
+        )
+    except (ValidationError, MoneyError, DatasetError, json.JSONDecodeError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps({"id": str(campaign.id), "status": campaign.status.value}))
+
+
+def _transition(campaign_id: str, target: str) -> None:
+    from orchestrator.db.models import CampaignStatus
+    from orchestrator.scheduler.campaigns import CampaignStateError, transition
+
+    try:
+        c = transition(_engine(), uuid.UUID(campaign_id), CampaignStatus(target))
+    except (CampaignStateError, LookupError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps({"id": str(c.id), "status": c.status.value}))
+
+
+@campaign_app.command("start")
+def campaign_start(campaign_id: str) -> None:
+    """Move a draft campaign to running (a scheduler or `campaign run` then drives it)."""
+    _transition(campaign_id, "running")
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign_id: str) -> None:
+    """Pause a running campaign after its current step."""
+    _transition(campaign_id, "paused")
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: str) -> None:
+    """Resume a paused campaign."""
+    _transition(campaign_id, "running")
+
+
+@campaign_app.command("status")
+def campaign_status(campaign_id: str) -> None:
+    """Print a campaign's state, round, spend and label counts as JSON."""
+    from orchestrator.scheduler.status import campaign_status as status_of
+
+    try:
+        typer.echo(json.dumps(status_of(_engine(), uuid.UUID(campaign_id)), default=str))
+    except (LookupError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@campaign_app.command("run")
+def campaign_run(campaign_id: str) -> None:
+    """Drive a running campaign in the foreground against the configured MTurk endpoint."""
+    from orchestrator.crowd.mturk import MTurkPlatform
+    from orchestrator.scheduler.mturk_stage import MTurkStage
+    from orchestrator.scheduler.runner import RoundRunner
+    from orchestrator.settings import get_settings
+
+    engine = _engine()
+    platform = MTurkPlatform.from_settings(get_settings().mturk)
+    runner = RoundRunner(engine, MTurkStage(engine, platform),
+                         progress=lambda e, i: console.print(f"{e}: {i}"))
+    runner.run(uuid.UUID(campaign_id))
+
+
+# ----------------------------------------------------------------------------- export
+
+
+@app.command("export")
+def export(
+    campaign_id: str,
+    out: Annotated[Path, typer.Option(help="Output file (.csv, .jsonl or .parquet).")],
+) -> None:
+    """Write a campaign's cleaned labels with provenance (schema in the README)."""
+    from orchestrator.export import write_export
+    from orchestrator.export.campaign import campaign_export_rows
+
+    try:
+        n = write_export(campaign_export_rows(_engine(), uuid.UUID(campaign_id)), out)
+    except (LookupError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps({"path": str(out), "rows": n}))
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+@app.command("demo")
+def demo(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    dataset: Annotated[str, typer.Option(help="Built-in dataset.")] = "digits",
+    noise: Annotated[float, typer.Option(help="Share of labels corrupted.")] = 0.2,
+    noise_kind: Annotated[str, typer.Option(help="random | structural")] = "random",
+    budget: Annotated[str, typer.Option(help="Spend cap in USD, fees included.")] = "25.00",
+    rounds: Annotated[int, typer.Option(help="Sampling rounds after validation.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
+    workdir: Annotated[
+        Optional[Path], typer.Option(help="Where the demo's DB, artifacts and export go.")
+    ] = None,
+) -> None:
+    """Run a whole campaign on a built-in dataset against an in-process MTurk simulator."""
+    from orchestrator.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        dataset=dataset, noise=noise, noise_kind=noise_kind, budget_usd=Decimal(budget),
+        rounds=rounds, seed=seed, workdir=workdir,
+    )
+    report = run_demo(options, console=console, show_progress=not json_output)
+    if json_output:
+        typer.echo(json.dumps(report, default=str))
+    else:
+        table = Table("metric", "value", title="crowdclean demo")
+        for k, v in report.items():
+            table.add_row(k, str(v))
+        Console().print(table)
+
+
+def _mount_optional() -> None:
+    """Sub-apps owned by the crowd layer and the simulator."""
+    from orchestrator.crowd.cli import app as crowd_cli
+    from orchestrator.simulator.cli import app as simulator_cli
+
+    for command in crowd_cli.registered_commands:
+        campaign_app.registered_commands.append(command)
+    app.add_typer(simulator_cli, name="simulator", help="The local MTurk-compatible simulator.")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _mount_optional()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,46 @@
+"""A campaign's configuration, stored as JSON on the campaign row."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CampaignConfig(BaseModel):
+    """How a campaign spends its budget. Money in USD, shares in [0, 1], times in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rounds: int = Field(default=4, ge=1, description="Sampling rounds after the validation round.")
+    validation_share: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="Share of the inspectable items spent on round 0, a stratified random "
+        "sample whose crowd labels become the validation set (never free gold).",
+    )
+    strategy: str = Field(default="auto", description="Sampling strategy, or 'auto'.")
+    n_clusters: int | None = Field(default=None, ge=1, description="None: tuned on validation.")
+    propagation_fraction: float | None = Field(
+        default=None, ge=0, le=1, description="p; None: tuned on validation."
+    )
+    aggregator: str = Field(default="dawid_skene", description="dawid_skene | majority_vote")
+    confidence_target: float = Field(
+        default=0.9, gt=0.5, le=1, description="Ask more workers until an item is this sure."
+    )
+    max_answers: int = Field(default=5, ge=1, le=9, description="Cap on answers per item.")
+    extra_answer_reserve: float = Field(
+        default=0.15, ge=0, lt=1, description="Share of the budget kept for extra answers."
+    )
+    model_relabel: bool = Field(
+        default=True,
+        description="Replace a label the model is confidently against (threshold tuned on "
+        "validation) by the model's class in the export.",
+    )
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    hit_lifetime_s: int = Field(default=3 * 24 * 3600, ge=60)
+    model: dict[str, object] = Field(default_factory=dict, description="ModelConfig overrides.")
+    seed: int = 0
+    reward_usd: Decimal = Decimal("0.05")
+    assignments_per_item: int = Field(default=3, ge=1, le=9)

@@ -1,0 +1,525 @@
+"""The campaign state machine: one round = model → sample → publish → poll → aggregate → propagate.
+
+:class:`RoundRunner.step` performs at most one transition of the current round and records it
+in ``Round.status`` before returning, so a process killed at any point resumes where it
+stopped: every transition is either idempotent (publishing uses deterministic request tokens,
+labels are upserted) or recomputed from stored inputs with the same seed.
+
+Round 0 is the validation round: a stratified random sample (by noisy label) whose aggregated
+crowd labels become the validation set for tuning β, the sampling strategy, ``c`` and ``p``.
+Those items cost the same as any other; nothing reads the dataset's gold labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from orchestrator.data.dataset import UNKNOWN, LabeledData
+from orchestrator.data.store import item_ids_by_position, load_dataset
+from orchestrator.db.models import (
+    Campaign,
+    CampaignStatus,
+    LedgerEntry,
+    PropagatedLabel,
+    Round,
+    RoundStatus,
+    VerifiedLabel,
+)
+from orchestrator.db.types import utcnow
+from orchestrator.scheduler.config import CampaignConfig
+from orchestrator.scheduler.crowd_stage import CrowdStage
+
+log = logging.getLogger(__name__)
+
+FEE_RATE = Decimal("0.20")
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+def cost_per_item(config: CampaignConfig) -> Decimal:
+    """USD to have one item answered ``assignments_per_item`` times, MTurk fee included."""
+    return config.reward_usd * config.assignments_per_item * (1 + FEE_RATE)
+
+
+def inspectable_items(budget_usd: Decimal, config: CampaignConfig) -> int:
+    """How many items the budget can put in front of the crowd (extra-answer reserve kept)."""
+    usable = budget_usd * Decimal(str(1 - config.extra_answer_reserve))
+    return int(usable // cost_per_item(config))
+
+
+@dataclass
+class _Context:
+    campaign: Campaign
+    config: CampaignConfig
+    data: LabeledData
+    item_ids: list[uuid.UUID]
+    artifact_dir: Path
+
+
+class RoundRunner:
+    """Drives campaigns through their rounds. Holds no state between calls besides handles."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        crowd: CrowdStage,
+        *,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.engine = engine
+        self.crowd = crowd
+        self.progress = progress or (lambda _event, _info: None)
+        self._data_cache: dict[uuid.UUID, tuple[LabeledData, list[uuid.UUID]]] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _context(self, campaign_id: uuid.UUID) -> _Context:
+        with Session(self.engine, expire_on_commit=False) as s:
+            campaign = s.get(Campaign, campaign_id)
+            if campaign is None:
+                raise LookupError(f"no campaign {campaign_id}")
+        if campaign.dataset_id not in self._data_cache:
+            self._data_cache[campaign.dataset_id] = (
+                load_dataset(self.engine, campaign.dataset_id),
+                item_ids_by_position(self.engine, campaign.dataset_id),
+            )
+        data, ids = self._data_cache[campaign.dataset_id]
+        cfg = CampaignConfig.model_validate(campaign.config)
+        return _Context(campaign, cfg, data, ids, Path(campaign.artifact_dir))
+
+    def _round(self, s: Session, campaign: Campaign) -> Round:
+        rnd = s.exec(
+            select(Round).where(
+                Round.campaign_id == campaign.id, Round.number == campaign.current_round
+            )
+        ).first()
+        if rnd is None:
+            rnd = Round(campaign_id=campaign.id, number=campaign.current_round)
+            rnd.artifact_dir = str(Path(campaign.artifact_dir) / f"round-{rnd.number}")
+            s.add(rnd)
+            s.commit()
+            s.refresh(rnd)
+        return rnd
+
+    def _set(self, round_id: uuid.UUID, status: RoundStatus, **fields: Any) -> None:
+        with Session(self.engine) as s:
+            rnd = s.get(Round, round_id)
+            assert rnd is not None
+            rnd.status = status
+            for k, v in fields.items():
+                setattr(rnd, k, v)
+            if status == RoundStatus.COMPLETED:
+                rnd.finished_at = utcnow()
+            s.add(rnd)
+            s.commit()
+
+    def spent_usd(self, campaign_id: uuid.UUID) -> Decimal:
+        """Money committed or reserved by the campaign, fees included."""
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(LedgerEntry.amount_usd, LedgerEntry.fee_usd).where(
+                    LedgerEntry.campaign_id == campaign_id
+                )
+            ).all()
+        return sum((a + f for a, f in rows), Decimal("0"))
+
+    def verified(self, ctx: _Context) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """(n,) crowd-verified class per row (-1 if none) and (n,) validation flags."""
+        n = ctx.data.n_items
+        observed = np.full(n, UNKNOWN, dtype=np.int64)
+        validation = np.zeros(n, dtype=np.bool_)
+        pos = {item_id: i for i, item_id in enumerate(ctx.item_ids)}
+        index = {c: k for k, c in enumerate(ctx.data.classes)}
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(VerifiedLabel).where(VerifiedLabel.campaign_id == ctx.campaign.id)
+            ).all()
+        for v in rows:
+            i = pos[v.item_id]
+            observed[i] = index[v.label]
+            validation[i] = v.is_validation
+        # Operator-supplied gold validation items are validation data too (they were given).
+        given = ctx.data.validation & (ctx.data.gold != UNKNOWN)
+        observed[given & (observed == UNKNOWN)] = ctx.data.gold[given & (observed == UNKNOWN)]
+        validation |= given
+        return observed, validation
+
+    def inspected(self, ctx: _Context) -> npt.NDArray[np.bool_]:
+        """(n,) rows already selected in any round of this campaign."""
+        mask = np.zeros(ctx.data.n_items, dtype=np.bool_)
+        with Session(self.engine) as s:
+            dirs = s.exec(
+                select(Round.artifact_dir).where(Round.campaign_id == ctx.campaign.id)
+            ).all()
+        for d in dirs:
+            f = Path(d) / "selected.npy"
+            if f.exists():
+                mask[np.load(f)] = True
+        return mask
+
+    # ------------------------------------------------------------------ the machine
+
+    def step(self, campaign_id: uuid.UUID) -> bool:
+        """Do the next transition of ``campaign_id``; False when there is nothing to do now."""
+        ctx = self._context(campaign_id)
+        if ctx.campaign.status != CampaignStatus.RUNNING:
+            return False
+        with Session(self.engine, expire_on_commit=False) as s:
+            rnd = self._round(s, ctx.campaign)
+        handler = {
+            RoundStatus.PENDING: self._start,
+            RoundStatus.MODELLING: self._model,
+            RoundStatus.SAMPLING: self._sample,
+            RoundStatus.PUBLISHING: self._publish,
+            RoundStatus.COLLECTING: self._collect,
+            RoundStatus.AGGREGATING: self._aggregate,
+            RoundStatus.PROPAGATING: self._propagate,
+            RoundStatus.COMPLETED: self._next_round,
+        }.get(rnd.status)
+        if handler is None:
+            return False
+        return handler(ctx, rnd)
+
+    def _start(self, ctx: _Context, rnd: Round) -> bool:
+        Path(rnd.artifact_dir).mkdir(parents=True, exist_ok=True)
+        self.progress("round_started", {"round": rnd.number})
+        self._set(rnd.id, RoundStatus.MODELLING)
+        return True
+
+    def _model(self, ctx: _Context, rnd: Round) -> bool:
+        if rnd.number == 0:
+            self._set(rnd.id, RoundStatus.SAMPLING)
+            return True
+        out_dir = Path(rnd.artifact_dir)
+        beta, metrics = self._fit_and_save(ctx, out_dir, round_number=rnd.number)
+        self.progress("model_fitted", {"round": rnd.number, "beta": beta, **metrics})
+        self._set(rnd.id, RoundStatus.SAMPLING, metrics={**rnd.metrics, **metrics, "beta": beta})
+        return True
+
+    def _fit_and_save(
+        self, ctx: _Context, out_dir: Path, *, round_number: int
+    ) -> tuple[float, dict[str, Any]]:
+        from orchestrator.model import ModelConfig, fit_label_model
+
+        observed, validation = self.verified(ctx)
+        overrides = dict(ctx.config.model)
+        beta = self._previous_beta(ctx.campaign.id)
+        if beta is not None and "beta" not in overrides:
+            overrides["beta"] = beta  # the β search runs once, in the first model round
+        config = ModelConfig.model_validate(overrides)
+        out = fit_label_model(
+            ctx.data,
+            observed=observed,
+            validation=validation,
+            config=config,
+            seed=ctx.config.seed + round_number,
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        np.save(out_dir / "posterior.npy", out.posterior)
+        np.save(out_dir / "latent.npy", out.latent)
+        metrics: dict[str, Any] = {}
+        if validation.any():
+            pred = out.predicted
+            metrics["validation_accuracy"] = float((pred[validation] == observed[validation]).mean())
+        return float(out.beta), metrics
+
+    def _previous_beta(self, campaign_id: uuid.UUID) -> float | None:
+        with Session(self.engine) as s:
+            rounds = s.exec(
+                select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
+            ).all()
+        for r in rounds:
+            if "beta" in r.metrics:
+                return float(r.metrics["beta"])
+        return None
+
+    def _budget_items(self, ctx: _Context, rnd: Round) -> int:
+        cfg = ctx.config
+        total = inspectable_items(ctx.campaign.budget_usd, cfg)
+        n_val = max(2 * ctx.data.n_classes, round(cfg.validation_share * total))
+        n_val = min(n_val, total)
+        if rnd.number == 0:
+            want = n_val
+        else:
+            want = math.ceil((total - n_val) / cfg.rounds)
+        remaining_usd = ctx.campaign.budget_usd * Decimal(
+            str(1 - cfg.extra_answer_reserve)
+        ) - self.spent_usd(ctx.campaign.id)
+        affordable = max(0, int(remaining_usd // cost_per_item(cfg)))
+        return max(0, min(want, affordable))
+
+    def _sample(self, ctx: _Context, rnd: Round) -> bool:
+        from orchestrator.sampling import select_items, stratified_random_selection
+
+        out_dir = Path(rnd.artifact_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        inspected = self.inspected(ctx)
+        budget = min(self._budget_items(ctx, rnd), int((~inspected).sum()))
+        rng = np.random.default_rng([ctx.config.seed, rnd.number, 1])
+        strategy = "stratified_random"
+        n_clusters = 0
+        if rnd.number == 0:
+            indices = stratified_random_selection(ctx.data.noisy_labels, inspected, budget, rng)
+        else:
+            observed, validation = self.verified(ctx)
+            val_idx = np.flatnonzero(validation)
+            sel = select_items(
+                np.load(out_dir / "latent.npy"),
+                np.load(out_dir / "posterior.npy"),
+                ctx.data.noisy_labels,
+                inspected,
+                budget,
+                strategy=ctx.config.strategy,
+                n_clusters=ctx.config.n_clusters,
+                validation_idx=val_idx,
+                validation_labels=observed[val_idx],
+                rng=rng,
+            )
+            indices, strategy, n_clusters = sel.indices, sel.strategy, sel.n_clusters
+            np.save(out_dir / "clusters.npy", sel.clusters)
+        indices = np.asarray(indices, dtype=np.int64)
+        np.save(out_dir / "selected.npy", indices)
+        self.progress(
+            "sampled", {"round": rnd.number, "n": len(indices), "strategy": strategy}
+        )
+        self._set(
+            rnd.id,
+            RoundStatus.PUBLISHING,
+            n_selected=len(indices),
+            strategy=strategy,
+            metrics={**rnd.metrics, "n_clusters": n_clusters},
+        )
+        return True
+
+    def _selected(self, rnd: Round) -> npt.NDArray[np.int64]:
+        return np.asarray(np.load(Path(rnd.artifact_dir) / "selected.npy"), dtype=np.int64)
+
+    def _publish(self, ctx: _Context, rnd: Round) -> bool:
+        selected = self._selected(rnd)
+        created = self.crowd.publish(
+            ctx.campaign.id, rnd.id, [ctx.item_ids[i] for i in selected]
+        )
+        self.progress("published", {"round": rnd.number, "hits": created, "n": len(selected)})
+        self._set(rnd.id, RoundStatus.COLLECTING)
+        return True
+
+    def _collect(self, ctx: _Context, rnd: Round) -> bool:
+        report = self.crowd.poll(ctx.campaign.id, rnd.id)
+        self.progress(
+            "polled",
+            {"round": rnd.number, "new": report.new_answers, "outstanding": report.outstanding_hits},
+        )
+        if report.outstanding_hits > 0:
+            return report.new_answers > 0
+        extra = self._extra_answers_needed(ctx, rnd)
+        if extra:
+            requested = self.crowd.request_more(ctx.campaign.id, rnd.id, extra)
+            if requested > 0:
+                self.progress("more_answers", {"round": rnd.number, "requested": requested})
+                return True
+        self._set(rnd.id, RoundStatus.AGGREGATING)
+        return True
+
+    def _answer_frame(self, ctx: _Context) -> pd.DataFrame:
+        answers = self.crowd.answers(ctx.campaign.id)
+        return pd.DataFrame(
+            {
+                "task": [str(a.item_id) for a in answers],
+                "worker": [a.worker for a in answers],
+                "label": [a.label for a in answers],
+            }
+        )
+
+    def _aggregate_frame(self, ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
+        """task × label posterior (rows sum to 1) over every answered item."""
+        from aggregation import DawidSkene, MajorityVote
+
+        if frame.empty:
+            return pd.DataFrame()
+        if ctx.config.aggregator == "majority_vote":
+            return MajorityVote().fit_predict_proba(frame)
+        return DawidSkene().fit_predict_proba(frame)
+
+    def _extra_answers_needed(self, ctx: _Context, rnd: Round) -> dict[uuid.UUID, int]:
+        from aggregation import needs_more_answers
+
+        frame = self._answer_frame(ctx)
+        if frame.empty:
+            return {}
+        proba = self._aggregate_frame(ctx, frame)
+        counts = frame.groupby("task").size()
+        more = needs_more_answers(
+            proba,
+            counts,
+            confidence=ctx.config.confidence_target,
+            max_answers=ctx.config.max_answers,
+        )
+        round_items = {str(ctx.item_ids[i]) for i in self._selected(rnd)}
+        return {
+            uuid.UUID(task): 1 for task, flag in more.items() if flag and task in round_items
+        }
+
+    def _aggregate(self, ctx: _Context, rnd: Round) -> bool:
+        frame = self._answer_frame(ctx)
+        proba = self._aggregate_frame(ctx, frame)
+        counts = (
+            frame.groupby(["task", "label"]).size() if not frame.empty else pd.Series(dtype=int)
+        )
+        decided: dict[uuid.UUID, str] = {}
+        round_items = {ctx.item_ids[i] for i in self._selected(rnd)}
+        with Session(self.engine) as s:
+            existing = {
+                v.item_id: v
+                for v in s.exec(
+                    select(VerifiedLabel).where(VerifiedLabel.campaign_id == ctx.campaign.id)
+                ).all()
+            }
+            for task, row in proba.iterrows():
+                item_id = uuid.UUID(str(task))
+                label = str(row.idxmax())
+                votes = {str(k): int(v) for k, v in counts.loc[task].items()}
+                decided[item_id] = label
+                v = existing.get(item_id)
+                if v is None:
+                    v = VerifiedLabel(
+                        campaign_id=ctx.campaign.id,
+                        item_id=item_id,
+                        round_id=rnd.id,
+                        label=label,
+                        confidence=float(row.max()),
+                        n_answers=sum(votes.values()),
+                        vote_counts=votes,
+                        method=ctx.config.aggregator,
+                        is_validation=(rnd.number == 0 and item_id in round_items),
+                    )
+                else:  # re-aggregation with more answers may sharpen earlier decisions
+                    v.label, v.confidence = label, float(row.max())
+                    v.n_answers, v.vote_counts = sum(votes.values()), votes
+                s.add(v)
+            s.commit()
+        self.crowd.settle(ctx.campaign.id, decided)
+        n_round = sum(1 for i in decided if i in round_items)
+        self.progress("aggregated", {"round": rnd.number, "verified": n_round})
+        self._set(rnd.id, RoundStatus.PROPAGATING)
+        return True
+
+    def _propagate(self, ctx: _Context, rnd: Round) -> bool:
+        from orchestrator.propagation import propagate_labels
+
+        if rnd.number == 0:
+            self._set(rnd.id, RoundStatus.COMPLETED)
+            return True
+        out_dir = Path(rnd.artifact_dir)
+        observed, validation = self.verified(ctx)
+        verified_idx = np.flatnonzero(observed != UNKNOWN)
+        val_idx = np.flatnonzero(validation)
+        prop = propagate_labels(
+            np.load(out_dir / "latent.npy"),
+            np.load(out_dir / "clusters.npy"),
+            verified_idx,
+            observed[verified_idx],
+            fraction=ctx.config.propagation_fraction,
+            validation_idx=val_idx,
+            validation_labels=observed[val_idx],
+        )
+        with Session(self.engine) as s:
+            # This round's propagation replaces the last one: it used a newer latent space
+            # and more verified sources.
+            s.execute(
+                delete(PropagatedLabel).where(
+                    col(PropagatedLabel.campaign_id) == ctx.campaign.id
+                )
+            )
+            clusters = np.load(out_dir / "clusters.npy")
+            for i, lab, src, dist, conf in zip(
+                prop.indices, prop.labels, prop.sources, prop.distances, prop.confidence,
+                strict=True,
+            ):
+                s.add(
+                    PropagatedLabel(
+                        campaign_id=ctx.campaign.id,
+                        item_id=ctx.item_ids[int(i)],
+                        round_id=rnd.id,
+                        source_item_id=ctx.item_ids[int(src)],
+                        label=ctx.data.classes[int(lab)],
+                        distance=float(dist),
+                        confidence=float(conf),
+                        cluster=int(clusters[int(i)]),
+                    )
+                )
+            s.commit()
+        self.progress(
+            "propagated",
+            {"round": rnd.number, "n": len(prop.indices), "fraction": prop.fraction},
+        )
+        self._set(
+            rnd.id,
+            RoundStatus.COMPLETED,
+            metrics={**rnd.metrics, "propagated": len(prop.indices), "p": prop.fraction},
+        )
+        return True
+
+    def _next_round(self, ctx: _Context, rnd: Round) -> bool:
+        inspected = self.inspected(ctx)
+        out_of_rounds = rnd.number >= ctx.config.rounds
+        next_budget = 0
+        if not out_of_rounds and not inspected.all():
+            probe = Round(campaign_id=ctx.campaign.id, number=rnd.number + 1)
+            next_budget = self._budget_items(ctx, probe)
+        if out_of_rounds or next_budget == 0:
+            self._finish(ctx)
+            return True
+        with Session(self.engine) as s:
+            campaign = s.get(Campaign, ctx.campaign.id)
+            assert campaign is not None
+            campaign.current_round = rnd.number + 1
+            campaign.updated_at = utcnow()
+            s.add(campaign)
+            s.commit()
+        return True
+
+    def _finish(self, ctx: _Context) -> None:
+        """Fit a final model on every verified label (for the export) and close the campaign."""
+        final_dir = ctx.artifact_dir / "final"
+        if not (final_dir / "posterior.npy").exists():
+            self._fit_and_save(ctx, final_dir, round_number=10_000)
+        with Session(self.engine) as s:
+            campaign = s.get(Campaign, ctx.campaign.id)
+            assert campaign is not None
+            campaign.status = CampaignStatus.COMPLETED
+            campaign.updated_at = utcnow()
+            s.add(campaign)
+            s.commit()
+        self.progress("completed", {"rounds": ctx.campaign.current_round})
+
+    def run(
+        self,
+        campaign_id: uuid.UUID,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        max_steps: int = 100_000,
+    ) -> None:
+        """Step until the campaign leaves RUNNING, sleeping ``poll_interval_s`` when idle."""
+        import time
+
+        sleep = sleep or time.sleep
+        for _ in range(max_steps):
+            ctx = self._context(campaign_id)
+            if ctx.campaign.status != CampaignStatus.RUNNING:
+                return
+            if not self.step(campaign_id):
+                sleep(ctx.config.poll_interval_s)
+        raise RuntimeError(f"campaign {campaign_id} did not finish within {max_steps} steps")
