@@ -1,0 +1,78 @@
+"""Exports in the three formats carry the documented schema and the same rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator.export import EXPORT_COLUMNS, SCHEMA_VERSION, ExportRow, write_export
+from orchestrator.export.campaign import choose_relabel_threshold
+
+
+def rows(n: int) -> list[ExportRow]:
+    return [
+        ExportRow(
+            item_id=f"i{k}", original_label="a", cleaned_label="b" if k % 2 else "a",
+            source="crowd" if k % 2 else "original", confidence=0.5 + k / (4 * n),
+            vote_counts=json.dumps({"b": 3}) if k % 2 else "{}", n_workers=3 * (k % 2),
+            round=k % 3, cluster=k % 5,
+        )
+        for k in range(n)
+    ]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_formats_round_trip(tmp_path: Path, suffix: str) -> None:
+    data = rows(25_001)  # crosses the 10,000-row batch boundary twice
+    path = tmp_path / f"out.{suffix}"
+    assert write_export(iter(data), path) == len(data)
+    if suffix == "csv":
+        with path.open(encoding="utf-8") as fh:
+            back = list(csv.DictReader(fh))
+        assert tuple(back[0].keys()) == EXPORT_COLUMNS
+        got = [(r["item_id"], r["cleaned_label"], int(r["n_workers"])) for r in back]
+    elif suffix == "jsonl":
+        back = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert tuple(back[0].keys()) == EXPORT_COLUMNS
+        assert back[7]["schema_version"] == SCHEMA_VERSION
+        got = [(r["item_id"], r["cleaned_label"], r["n_workers"]) for r in back]
+    else:
+        table = pq.read_table(path)
+        assert tuple(table.column_names) == EXPORT_COLUMNS
+        d = table.to_pydict()
+        got = list(zip(d["item_id"], d["cleaned_label"], d["n_workers"], strict=True))
+    assert got == [(r.item_id, r.cleaned_label, r.n_workers) for r in data]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
+    def broken():  # type: ignore[no-untyped-def]
+        yield from rows(3)
+        raise RuntimeError("source died")
+
+    path = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError):
+        write_export(broken(), path)
+    assert not path.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot tell the export format"):
+        write_export(iter(rows(1)), tmp_path / "out.xlsx")
+
+
+def test_relabel_threshold_is_validation_best() -> None:
+    # Three validation rows: the model is right with 0.95 and 0.75 confidence, wrong with 0.6.
+    posterior = np.array([[0.05, 0.95], [0.25, 0.75], [0.6, 0.4]])
+    original = np.array([0, 0, 1])
+    truth = np.array([1, 1, 1])
+    t = choose_relabel_threshold(posterior, original, truth)
+    assert 0.6 < t <= 0.75  # relabels the first two, keeps the third
+    # When the model is never right, never relabel.
+    assert choose_relabel_threshold(posterior, np.array([1, 1, 1]), np.array([1, 1, 1])) > 1.0
