@@ -13,7 +13,7 @@ import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -76,26 +76,24 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 @dataset_app.command("import")
 def dataset_import(
     file: Path,
-    name: Annotated[Optional[str], typer.Option(help="Dataset name (default: file stem).")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: file stem).")] = None,
     id_col: Annotated[str, typer.Option(help="Column with unique item ids.")] = "id",
     label_col: Annotated[str, typer.Option(help="Column with the noisy label.")] = "label",
-    text_col: Annotated[Optional[str], typer.Option(help="Column with item text.")] = None,
+    text_col: Annotated[str | None, typer.Option(help="Column with item text.")] = None,
     feature_cols: Annotated[
-        Optional[str], typer.Option(help="Comma-separated numeric feature columns.")
+        str | None, typer.Option(help="Comma-separated numeric feature columns.")
     ] = None,
     vector_col: Annotated[
-        Optional[str], typer.Option(help="Column holding a list of numbers per item.")
+        str | None, typer.Option(help="Column holding a list of numbers per item.")
     ] = None,
-    image_col: Annotated[Optional[str], typer.Option(help="Column with image paths.")] = None,
-    gold_col: Annotated[Optional[str], typer.Option(help="Column with known true labels.")] = None,
+    image_col: Annotated[str | None, typer.Option(help="Column with image paths.")] = None,
+    gold_col: Annotated[str | None, typer.Option(help="Column with known true labels.")] = None,
     validation_col: Annotated[
-        Optional[str], typer.Option(help="Column flagging validation items (true/false).")
+        str | None, typer.Option(help="Column flagging validation items (true/false).")
     ] = None,
-    classes: Annotated[
-        Optional[str], typer.Option(help="Comma-separated declared class set.")
-    ] = None,
+    classes: Annotated[str | None, typer.Option(help="Comma-separated declared class set.")] = None,
     kind: Annotated[
-        Optional[str], typer.Option(help="continuous | pixels | counts (default: inferred).")
+        str | None, typer.Option(help="continuous | pixels | counts (default: inferred).")
     ] = None,
 ) -> None:
     """Import FILE (CSV, JSONL or Parquet). Bad input is refused whole, naming row and column."""
@@ -123,15 +121,24 @@ def dataset_import(
     try:
         data = read_dataset_file(file, mapping, name=name)
         ds = save_dataset(
-            _engine(), data, name=name or file.stem, source=str(file),
+            _engine(),
+            data,
+            name=name or file.stem,
+            source=str(file),
             data_dir=get_settings().data_dir,
         )
     except DatasetError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(
         json.dumps(
-            {"id": str(ds.id), "name": ds.name, "items": ds.n_items, "classes": ds.classes,
-             "feature_kind": ds.feature_kind.value, "features": ds.n_features}
+            {
+                "id": str(ds.id),
+                "name": ds.name,
+                "items": ds.n_items,
+                "classes": ds.classes,
+                "feature_kind": ds.feature_kind.value,
+                "features": ds.n_features,
+            }
         )
     )
 
@@ -139,7 +146,7 @@ def dataset_import(
 @dataset_app.command("builtin")
 def dataset_builtin(
     dataset: Annotated[str, typer.Argument(help="digits | mnist5k | movie-snippets")],
-    name: Annotated[Optional[str], typer.Option(help="Name to store it under.")] = None,
+    name: Annotated[str | None, typer.Option(help="Name to store it under.")] = None,
     noise: Annotated[float, typer.Option(help="Share of labels to corrupt (0 ≤ r < 1).")] = 0.0,
     noise_kind: Annotated[str, typer.Option(help="random | structural")] = "random",
     seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
@@ -149,7 +156,7 @@ def dataset_builtin(
 
     from orchestrator.data.builtin import load_builtin
     from orchestrator.data.errors import DatasetError
-    from orchestrator.data.noise import inject_noise
+    from orchestrator.data.noise import NoiseKind, inject_noise
     from orchestrator.data.store import save_dataset
     from orchestrator.settings import get_settings
 
@@ -157,17 +164,31 @@ def dataset_builtin(
         data = load_builtin(dataset)
         if noise > 0:
             data = inject_noise(
-                data, rate=noise, kind=noise_kind, rng=np.random.default_rng(seed)  # type: ignore[arg-type]
+                data,
+                rate=noise,
+                kind=cast(NoiseKind, noise_kind),  # checked by inject_noise
+                rng=np.random.default_rng(seed),
             )
         label = name or (dataset if noise == 0 else f"{dataset}-{noise_kind}{noise:g}-s{seed}")
         ds = save_dataset(
-            _engine(), data, name=label, source=f"builtin:{dataset}",
+            _engine(),
+            data,
+            name=label,
+            source=f"builtin:{dataset}",
             data_dir=get_settings().data_dir,
         )
     except (DatasetError, ValueError) as exc:
         raise _fail(str(exc)) from exc
-    typer.echo(json.dumps({"id": str(ds.id), "name": ds.name, "items": ds.n_items,
-                           "label_accuracy": data.label_accuracy()}))
+    typer.echo(
+        json.dumps(
+            {
+                "id": str(ds.id),
+                "name": ds.name,
+                "items": ds.n_items,
+                "label_accuracy": data.label_accuracy(),
+            }
+        )
+    )
 
 
 @dataset_app.command("list")
@@ -180,8 +201,14 @@ def dataset_list() -> None:
     table = Table("id", "name", "items", "classes", "kind", "source")
     with Session(_engine()) as s:
         for d in s.exec(select(Dataset)).all():
-            table.add_row(str(d.id), d.name, str(d.n_items), str(len(d.classes)),
-                          d.feature_kind.value, d.source)
+            table.add_row(
+                str(d.id),
+                d.name,
+                str(d.n_items),
+                str(len(d.classes)),
+                d.feature_kind.value,
+                d.source,
+            )
     Console().print(table)
 
 
@@ -194,7 +221,7 @@ def campaign_create(
     budget: Annotated[str, typer.Option(help="Hard spend cap in USD, fees included.")],
     name: Annotated[str, typer.Option(help="Campaign name.")] = "campaign",
     config: Annotated[
-        Optional[Path], typer.Option(help="JSON file with CampaignConfig fields.")
+        Path | None, typer.Option(help="JSON file with CampaignConfig fields.")
     ] = None,
     requester: Annotated[str, typer.Option(help="Owner of the campaign.")] = "operator",
 ) -> None:
@@ -211,8 +238,13 @@ def campaign_create(
         raw = json.loads(config.read_text(encoding="utf-8")) if config else {}
         cfg = CampaignConfig.model_validate(raw)
         campaign = create_campaign(
-            _engine(), dataset, name=name, budget_usd=Decimal(budget), config=cfg,
-            data_dir=get_settings().data_dir, requester=requester,
+            _engine(),
+            dataset,
+            name=name,
+            budget_usd=Decimal(budget),
+            config=cfg,
+            data_dir=get_settings().data_dir,
+            requester=requester,
         )
     except (ValidationError, MoneyError, DatasetError, json.JSONDecodeError, OSError) as exc:
         raise _fail(str(exc)) from exc
@@ -269,8 +301,9 @@ def campaign_run(campaign_id: str) -> None:
 
     engine = _engine()
     platform = MTurkPlatform.from_settings(get_settings().mturk)
-    runner = RoundRunner(engine, MTurkStage(engine, platform),
-                         progress=lambda e, i: console.print(f"{e}: {i}"))
+    runner = RoundRunner(
+        engine, MTurkStage(engine, platform), progress=lambda e, i: console.print(f"{e}: {i}")
+    )
     runner.run(uuid.UUID(campaign_id))
 
 
@@ -306,15 +339,20 @@ def demo(
     rounds: Annotated[int, typer.Option(help="Sampling rounds after validation.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
     workdir: Annotated[
-        Optional[Path], typer.Option(help="Where the demo's DB, artifacts and export go.")
+        Path | None, typer.Option(help="Where the demo's DB, artifacts and export go.")
     ] = None,
 ) -> None:
     """Run a whole campaign on a built-in dataset against an in-process MTurk simulator."""
     from orchestrator.demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        dataset=dataset, noise=noise, noise_kind=noise_kind, budget_usd=Decimal(budget),
-        rounds=rounds, seed=seed, workdir=workdir,
+        dataset=dataset,
+        noise=noise,
+        noise_kind=noise_kind,
+        budget_usd=Decimal(budget),
+        rounds=rounds,
+        seed=seed,
+        workdir=workdir,
     )
     report = run_demo(options, console=console, show_progress=not json_output)
     if json_output:
@@ -326,11 +364,17 @@ def demo(
         Console().print(table)
 
 
+_mounted: list[bool] = []
+
+
 def _mount_optional() -> None:
     """Sub-apps owned by the crowd layer and the simulator."""
     from orchestrator.crowd.cli import app as crowd_cli
     from orchestrator.simulator.cli import app as simulator_cli
 
+    if _mounted:
+        return
+    _mounted.append(True)
     for command in crowd_cli.registered_commands:
         campaign_app.registered_commands.append(command)
     app.add_typer(simulator_cli, name="simulator", help="The local MTurk-compatible simulator.")

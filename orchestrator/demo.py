@@ -73,16 +73,24 @@ def run_demo(
 
     clean = load_builtin(options.dataset)
     data = inject_noise(
-        clean, rate=options.noise, kind=options.noise_kind,  # type: ignore[arg-type]
+        clean,
+        rate=options.noise,
+        kind=options.noise_kind,  # type: ignore[arg-type]
         rng=np.random.default_rng(options.seed),
     )
     engine = make_engine(f"sqlite:///{(workdir / 'crowdclean.db').resolve()}")
     upgrade(engine)
-    ds = save_dataset(engine, data, name=f"{options.dataset}-demo", source=f"builtin:{options.dataset}",
-                      data_dir=workdir)
+    ds = save_dataset(
+        engine,
+        data,
+        name=f"{options.dataset}-demo",
+        source=f"builtin:{options.dataset}",
+        data_dir=workdir,
+    )
     config = CampaignConfig(rounds=options.rounds, seed=options.seed, poll_interval_s=0.05)
-    campaign = create_campaign(engine, ds.id, name="demo", budget_usd=options.budget_usd,
-                               config=config, data_dir=workdir)
+    campaign = create_campaign(
+        engine, ds.id, name="demo", budget_usd=options.budget_usd, config=config, data_dir=workdir
+    )
     transition(engine, campaign.id, CampaignStatus.RUNNING)
 
     oracle = {str(i): data.classes[int(g)] for i, g in zip(data.ids, data.gold, strict=True)}
@@ -93,9 +101,14 @@ def run_demo(
         state_path=workdir / "simulator.db",
     )
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-        console=console, disable=not show_progress, transient=False,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=False,
     )
     tasks: dict[str, Any] = {}
 
@@ -105,12 +118,20 @@ def run_demo(
             label = "validation round" if rnd == 0 else f"round {rnd}"
             tasks["round"] = progress.add_task(f"{label}: model", total=6)
         elif "round" in tasks:
-            steps = {"model_fitted": "sample", "sampled": "publish", "published": "collect",
-                     "aggregated": "propagate", "propagated": "done"}
+            steps = {
+                "model_fitted": "sample",
+                "sampled": "publish",
+                "published": "collect",
+                "aggregated": "propagate",
+                "propagated": "done",
+            }
             if event in steps:
-                progress.update(tasks["round"], advance=1 if event != "sampled" else 2,
-                                description=f"round {rnd}: {steps[event]} "
-                                + (f"({info.get('n')} items)" if "n" in info else ""))
+                progress.update(
+                    tasks["round"],
+                    advance=1 if event != "sampled" else 2,
+                    description=f"round {rnd}: {steps[event]} "
+                    + (f"({info.get('n')} items)" if "n" in info else ""),
+                )
             if event == "aggregated" and rnd == 0:
                 progress.update(tasks["round"], completed=6, description="validation round: done")
 

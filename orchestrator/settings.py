@@ -60,10 +60,9 @@ class Settings(BaseSettings):
         description="Where artifacts (features, latent vectors, posteriors, exports) are written.",
     )
     cache_dir: Path = Field(
-        default_factory=lambda: Path(
-            os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-        )
-        / "crowdclean",
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "crowdclean"
+        ),
         description="Download cache for the built-in datasets (package archives, embeddings).",
     )
     seed: int = Field(default=0, description="Seed for every random generator of a run.")

@@ -45,11 +45,12 @@ def postgres_engine() -> Iterator[Engine]:
 
     admin_url = make_url(postgres_admin_url())
     try:
-        admin = make_engine(admin_url.render_as_string(hide_password=False),
-                            isolation_level="AUTOCOMMIT")
+        admin = make_engine(
+            admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server"
+    except Exception as exc:
         msg = (
             f"PostgreSQL not reachable at {admin_url.render_as_string()} ({type(exc).__name__}); "
             "start a server or set CROWDCLEAN_TEST_POSTGRES_URL to run these tests"

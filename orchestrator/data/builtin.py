@@ -195,9 +195,7 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-def bag_of_words(
-    texts: list[str], vocabulary_size: int
-) -> tuple[np.ndarray, list[str]]:
+def bag_of_words(texts: list[str], vocabulary_size: int) -> tuple[np.ndarray, list[str]]:
     """(n, V) float32 word counts over the ``vocabulary_size`` most frequent tokens."""
     docs = [tokenize(t) for t in texts]
     freq = Counter(tok for doc in docs for tok in doc)
@@ -235,7 +233,9 @@ def _load_movie_snippets(cache: Path, representation: str, vocabulary_size: int)
             try:
                 ratings[int(parts[0])] = [int(r) for r in json.loads(parts[3])]
             except (ValueError, json.JSONDecodeError) as exc:
-                raise DatasetError(f"bad rating list: {exc}", source=str(rt_path), row=lineno) from exc
+                raise DatasetError(
+                    f"bad rating list: {exc}", source=str(rt_path), row=lineno
+                ) from exc
     order = sorted(set(texts) & set(ratings))
     text_list = [texts[i] for i in order]
     labels = np.asarray([0 if i <= MOVIE_POSITIVE_LAST_ID else 1 for i in order], dtype=np.int64)

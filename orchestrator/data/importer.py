@@ -15,7 +15,6 @@ import io
 import json
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,9 @@ class ColumnMapping:
         return cols
 
 
-def read_dataset_file(path: Path, mapping: ColumnMapping, *, name: str | None = None) -> LabeledData:
+def read_dataset_file(
+    path: Path, mapping: ColumnMapping, *, name: str | None = None
+) -> LabeledData:
     """Read and validate ``path``; raise :class:`DatasetError` on the first problem found."""
     path = Path(path)
     src = str(path)
@@ -102,7 +103,7 @@ def _decode(raw: bytes, src: str, *, header_lines: int) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DatasetError(
-            f"bytes {raw[exc.start:exc.end]!r} at byte offset {exc.start} (line {line}) are not "
+            f"bytes {raw[exc.start : exc.end]!r} at byte offset {exc.start} (line {line}) are not "
             "valid UTF-8; re-save the file as UTF-8",
             source=src,
             row=max(line - header_lines, 1) if header_lines else line,
@@ -270,9 +271,7 @@ def frame_to_dataset(
 
     texts = None
     if mapping.text_column is not None:
-        texts = tuple(
-            "" if _is_missing(v) else str(v) for v in frame[mapping.text_column].tolist()
-        )
+        texts = tuple("" if _is_missing(v) else str(v) for v in frame[mapping.text_column].tolist())
     image_paths = None
     if mapping.image_column is not None:
         base = Path(source).parent
@@ -369,7 +368,7 @@ def _numeric_column(series: pd.Series, rows: np.ndarray, source: str, col: str) 
 
 
 def _vector_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -> np.ndarray:
-    vectors: list[Sequence[float]] = []
+    vectors: list[np.ndarray] = []
     width: int | None = None
     for value, row in zip(series.tolist(), rows, strict=True):
         vec = value
@@ -387,7 +386,10 @@ def _vector_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -
             vec = vec.tolist()
         if not isinstance(vec, list) or not vec:
             raise DatasetError(
-                "vector must be a non-empty list of numbers", source=source, row=int(row), column=col
+                "vector must be a non-empty list of numbers",
+                source=source,
+                row=int(row),
+                column=col,
             )
         if width is None:
             width = len(vec)
@@ -431,7 +433,9 @@ def _image_pixels(paths: tuple[str, ...], source: str, col: str) -> np.ndarray:
             with Image.open(p) as img:
                 grey = img.convert("L").resize((28, 28))
         except OSError as exc:
-            raise DatasetError(f"unreadable image {p}: {exc}", source=source, row=i + 1, column=col)
+            raise DatasetError(
+                f"unreadable image {p}: {exc}", source=source, row=i + 1, column=col
+            ) from exc
         out[i] = np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0
     return out
 

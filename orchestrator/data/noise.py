@@ -81,9 +81,9 @@ def _structural_flips(
     regions = KMeans(n_clusters=n_regions, n_init=1, random_state=seed).fit_predict(features)
     class_centroids = np.stack(
         [
-            features[labels == c].mean(axis=0) if (labels == c).any() else np.full(
-                features.shape[1], np.inf, dtype=np.float32
-            )
+            features[labels == c].mean(axis=0)
+            if (labels == c).any()
+            else np.full(features.shape[1], np.inf, dtype=np.float32)
             for c in range(k)
         ]
     )

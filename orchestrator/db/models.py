@@ -285,7 +285,9 @@ class Assignment(SQLModel, table=True):
 class Answer(SQLModel, table=True):
     """One worker's parsed answer about one item (a HIT may carry one item)."""
 
-    __table_args__ = (UniqueConstraint("assignment_pk", "item_id", name="uq_answer_assignment_item"),)
+    __table_args__ = (
+        UniqueConstraint("assignment_pk", "item_id", name="uq_answer_assignment_item"),
+    )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
     assignment_pk: uuid.UUID = Field(foreign_key="assignment.id")
@@ -316,7 +318,9 @@ class VerifiedLabel(SQLModel, table=True):
     label: str
     confidence: float = Field(ge=0, le=1)
     n_answers: int = Field(ge=0)
-    vote_counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    vote_counts: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     method: str = Field(default="dawid_skene", description="Aggregator that decided it.")
     is_validation: bool = Field(default=False, description="Came from the validation round.")
     created_at: datetime = _ts()

@@ -160,12 +160,22 @@ def campaign_export_rows(engine: Engine, campaign_id: uuid.UUID) -> Iterator[Exp
         assert campaign is not None
         dataset = s.get(Dataset, campaign.dataset_id)
         assert dataset is not None
-        rounds = {r.id: r.number for r in s.exec(select(Round).where(
-            Round.campaign_id == campaign_id)).all()}
-        verified = {v.item_id: v for v in s.exec(
-            select(VerifiedLabel).where(VerifiedLabel.campaign_id == campaign_id)).all()}
-        propagated = {p.item_id: p for p in s.exec(
-            select(PropagatedLabel).where(PropagatedLabel.campaign_id == campaign_id)).all()}
+        rounds = {
+            r.id: r.number
+            for r in s.exec(select(Round).where(Round.campaign_id == campaign_id)).all()
+        }
+        verified = {
+            v.item_id: v
+            for v in s.exec(
+                select(VerifiedLabel).where(VerifiedLabel.campaign_id == campaign_id)
+            ).all()
+        }
+        propagated = {
+            p.item_id: p
+            for p in s.exec(
+                select(PropagatedLabel).where(PropagatedLabel.campaign_id == campaign_id)
+            ).all()
+        }
         workers: dict[uuid.UUID, int] = {}
         for item_id, _worker in s.exec(
             select(Answer.item_id, Answer.worker_pk)

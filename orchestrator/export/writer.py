@@ -113,8 +113,7 @@ def _write_jsonl(rows: Iterable[ExportRow], path: Path) -> int:
     with path.open("w", encoding="utf-8") as fh:
         for batch in _batches(rows):
             fh.writelines(
-                json.dumps(dict(zip(EXPORT_COLUMNS, astuple(r), strict=True))) + "\n"
-                for r in batch
+                json.dumps(dict(zip(EXPORT_COLUMNS, astuple(r), strict=True))) + "\n" for r in batch
             )
             n += len(batch)
     return n
@@ -142,10 +141,12 @@ def _write_parquet(rows: Iterable[ExportRow], path: Path) -> int:
     with pq.ParquetWriter(path, schema) as writer:
         for batch in _batches(rows):
             columns = list(zip(*(astuple(r) for r in batch), strict=True))
-            writer.write_table(pa.Table.from_arrays(
-                [pa.array(c, type=schema.field(i).type) for i, c in enumerate(columns)],
-                schema=schema,
-            ))
+            writer.write_table(
+                pa.Table.from_arrays(
+                    [pa.array(c, type=schema.field(i).type) for i, c in enumerate(columns)],
+                    schema=schema,
+                )
+            )
             n += len(batch)
         if n == 0:
             writer.write_table(schema.empty_table())

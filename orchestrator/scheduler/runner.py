@@ -33,7 +33,6 @@ from orchestrator.data.store import item_ids_by_position, load_dataset
 from orchestrator.db.models import (
     Campaign,
     CampaignStatus,
-    LedgerEntry,
     PropagatedLabel,
     Round,
     RoundStatus,
@@ -127,14 +126,11 @@ class RoundRunner:
             s.commit()
 
     def spent_usd(self, campaign_id: uuid.UUID) -> Decimal:
-        """Money committed or reserved by the campaign, fees included."""
-        with Session(self.engine) as s:
-            rows = s.exec(
-                select(LedgerEntry.amount_usd, LedgerEntry.fee_usd).where(
-                    LedgerEntry.campaign_id == campaign_id
-                )
-            ).all()
-        return sum((a + f for a, f in rows), Decimal("0"))
+        """Money booked by the campaign (reservations included), fees included, USD."""
+        from orchestrator.scheduler.status import spend_usd
+
+        amount, fee = spend_usd(self.engine, campaign_id)
+        return amount + fee
 
     def verified(self, ctx: _Context) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
         """(n,) crowd-verified class per row (-1 if none) and (n,) validation flags."""
@@ -233,7 +229,9 @@ class RoundRunner:
         metrics: dict[str, Any] = {}
         if validation.any():
             pred = out.predicted
-            metrics["validation_accuracy"] = float((pred[validation] == observed[validation]).mean())
+            metrics["validation_accuracy"] = float(
+                (pred[validation] == observed[validation]).mean()
+            )
         return float(out.beta), metrics
 
     def _previous_beta(self, campaign_id: uuid.UUID) -> float | None:
@@ -251,10 +249,7 @@ class RoundRunner:
         total = inspectable_items(ctx.campaign.budget_usd, cfg)
         n_val = max(2 * ctx.data.n_classes, round(cfg.validation_share * total))
         n_val = min(n_val, total)
-        if rnd.number == 0:
-            want = n_val
-        else:
-            want = math.ceil((total - n_val) / cfg.rounds)
+        want = n_val if rnd.number == 0 else math.ceil((total - n_val) / cfg.rounds)
         remaining_usd = ctx.campaign.budget_usd * Decimal(
             str(1 - cfg.extra_answer_reserve)
         ) - self.spent_usd(ctx.campaign.id)
@@ -292,9 +287,7 @@ class RoundRunner:
             np.save(out_dir / "clusters.npy", sel.clusters)
         indices = np.asarray(indices, dtype=np.int64)
         np.save(out_dir / "selected.npy", indices)
-        self.progress(
-            "sampled", {"round": rnd.number, "n": len(indices), "strategy": strategy}
-        )
+        self.progress("sampled", {"round": rnd.number, "n": len(indices), "strategy": strategy})
         self._set(
             rnd.id,
             RoundStatus.PUBLISHING,
@@ -309,9 +302,7 @@ class RoundRunner:
 
     def _publish(self, ctx: _Context, rnd: Round) -> bool:
         selected = self._selected(rnd)
-        created = self.crowd.publish(
-            ctx.campaign.id, rnd.id, [ctx.item_ids[i] for i in selected]
-        )
+        created = self.crowd.publish(ctx.campaign.id, rnd.id, [ctx.item_ids[i] for i in selected])
         self.progress("published", {"round": rnd.number, "hits": created, "n": len(selected)})
         self._set(rnd.id, RoundStatus.COLLECTING)
         return True
@@ -320,7 +311,11 @@ class RoundRunner:
         report = self.crowd.poll(ctx.campaign.id, rnd.id)
         self.progress(
             "polled",
-            {"round": rnd.number, "new": report.new_answers, "outstanding": report.outstanding_hits},
+            {
+                "round": rnd.number,
+                "new": report.new_answers,
+                "outstanding": report.outstanding_hits,
+            },
         )
         if report.outstanding_hits > 0:
             return report.new_answers > 0
@@ -368,9 +363,7 @@ class RoundRunner:
             max_answers=ctx.config.max_answers,
         )
         round_items = {str(ctx.item_ids[i]) for i in self._selected(rnd)}
-        return {
-            uuid.UUID(task): 1 for task, flag in more.items() if flag and task in round_items
-        }
+        return {uuid.UUID(task): 1 for task, flag in more.items() if flag and task in round_items}
 
     def _aggregate(self, ctx: _Context, rnd: Round) -> bool:
         frame = self._answer_frame(ctx)
@@ -439,13 +432,15 @@ class RoundRunner:
             # This round's propagation replaces the last one: it used a newer latent space
             # and more verified sources.
             s.execute(
-                delete(PropagatedLabel).where(
-                    col(PropagatedLabel.campaign_id) == ctx.campaign.id
-                )
+                delete(PropagatedLabel).where(col(PropagatedLabel.campaign_id) == ctx.campaign.id)
             )
             clusters = np.load(out_dir / "clusters.npy")
             for i, lab, src, dist, conf in zip(
-                prop.indices, prop.labels, prop.sources, prop.distances, prop.confidence,
+                prop.indices,
+                prop.labels,
+                prop.sources,
+                prop.distances,
+                prop.confidence,
                 strict=True,
             ):
                 s.add(

@@ -22,9 +22,10 @@ def spend_usd(engine: Engine, campaign_id: uuid.UUID) -> tuple[Decimal, Decimal]
     """(rewards and bonuses, fees) booked by the campaign, USD. Reservations count as spent."""
     with Session(engine) as s:
         amount, fee = s.exec(
-            select(func.coalesce(func.sum(LedgerEntry.amount_usd), 0),
-                   func.coalesce(func.sum(LedgerEntry.fee_usd), 0))
-            .where(LedgerEntry.campaign_id == campaign_id)
+            select(
+                func.coalesce(func.sum(LedgerEntry.amount_usd), 0),
+                func.coalesce(func.sum(LedgerEntry.fee_usd), 0),
+            ).where(LedgerEntry.campaign_id == campaign_id)
         ).one()
     from orchestrator.db.types import MONEY_SCALE
 
@@ -39,11 +40,13 @@ def campaign_status(engine: Engine, campaign_id: uuid.UUID) -> dict[str, Any]:
         if c is None:
             raise LookupError(f"no campaign {campaign_id}")
         n_verified = s.exec(
-            select(func.count()).select_from(VerifiedLabel)
+            select(func.count())
+            .select_from(VerifiedLabel)
             .where(VerifiedLabel.campaign_id == campaign_id)
         ).one()
         n_propagated = s.exec(
-            select(func.count()).select_from(PropagatedLabel)
+            select(func.count())
+            .select_from(PropagatedLabel)
             .where(PropagatedLabel.campaign_id == campaign_id)
         ).one()
         rounds = s.exec(
@@ -62,8 +65,13 @@ def campaign_status(engine: Engine, campaign_id: uuid.UUID) -> dict[str, Any]:
             "items_verified": n_verified,
             "items_propagated": n_propagated,
             "rounds": [
-                {"number": r.number, "status": r.status.value, "strategy": r.strategy,
-                 "selected": r.n_selected, **{k: v for k, v in r.metrics.items()}}
+                {
+                    "number": r.number,
+                    "status": r.status.value,
+                    "strategy": r.strategy,
+                    "selected": r.n_selected,
+                    **{k: v for k, v in r.metrics.items()},
+                }
                 for r in rounds
             ],
             "error": c.error,

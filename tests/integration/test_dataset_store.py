@@ -18,7 +18,8 @@ from orchestrator.db.models import Dataset, Item
 def _csv(tmp_path: Path) -> Path:
     path = tmp_path / "pets.csv"
     path.write_text(
-        "id,label,f1,f2,gold\n" + "".join(
+        "id,label,f1,f2,gold\n"
+        + "".join(
             f"p{i},{'cat' if i % 3 else 'dog'},{i * 0.5},{i % 4},{'dog' if i % 5 == 0 else ''}\n"
             for i in range(50)
         ),
@@ -29,8 +30,10 @@ def _csv(tmp_path: Path) -> Path:
 
 def _counts(engine: Engine) -> tuple[int, int]:
     with Session(engine) as s:
-        return (s.exec(select(func.count()).select_from(Dataset)).one(),
-                s.exec(select(func.count()).select_from(Item)).one())
+        return (
+            s.exec(select(func.count()).select_from(Dataset)).one(),
+            s.exec(select(func.count()).select_from(Item)).one(),
+        )
 
 
 def test_import_round_trip(engine: Engine, tmp_path: Path) -> None:

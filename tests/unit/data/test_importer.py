@@ -25,8 +25,9 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
     return path
 
 
-def expect_error(path: Path, mapping: ColumnMapping, *, row: int | None, column: str | None,
-                 words: str) -> DatasetError:
+def expect_error(
+    path: Path, mapping: ColumnMapping, *, row: int | None, column: str | None, words: str
+) -> DatasetError:
     with pytest.raises(DatasetError) as info:
         read_dataset_file(path, mapping)
     err = info.value
@@ -42,10 +43,7 @@ def test_good_csv_with_gold_and_validation(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "d.csv",
-        "id,label,f1,f2,gold,val\n"
-        "a,cat,0.1,0.2,cat,1\n"
-        "b,dog,0.3,0.9,,0\n"
-        "c,dog,0.5,0.4,cat,true\n",
+        "id,label,f1,f2,gold,val\na,cat,0.1,0.2,cat,1\nb,dog,0.3,0.9,,0\nc,dog,0.5,0.4,cat,true\n",
     )
     mapping = ColumnMapping(
         feature_columns=("f1", "f2"), gold_column="gold", validation_column="val"
@@ -87,8 +85,9 @@ def test_empty_label(tmp_path: Path, bad: str) -> None:
 
 def test_nan_label_in_parquet(tmp_path: Path) -> None:
     path = tmp_path / "d.parquet"
-    pd.DataFrame({"id": ["a", "b"], "label": ["cat", None], "f1": [1.0, 2.0],
-                  "f2": [0.0, 1.0]}).to_parquet(path)
+    pd.DataFrame(
+        {"id": ["a", "b"], "label": ["cat", None], "f1": [1.0, 2.0], "f2": [0.0, 1.0]}
+    ).to_parquet(path)
     expect_error(path, FEATS, row=2, column="label", words="empty or NaN label")
 
 
@@ -164,7 +163,8 @@ def test_jsonl_line_numbers_skip_blank_lines(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "d.jsonl",
-        '{"id": "a", "label": "cat", "f1": 1, "f2": 2}\n\n{"id": "b", "label": "", "f1": 1, "f2": 2}\n',
+        '{"id": "a", "label": "cat", "f1": 1, "f2": 2}\n\n'
+        '{"id": "b", "label": "", "f1": 1, "f2": 2}\n',
     )
     expect_error(path, FEATS, row=3, column="label", words="empty or NaN label")
 
@@ -181,8 +181,13 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
 
 def test_single_class_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "d.csv", "id,label,f1\na,cat,1\nb,cat,2\n")
-    expect_error(path, ColumnMapping(feature_columns=("f1",)), row=None, column="label",
-                 words="at least two classes")
+    expect_error(
+        path,
+        ColumnMapping(feature_columns=("f1",)),
+        row=None,
+        column="label",
+        words="at least two classes",
+    )
 
 
 def test_text_column_becomes_bag_of_words(tmp_path: Path) -> None:
@@ -196,8 +201,14 @@ def test_text_column_becomes_bag_of_words(tmp_path: Path) -> None:
 
 def test_markup_in_text_is_kept_verbatim(tmp_path: Path) -> None:
     payload = "<script>alert(1)</script> ]]> & co"
-    path = write(tmp_path, "d.jsonl", json.dumps({"id": "x", "label": "a", "t": payload}) + "\n"
-                 + json.dumps({"id": "y", "label": "b", "t": "ok"}) + "\n")
+    path = write(
+        tmp_path,
+        "d.jsonl",
+        json.dumps({"id": "x", "label": "a", "t": payload})
+        + "\n"
+        + json.dumps({"id": "y", "label": "b", "t": "ok"})
+        + "\n",
+    )
     data = read_dataset_file(path, ColumnMapping(text_column="t"))
     assert data.texts is not None and data.texts[0] == payload
 

@@ -17,7 +17,7 @@ def digits():  # type: ignore[no-untyped-def]
 
 def test_digits_is_real(digits) -> None:  # type: ignore[no-untyped-def]
     assert digits.features.shape == (1797, 64)
-    assert 0.0 <= digits.features.min() and digits.features.max() <= 1.0
+    assert digits.features.min() >= 0.0 and digits.features.max() <= 1.0
     assert np.bincount(digits.gold).min() > 150
     assert digits.label_accuracy() == 1.0
 
@@ -88,7 +88,7 @@ def test_mnist5k_and_movie_snippets_download(tmp_path) -> None:  # type: ignore[
     assert movies.n_items == 10605
     assert (movies.gold == 0).sum() == 5152
     ratings = movies.extras["ratings"]
-    assert isinstance(ratings, list) and 15 <= min(len(r) for r in ratings)
+    assert isinstance(ratings, list) and min(len(r) for r in ratings) >= 15
     # Majority sign of the real ratings agrees with the source-order polarity ~96 %.
     sign = np.array([0 if (np.sign(r).sum() > 0) else 1 for r in ratings])
     assert 0.9 < float((sign == movies.gold).mean()) < 0.99

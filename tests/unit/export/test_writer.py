@@ -17,10 +17,15 @@ from orchestrator.export.campaign import choose_relabel_threshold
 def rows(n: int) -> list[ExportRow]:
     return [
         ExportRow(
-            item_id=f"i{k}", original_label="a", cleaned_label="b" if k % 2 else "a",
-            source="crowd" if k % 2 else "original", confidence=0.5 + k / (4 * n),
-            vote_counts=json.dumps({"b": 3}) if k % 2 else "{}", n_workers=3 * (k % 2),
-            round=k % 3, cluster=k % 5,
+            item_id=f"i{k}",
+            original_label="a",
+            cleaned_label="b" if k % 2 else "a",
+            source="crowd" if k % 2 else "original",
+            confidence=0.5 + k / (4 * n),
+            vote_counts=json.dumps({"b": 3}) if k % 2 else "{}",
+            n_workers=3 * (k % 2),
+            round=k % 3,
+            cluster=k % 5,
         )
         for k in range(n)
     ]
