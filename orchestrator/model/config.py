@@ -1,0 +1,96 @@
+"""Hyper-parameters of the deep probabilistic model (DPM)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ModelConfig(BaseModel):
+    """Everything :func:`orchestrator.model.fit_label_model` needs besides the data.
+
+    ``beta`` is the weight of the data term **per input dimension**: the training objective
+    uses ``beta * beta_reference_dim / d * log p(x | z, y)`` for ``d`` input dimensions, so the
+    same grid means the same trade-off on 64-pixel and 784-pixel images (see
+    :mod:`orchestrator.model.dpm`). ``beta=None`` searches ``beta_grid`` on the validation items;
+    pass the returned ``LabelModelOutput.beta`` back as ``beta`` in later rounds to skip the
+    search.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    latent_dim: int = Field(default=16, ge=1, description="Dimension d_z of z.")
+    hidden: tuple[int, ...] = Field(
+        default=(128,), description="Hidden layer widths of every MLP (encoders and decoders)."
+    )
+    epochs: int = Field(default=100, ge=1, description="Maximum epochs of the final fit.")
+    search_epochs: int = Field(
+        default=10, ge=1, description="Maximum epochs per beta candidate during the search."
+    )
+    batch_size: int = Field(default=128, ge=1, description="Items per mini-batch.")
+    lr: float = Field(default=5e-3, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(default=0.0, ge=0, description="Adam L2 weight decay.")
+    patience: int = Field(
+        default=8, ge=1, description="Epochs without a better validation score before stopping."
+    )
+    beta: float | None = Field(
+        default=None, ge=0, description="Data-term weight; None searches beta_grid."
+    )
+    beta_grid: tuple[float, ...] = Field(default=(1e-4, 1e-3, 1e-2, 1e-1, 1.0))
+    beta_reference_dim: float = Field(
+        default=256.0,
+        gt=0,
+        description=(
+            "The data log-likelihood is divided by the input dimension d and multiplied by "
+            "this constant, so beta=1 weighs it like a 256-dimensional (16x16) input at full "
+            "weight, whatever d is."
+        ),
+    )
+    fallback_beta: float = Field(
+        default=0.1,
+        ge=0,
+        description="beta used when beta is None but there are no validation items to search.",
+    )
+    latent_class_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "0 reports the posterior mean of z alone as the latent vector (d_z columns). "
+            "> 0 appends weight * sqrt(d_z) * p(y|x,ŷ) to the whitened z mean (d_z + K "
+            "columns), so that latent neighbours share their inferred class as well as style."
+        ),
+    )
+    supervised_weight: float = Field(
+        default=1.0, ge=0, description="Weight of log q(y|x) on crowd-verified training items."
+    )
+    noise_prior: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Initial flip probability of the noisy-label channel p(ŷ|z,y).",
+    )
+    noise_penalty: float = Field(
+        default=10.0,
+        ge=0,
+        description="L2 penalty on the z-dependent part of the noisy-label logits.",
+    )
+    posterior_samples: int = Field(
+        default=8, ge=1, description="Monte-Carlo samples of z for E_q(z|x,y) p(ŷ|z,y)."
+    )
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda'.")
+    torch_threads: int | None = Field(
+        default=2, ge=1, description="torch.set_num_threads for the fit; None leaves it alone."
+    )
+
+    @field_validator("beta_grid")
+    @classmethod
+    def _grid_not_empty(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(b < 0 for b in v):
+            raise ValueError("beta_grid needs at least one non-negative value")
+        return v
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden_positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(h < 1 for h in v):
+            raise ValueError("hidden needs at least one positive width")
+        return v

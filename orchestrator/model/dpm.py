@@ -1,0 +1,374 @@
+"""Fitting the deep probabilistic model (DPM) and tuning its data-term weight β.
+
+Objective (maximised, per item, averaged over a mini-batch)::
+
+    E_q[log p_γ(ŷ | z, y)] + β · (r / d) · E_q[log p_θ(x | z, y)] − KL(q(z, y | x) ‖ p(z, y))
+
+* ``d`` is the input dimension and ``r = ModelConfig.beta_reference_dim`` (100). The data
+  log-likelihood of an image grows linearly with its number of pixels, so the raw β would mean
+  a 12× stronger data term on 784-pixel MNIST than on 64-pixel digits; dividing by ``d`` makes
+  β a weight **per input dimension**, and the constant ``r`` only shifts the grid so that
+  ``β = 1`` is "the full likelihood of a 100-dimensional input". ``β = 0`` drops the generative
+  part (the model is then a classifier with an instance-dependent noisy-label channel).
+* Crowd-verified items that are not validation items have ``y`` observed: their term is the
+  ELBO at the observed class plus ``supervised_weight · log q(y | x)`` (the semi-supervised term
+  of Kingma et al.'s M2). Validation items are trained like any unverified item (their noisy
+  label and features are used, their verified label is not) and serve only for early stopping
+  and the β search.
+* The posterior reported per item is ``p(y | x, ŷ) ∝ q(y | x) · E_{q(z|x,y)} p(ŷ | z, y)``: the
+  classifier's belief re-weighted by how well each candidate class explains the delivered noisy
+  label. The latent vector is ``Σ_y p(y | x, ŷ) · E_q[z | x, y]``.
+
+Validation score: accuracy of the posterior's argmax against the verified labels of the
+validation items; ties are broken by the lower mean negative log posterior of those labels.
+With no validation items the fit runs all epochs and keeps the last state.
+
+β search (``ModelConfig.beta = None``): every grid value is trained from the same seeded
+initialisation for at most ``search_epochs`` epochs with early stopping; the best-scoring value
+wins (exact ties go to the earlier grid value). Its network is then **warm-started**: training
+continues for up to ``epochs`` more epochs. The search therefore costs about
+``len(grid) · search_epochs`` epochs. It is meant for the first round; the scheduler passes the
+returned ``beta`` back in later rounds to skip it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from orchestrator.data.dataset import FeatureKind, LabeledData
+from orchestrator.model.base import LabelModelOutput
+from orchestrator.model.config import ModelConfig
+from orchestrator.model.networks import DPMNetwork
+
+__all__ = ["DeepProbabilisticModel", "fit_label_model", "resolve_device"]
+
+_EVAL_BATCH = 1024
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class _Tensors:
+    x_in: torch.Tensor  # (n, d) encoder input
+    x: torch.Tensor  # (n, d) features in the likelihood's space
+    noisy: torch.Tensor  # (n,) int64
+    train_observed: torch.Tensor  # (n,) int64, -1 for unverified and validation items
+    val_idx: torch.Tensor  # (v,) int64
+    val_labels: torch.Tensor  # (v,) int64
+
+
+def _prepare(
+    data: LabeledData,
+    observed: npt.NDArray[np.int64],
+    validation: npt.NDArray[np.bool_],
+    device: torch.device,
+) -> _Tensors:
+    feats = np.asarray(data.features, dtype=np.float32)
+    if data.feature_kind == FeatureKind.PIXELS:
+        x = np.clip(feats, 0.0, 1.0)
+        x_in = x
+    elif data.feature_kind == FeatureKind.COUNTS:
+        x = np.maximum(feats, 0.0)
+        lg = np.log1p(x)
+        x_in = (lg - lg.mean(0)) / (lg.std(0) + 1e-6)
+    else:
+        # Standardised features: the Gaussian likelihood then works in unit-variance space.
+        x = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
+        x_in = x
+    train_obs = np.where(validation, -1, observed).astype(np.int64)
+    val_idx = np.flatnonzero(validation)
+
+    def t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+    return _Tensors(
+        x_in=t(x_in, torch.float32),
+        x=t(x, torch.float32),
+        noisy=t(data.noisy_labels, torch.int64),
+        train_observed=t(train_obs, torch.int64),
+        val_idx=t(val_idx, torch.int64),
+        val_labels=t(observed[val_idx], torch.int64),
+    )
+
+
+def _beliefs(
+    net: DPMNetwork,
+    tensors: _Tensors,
+    rows: torch.Tensor | None,
+    samples: int,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    net.eval()
+    device = tensors.x_in.device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    n = tensors.x_in.shape[0] if rows is None else rows.shape[0]
+    posts, lats = [], []
+    for start in range(0, n, _EVAL_BATCH):
+        sl = slice(start, start + _EVAL_BATCH)
+        if rows is None:
+            x_in, noisy = tensors.x_in[sl], tensors.noisy[sl]
+        else:
+            r = rows[sl]
+            x_in, noisy = tensors.x_in[r], tensors.noisy[r]
+        p, z = net.beliefs(x_in, noisy, samples=samples, generator=gen)
+        posts.append(p)
+        lats.append(z)
+    net.train()
+    if not posts:
+        k = net.n_classes
+        return torch.zeros((0, k), dtype=torch.float64), torch.zeros((0, net.latent_dim))
+    return torch.cat(posts), torch.cat(lats)
+
+
+def _val_score(net: DPMNetwork, tensors: _Tensors, samples: int, seed: int) -> tuple[float, float]:
+    """(accuracy, -mean NLL) of the posterior on validation items; larger is better."""
+    if tensors.val_idx.numel() == 0:
+        return 0.0, 0.0
+    post, _ = _beliefs(net, tensors, tensors.val_idx, samples, seed)
+    labels = tensors.val_labels.to(post.device)
+    acc = float((post.argmax(1) == labels).double().mean())
+    nll = float(-torch.log(post.gather(1, labels[:, None]).clamp_min(1e-12)).mean())
+    return acc, -nll
+
+
+@dataclass
+class _FitResult:
+    net: DPMNetwork
+    score: tuple[float, float]
+    epochs: int
+    history: list[tuple[float, float]]
+
+
+def _train(
+    net: DPMNetwork,
+    tensors: _Tensors,
+    config: ModelConfig,
+    *,
+    beta: float,
+    max_epochs: int,
+    seed: int,
+) -> _FitResult:
+    """Adam on mini-batches with early stopping on the validation score; keeps the best state."""
+    device = tensors.x_in.device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    shuffle_gen = torch.Generator()
+    shuffle_gen.manual_seed(seed + 1)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    n, d = tensors.x_in.shape
+    data_weight = beta * config.beta_reference_dim / d
+    has_val = tensors.val_idx.numel() > 0
+    best_score: tuple[float, float] = (-1.0, -float("inf"))
+    best_state = copy.deepcopy(net.state_dict())
+    best_epoch = 0
+    history: list[tuple[float, float]] = []
+    since_best = 0
+    epoch = 0
+    for epoch in range(1, max_epochs + 1):
+        perm = torch.randperm(n, generator=shuffle_gen).to(device)
+        for start in range(0, n, config.batch_size):
+            b = perm[start : start + config.batch_size]
+            objective, penalty = net.elbo_terms(
+                tensors.x_in[b],
+                tensors.x[b],
+                tensors.noisy[b],
+                tensors.train_observed[b],
+                data_weight=data_weight,
+                supervised_weight=config.supervised_weight,
+                generator=gen,
+            )
+            loss = -objective.mean() + config.noise_penalty * penalty
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if not has_val:
+            continue
+        score = _val_score(net, tensors, config.posterior_samples, seed)
+        history.append(score)
+        if score > best_score:
+            best_score, best_epoch, since_best = score, epoch, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            since_best += 1
+            if since_best >= config.patience:
+                break
+    if has_val:
+        net.load_state_dict(best_state)
+    else:
+        best_epoch = epoch
+    return _FitResult(net=net, score=best_score, epochs=best_epoch, history=history)
+
+
+def _new_network(data: LabeledData, config: ModelConfig, seed: int) -> DPMNetwork:
+    torch.manual_seed(seed)
+    return DPMNetwork(
+        d=data.features.shape[1],
+        n_classes=data.n_classes,
+        feature_kind=data.feature_kind,
+        latent_dim=config.latent_dim,
+        hidden=config.hidden,
+        noise_prior=config.noise_prior,
+    )
+
+
+def _check_inputs(
+    data: LabeledData, observed: npt.NDArray[np.int64], validation: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    n = data.n_items
+    observed = np.asarray(observed, dtype=np.int64)
+    validation = np.asarray(validation, dtype=bool)
+    if observed.shape != (n,) or validation.shape != (n,):
+        raise ValueError(f"observed and validation must be ({n},)")
+    if observed.min(initial=-1) < -1 or observed.max(initial=-1) >= data.n_classes:
+        raise ValueError(f"observed must be -1 or a class index in [0, {data.n_classes})")
+    if (validation & (observed < 0)).any():
+        raise ValueError("every validation item must have an observed (verified) label")
+    return observed, validation
+
+
+def latent_vectors(
+    z_mean: npt.NDArray[np.float64],
+    posterior: npt.NDArray[np.float64],
+    class_weight: float,
+) -> npt.NDArray[np.float32]:
+    """The latent vectors handed to the sampler and the propagator.
+
+    Args:
+        z_mean: (n, d_z) posterior mean of z.
+        posterior: (n, K) p(y | x, ŷ).
+        class_weight: 0 returns ``z_mean`` unchanged. Otherwise ``z_mean`` is divided by the
+            root mean per-dimension variance (so a typical pair of items is about
+            ``sqrt(2 d_z)`` apart) and ``class_weight · sqrt(d_z) · posterior`` is appended: two
+            items confidently in different classes are then ``class_weight · sqrt(2 d_z)``
+            apart on top of their z distance. Why: the M2-style encoder q(z|x,y) lets z carry
+            style rather than class, so z-neighbours alone often belong to other classes.
+
+    Returns:
+        (n, d_z) or (n, d_z + K) float32.
+    """
+    if class_weight <= 0:
+        return z_mean.astype(np.float32)
+    d_z = z_mean.shape[1]
+    scale = float(np.sqrt(z_mean.var(axis=0).mean())) if len(z_mean) > 1 else 1.0
+    z = (z_mean - z_mean.mean(0)) / max(scale, 1e-8)
+    return np.hstack([z, class_weight * np.sqrt(d_z) * posterior]).astype(np.float32)
+
+
+def fit_label_model(
+    data: LabeledData,
+    *,
+    observed: npt.NDArray[np.int64],
+    validation: npt.NDArray[np.bool_],
+    config: ModelConfig | None = None,
+    seed: int = 0,
+) -> LabelModelOutput:
+    """Fit the DPM and return per-item beliefs.
+
+    Args:
+        data: the dataset; only ``features``, ``feature_kind``, ``noisy_labels`` and
+            ``classes`` are read (never ``gold``).
+        observed: (n,) int64 crowd-verified class per item, -1 where not verified.
+        validation: (n,) bool, verified items held out for early stopping and the β search;
+            a subset of ``observed != -1``.
+        config: hyper-parameters (defaults: :class:`ModelConfig`).
+        seed: seeds the initialisation, the shuffling and every Monte-Carlo draw.
+
+    Returns:
+        ``LabelModelOutput`` with posterior (n, K) float64, latent (n, d_z) float32, the β used,
+        and ``info`` = {"beta_scores": {β: (val_acc, -val_nll)}, "val_accuracy", "epochs",
+        "seconds", "device", "data_weight"}.
+    """
+    config = config or ModelConfig()
+    observed, validation = _check_inputs(data, observed, validation)
+    device = resolve_device(config.device)
+    old_threads = torch.get_num_threads()
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    t0 = time.perf_counter()
+    try:
+        tensors = _prepare(data, observed, validation, device)
+        beta_scores: dict[float, tuple[float, float]] = {}
+        search_epochs = 0
+        if config.beta is None and len(config.beta_grid) > 1 and validation.any():
+            best: _FitResult | None = None
+            best_beta = config.beta_grid[0]
+            for beta in config.beta_grid:
+                net = _new_network(data, config, seed).to(device)
+                res = _train(
+                    net, tensors, config, beta=beta, max_epochs=config.search_epochs, seed=seed
+                )
+                beta_scores[float(beta)] = res.score
+                search_epochs += len(res.history)
+                if best is None or res.score > best.score:
+                    best, best_beta = res, beta
+            assert best is not None
+            net, beta = best.net, float(best_beta)
+        else:
+            beta = float(config.beta if config.beta is not None else config.fallback_beta)
+            net = _new_network(data, config, seed).to(device)
+        res = _train(net, tensors, config, beta=beta, max_epochs=config.epochs, seed=seed + 7)
+        post, latent = _beliefs(net, tensors, None, config.posterior_samples, seed)
+        val_acc, val_nll = _val_score(net, tensors, config.posterior_samples, seed)
+    finally:
+        if config.torch_threads is not None:
+            torch.set_num_threads(old_threads)
+    posterior = post.cpu().numpy().astype(np.float64)
+    posterior /= posterior.sum(1, keepdims=True)
+    return LabelModelOutput(
+        posterior=posterior,
+        latent=latent_vectors(
+            latent.cpu().numpy().astype(np.float64), posterior, config.latent_class_weight
+        ),
+        beta=beta,
+        info={
+            "beta_scores": beta_scores,
+            "val_accuracy": val_acc if validation.any() else None,
+            "val_nll": -val_nll if validation.any() else None,
+            "epochs": res.epochs,
+            "search_epochs": search_epochs,
+            "seconds": time.perf_counter() - t0,
+            "device": str(device),
+            "data_weight": beta * config.beta_reference_dim / data.features.shape[1],
+        },
+    )
+
+
+class DeepProbabilisticModel:
+    """:class:`~orchestrator.model.base.LabelModel` wrapper around :func:`fit_label_model`.
+
+    Remembers the β chosen by the first fit and reuses it afterwards (the search runs once per
+    campaign), unless ``config.beta`` is set.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        self.config = config or ModelConfig()
+        self.beta_: float | None = None
+
+    def fit(
+        self,
+        data: LabeledData,
+        *,
+        observed: npt.NDArray[np.int64],
+        validation: npt.NDArray[np.bool_],
+        seed: int,
+    ) -> LabelModelOutput:
+        config = self.config
+        if config.beta is None and self.beta_ is not None:
+            config = config.model_copy(update={"beta": self.beta_})
+        out = fit_label_model(
+            data, observed=observed, validation=validation, config=config, seed=seed
+        )
+        self.beta_ = out.beta
+        return out
