@@ -1,0 +1,247 @@
+"""HIT rendering: Jinja2 templates from ``task_templates/`` → MTurk ``HTMLQuestion`` XML.
+
+Templates are autoescaped with ``StrictUndefined`` (a missing context key is an error, not an
+empty string), so item text containing markup or script is shown as text. The HTML is wrapped in
+a CDATA section; any ``]]>`` in it is split across two sections so it cannot end the CDATA early.
+MTurk refuses Question documents over 65,535 bytes: :class:`QuestionTooLargeError` is raised
+before any call.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import os
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+
+HTML_QUESTION_NS = (
+    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
+)
+#: MTurk's limit on the Question parameter, bytes (UTF-8).
+MAX_QUESTION_BYTES = 65_535
+TEXT_TASK = "label_verification_text"
+IMAGE_TASK = "label_verification_image"
+#: Largest local image inlined as a data URI, bytes (keeps the question under MTurk's limit).
+MAX_INLINE_IMAGE_BYTES = 40_000
+
+
+class QuestionTooLargeError(ValueError):
+    """The rendered HTMLQuestion exceeds MTurk's 64 KiB limit."""
+
+
+class UnsafeImageSourceError(ValueError):
+    """An image source that is neither http(s) nor a ``data:image/`` URI nor a readable file."""
+
+
+def default_templates_dir() -> Path:
+    """``task_templates/`` at the repository root, or ``$CROWDCLEAN_TEMPLATES_DIR``."""
+    env = os.environ.get("CROWDCLEAN_TEMPLATES_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "task_templates"
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    """The single worked example shown above the task."""
+
+    text: str
+    shown_label: str
+    correct_label: str
+    explanation: str
+    image_src: str = ""
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """What a worker sees of one item. Exactly one of ``text`` / ``image_src`` is the content
+    (an image may carry a caption in ``text``)."""
+
+    key: str
+    current_label: str
+    options: Sequence[str]
+    text: str | None = None
+    image_src: str | None = None
+    title: str | None = None
+    instructions: str | None = None
+    worked_example: WorkedExample | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_type(self) -> str:
+        """``label_verification_image`` when there is an image, else the text task."""
+        return IMAGE_TASK if self.image_src else TEXT_TASK
+
+
+class QuestionRenderer(Protocol):
+    """Turns an item into the ``Question`` parameter of CreateHITWithHITType."""
+
+    def render_item(self, view: ItemView) -> str:
+        """HTMLQuestion XML for ``view`` (≤ 65,535 bytes)."""
+        ...
+
+
+def cdata(text: str) -> str:
+    """``text`` as one or more CDATA sections; ``]]>`` cannot terminate them early."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def html_question(html: str, frame_height: int = 0) -> str:
+    """Wrap an HTML document in MTurk's HTMLQuestion XML. ``frame_height`` in pixels (0 = fit)."""
+    if frame_height < 0:
+        raise ValueError("frame_height must be >= 0 pixels")
+    xml = (
+        f'<HTMLQuestion xmlns="{HTML_QUESTION_NS}">'
+        f"<HTMLContent>{cdata(html)}</HTMLContent>"
+        f"<FrameHeight>{frame_height}</FrameHeight>"
+        "</HTMLQuestion>"
+    )
+    size = len(xml.encode("utf-8"))
+    if size > MAX_QUESTION_BYTES:
+        raise QuestionTooLargeError(
+            f"HTMLQuestion is {size} bytes; MTurk accepts at most {MAX_QUESTION_BYTES}"
+        )
+    return xml
+
+
+def safe_image_src(src: str, *, max_inline_bytes: int = MAX_INLINE_IMAGE_BYTES) -> str:
+    """An image source fit for the template: https/http URLs and ``data:image/`` URIs pass;
+    a local file path is inlined as a base64 data URI; anything else is refused."""
+    low = src.strip().lower()
+    if low.startswith(("https://", "http://")):
+        return src.strip()
+    if low.startswith("data:image/") and ";base64," in low:
+        return src.strip()
+    path = Path(src)
+    if path.is_file():
+        data = path.read_bytes()
+        if len(data) > max_inline_bytes:
+            raise UnsafeImageSourceError(
+                f"{path} is {len(data)} bytes; host it and pass a URL instead "
+                f"(inline limit {max_inline_bytes} bytes)"
+            )
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if not mime.startswith("image/"):
+            raise UnsafeImageSourceError(f"{path} is not an image ({mime})")
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    raise UnsafeImageSourceError(f"refusing image source {src[:80]!r}")
+
+
+def grayscale_png_data_uri(pixels: Sequence[Sequence[float]], *, scale: int = 1) -> str:
+    """A PNG data URI from a 2-D array of intensities in [0, 1] (rows × columns, 1 = ink).
+
+    Ink is drawn dark on white; ``scale`` repeats each pixel (integer ≥ 1). Useful for datasets
+    that store images as feature vectors (e.g. 8×8 digits).
+    """
+    if scale < 1:
+        raise ValueError("scale must be >= 1")
+    rows: list[bytes] = []
+    for row in pixels:
+        vals = bytes(
+            255 - max(0, min(255, round(float(v) * 255))) for v in row for _ in range(scale)
+        )
+        rows.extend([vals] * scale)
+    if not rows:
+        raise ValueError("empty image")
+    width, height = len(rows[0]), len(rows)
+    raw = b"".join(b"\x00" + r for r in rows)
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+class TaskRenderer:
+    """Renders the task templates. ``templates_dir`` defaults to :func:`default_templates_dir`.
+
+    ``frame_height`` is the HTMLQuestion frame height in pixels (0 lets MTurk fit the page).
+    """
+
+    def __init__(self, templates_dir: Path | str | None = None, *, frame_height: int = 0) -> None:
+        self.templates_dir = Path(templates_dir) if templates_dir else default_templates_dir()
+        self.frame_height = frame_height
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
+            autoescape=True,  # every template here is HTML, whatever its extension
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+
+    def task_types(self) -> list[str]:
+        """Folders that hold a ``template.html.j2``."""
+        return sorted(
+            p.parent.name
+            for p in self.templates_dir.glob("*/template.html.j2")
+            if not p.parent.name.startswith("_")
+        )
+
+    def example_context(self, task_type: str) -> dict[str, Any]:
+        """The folder's ``example.json``."""
+        ctx: dict[str, Any] = json.loads(
+            (self.templates_dir / task_type / "example.json").read_text("utf-8")
+        )
+        return ctx
+
+    def render_html(self, task_type: str, context: Mapping[str, Any]) -> str:
+        """The worker-facing HTML page for ``context`` (see ``task_templates/README.md``)."""
+        if task_type not in self.task_types():
+            raise ValueError(f"unknown task type {task_type!r}; have {self.task_types()}")
+        ctx = dict(context)
+        item = ctx.get("item")
+        if isinstance(item, Mapping) and item.get("image_src"):
+            ctx["item"] = {**item, "image_src": safe_image_src(str(item["image_src"]))}
+        ex = ctx.get("worked_example")
+        if isinstance(ex, Mapping) and ex.get("image_src"):
+            ctx["worked_example"] = {**ex, "image_src": safe_image_src(str(ex["image_src"]))}
+        return self._env.get_template(f"{task_type}/template.html.j2").render(ctx)
+
+    def render_question(self, task_type: str, context: Mapping[str, Any]) -> str:
+        """``render_html`` wrapped in HTMLQuestion XML (raises QuestionTooLargeError)."""
+        return html_question(self.render_html(task_type, context), self.frame_height)
+
+    def context_for(self, view: ItemView) -> dict[str, Any]:
+        """The template context for one item; unset texts come from the task's example.json."""
+        defaults = self.example_context(view.task_type)
+        ex = view.worked_example
+        example: Mapping[str, Any] = (
+            {
+                "text": ex.text,
+                "image_src": ex.image_src,
+                "shown_label": ex.shown_label,
+                "correct_label": ex.correct_label,
+                "explanation": ex.explanation,
+            }
+            if ex
+            else defaults["worked_example"]
+        )
+        if view.current_label not in view.options:
+            raise ValueError(f"current label {view.current_label!r} is not among the options")
+        return {
+            "title": view.title or defaults["title"],
+            "instructions": view.instructions or defaults["instructions"],
+            "item": {"key": view.key, "text": view.text or "", "image_src": view.image_src or ""},
+            "current_label": view.current_label,
+            "options": list(view.options),
+            "worked_example": example,
+            **dict(view.extra),
+        }
+
+    def render_item(self, view: ItemView) -> str:
+        """HTMLQuestion XML for one item (the :class:`QuestionRenderer` protocol)."""
+        return self.render_question(view.task_type, self.context_for(view))
