@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ class Propagation:
         distances: (m,) Euclidean distance in latent space to the source.
         confidence: (m,) in [0, 1], decreasing with distance.
         fraction: the fraction ``p`` of each cluster that was used (after tuning).
+        info: diagnostics of the tuning (validation accuracy and coverage per p).
     """
 
     indices: npt.NDArray[np.int64]
@@ -29,3 +30,4 @@ class Propagation:
     distances: npt.NDArray[np.float64]
     confidence: npt.NDArray[np.float64]
     fraction: float
+    info: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,273 @@
+"""Latent-space label propagation from crowd-verified items to their neighbours.
+
+Rule (per cluster ``C`` of the sampler's k-means): every verified item ``s`` in ``C`` ranks the
+not-verified items of ``C`` by Euclidean distance in latent space and claims the nearest
+``m = floor(p · |C|)`` of them (``|C|`` counts all items of the cluster; items tied with the
+m-th distance are claimed too). Every claimed item receives the label of its **nearest**
+verified item of the same cluster (which is not necessarily the one that claimed it). Verified
+items never receive a label, so a crowd-verified label is never overridden. Clusters without
+verified items propagate nothing.
+
+Confidence: ``exp(−d / s)`` where ``d`` is the distance to the source and ``s`` the median,
+over all not-verified items of clusters that contain a verified item, of the distance to their
+nearest verified item (so 0.5-ish means "as close as a typical item", independent of ``p``).
+
+Tuning ``p`` (``fraction=None``) by leave-one-out on the validation items: each validation
+item in turn is treated as not verified; it is "covered" at ``p`` when some other verified item
+of its cluster claims it, and its propagated label is that of its nearest other verified item.
+(The claim thresholds are computed once, with all validation items among the claimable items,
+which differs from the exact leave-one-out only by one item per ranking.) Criterion:
+
+* with ``current_labels`` (the labels items would keep without propagation, e.g. the model's
+  inferred classes): the ``p`` with the largest net gain
+  ``#(propagated label correct) − #(current label correct)`` over covered validation items;
+* without: the largest ``p`` whose propagated labels reach ``min_accuracy`` on the covered
+  validation items.
+
+Ties go to the smaller ``p``; ``p = 0`` (propagate nothing) when no candidate helps. Without
+validation items and ``fraction=None`` the ``default_fraction`` is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.propagation.base import Propagation
+from orchestrator.sampling.backend import squared_distances
+
+__all__ = ["DEFAULT_FRACTION_GRID", "propagate_labels"]
+
+DEFAULT_FRACTION_GRID: tuple[float, ...] = (
+    0.0,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+)
+_BLOCK_ELEMENTS = 1 << 23
+
+
+def _claim_pass(
+    x: npt.NDArray[np.float32],
+    clusters: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int64],
+    receivers: npt.NDArray[np.int64],
+    fractions: list[float],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Claims and nearest sources for sorted ``receivers``.
+
+    A row that is both a source and a receiver never claims itself nor is its own nearest
+    source (leave-one-out).
+
+    Returns:
+        claimed (F, r) bool per fraction, nearest (r,) position into ``sources`` or -1,
+        distance (r,) Euclidean to it (inf when none).
+    """
+    n_f, r = len(fractions), len(receivers)
+    claimed = np.zeros((n_f, r), dtype=bool)
+    nearest = np.full(r, -1, dtype=np.int64)
+    near_d2 = np.full(r, np.inf, dtype=np.float64)
+    if r == 0 or len(sources) == 0:
+        return claimed, nearest, np.sqrt(near_d2)
+    n_clusters = int(clusters.max()) + 1
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    s_order = np.argsort(clusters[sources], kind="stable")
+    r_order = np.argsort(clusters[receivers], kind="stable")
+    s_cl = clusters[sources][s_order]
+    r_cl = clusters[receivers][r_order]
+    s_lo, s_hi = (
+        np.searchsorted(s_cl, np.arange(n_clusters)),
+        np.searchsorted(s_cl, np.arange(n_clusters), side="right"),
+    )
+    r_lo, r_hi = (
+        np.searchsorted(r_cl, np.arange(n_clusters)),
+        np.searchsorted(r_cl, np.arange(n_clusters), side="right"),
+    )
+    frac = np.asarray(fractions, dtype=np.float64)
+    for j in range(n_clusters):
+        if s_lo[j] == s_hi[j] or r_lo[j] == r_hi[j]:
+            continue
+        s_pos = s_order[s_lo[j] : s_hi[j]]
+        r_pos = r_order[r_lo[j] : r_hi[j]]
+        r_rows = receivers[r_pos]
+        xr = x[r_rows]
+        n_r = len(r_pos)
+        m = np.minimum(np.floor(frac * sizes[j] + 1e-9).astype(np.int64), n_r)
+        kth = np.unique(m[m > 0] - 1)
+        sorted_r = np.argsort(r_rows, kind="stable")
+        step = max(1, _BLOCK_ELEMENTS // n_r)
+        best_d2 = np.full(n_r, np.inf)
+        best_src = np.full(n_r, -1, dtype=np.int64)
+        claim_j = np.zeros((n_f, n_r), dtype=bool)
+        for b0 in range(0, len(s_pos), step):
+            sp = s_pos[b0 : b0 + step]
+            d2 = squared_distances(x[sources[sp]], xr).astype(np.float64)
+            # Leave-one-out: a source is neither its own claim nor its own nearest source.
+            loc = np.searchsorted(r_rows, sources[sp], sorter=sorted_r)
+            loc = np.minimum(loc, n_r - 1)
+            hit = r_rows[sorted_r[loc]] == sources[sp]
+            if hit.any():
+                d2[np.flatnonzero(hit), sorted_r[loc[hit]]] = np.inf
+            am = d2.argmin(0)
+            mn = d2[am, np.arange(n_r)]
+            better = mn < best_d2
+            best_d2[better] = mn[better]
+            best_src[better] = sp[am[better]]
+            if len(kth):
+                part = np.partition(d2, kth, axis=1)
+                finite = np.isfinite(d2)
+                for f in range(n_f):
+                    if m[f] == 0:
+                        continue
+                    t = part[:, m[f] - 1 : m[f]]
+                    claim_j[f] |= ((d2 <= t) & finite).any(0)
+        claimed[:, r_pos] = claim_j
+        nearest[r_pos] = best_src
+        near_d2[r_pos] = best_d2
+    return claimed, nearest, np.sqrt(near_d2)
+
+
+def _tune_fraction(
+    x: npt.NDArray[np.float32],
+    clusters: npt.NDArray[np.int64],
+    v_rows: npt.NDArray[np.int64],
+    v_labels: npt.NDArray[np.int64],
+    val_rows: npt.NDArray[np.int64],
+    val_labels: npt.NDArray[np.int64],
+    grid: list[float],
+    current_labels: npt.NDArray[np.int64] | None,
+    min_accuracy: float,
+) -> tuple[float, dict[str, object]]:
+    n = x.shape[0]
+    verified = np.zeros(n, dtype=bool)
+    verified[v_rows] = True
+    receivers = np.union1d(np.flatnonzero(~verified), val_rows).astype(np.int64)
+    # Validation rows not among the verified rows are held out anyway, never sources.
+    claimed, nearest, _ = _claim_pass(x, clusters, v_rows, receivers, grid)
+    col = np.searchsorted(receivers, val_rows)
+    ok = nearest[col] >= 0
+    prop = np.where(ok, v_labels[np.maximum(nearest[col], 0)], -1)
+    correct = prop == val_labels
+    table: dict[float, dict[str, float]] = {}
+    best_p, best_key = 0.0, -np.inf
+    for f, p in enumerate(grid):
+        cov = claimed[f, col] & ok
+        n_cov = int(cov.sum())
+        n_ok = int((correct & cov).sum())
+        acc = n_ok / n_cov if n_cov else float("nan")
+        row: dict[str, float] = {"covered": n_cov, "correct": n_ok, "accuracy": acc}
+        if current_labels is not None:
+            kept = int((current_labels[val_rows] == val_labels)[cov].sum())
+            gain = float(n_ok - kept)
+            row["gain"] = gain
+            key = gain if n_cov else 0.0
+        else:
+            key = p if (n_cov and acc >= min_accuracy) else -np.inf
+        table[p] = row
+        if key > best_key:
+            best_key, best_p = key, p
+    if current_labels is not None and best_key <= 0:
+        best_p = 0.0
+    if current_labels is None and not np.isfinite(best_key):
+        best_p = 0.0
+    return float(best_p), {
+        "tuning": table,
+        "criterion": "gain"
+        if current_labels is not None
+        else f"largest p with accuracy >= {min_accuracy}",
+    }
+
+
+def propagate_labels(
+    latent: npt.NDArray[np.floating],
+    clusters: npt.NDArray[np.int64],
+    verified_idx: npt.NDArray[np.int64],
+    verified_labels: npt.NDArray[np.int64],
+    *,
+    fraction: float | None = None,
+    validation_idx: npt.NDArray[np.int64] | None = None,
+    validation_labels: npt.NDArray[np.int64] | None = None,
+    current_labels: npt.NDArray[np.int64] | None = None,
+    fraction_grid: tuple[float, ...] = DEFAULT_FRACTION_GRID,
+    min_accuracy: float = 0.9,
+    default_fraction: float = 0.05,
+) -> Propagation:
+    """Copy verified labels to latent neighbours (see the module docstring for the rule).
+
+    Args:
+        latent: (n, d) latent vectors.
+        clusters: (n,) int64 cluster ids (``Selection.clusters``).
+        verified_idx: (v,) rows with a crowd-verified label (all rounds so far).
+        verified_labels: (v,) their classes.
+        fraction: ``p`` in [0, 1]; None tunes it on the validation items.
+        validation_idx: (u,) verified rows used for tuning (normally a subset of
+            ``verified_idx``).
+        validation_labels: (u,) their verified classes.
+        current_labels: (n,) labels items keep without propagation; switches the tuning
+            criterion to net gain.
+        fraction_grid: candidates for ``p``.
+        min_accuracy: accuracy target of the criterion without ``current_labels``.
+        default_fraction: ``p`` when tuning is impossible (no validation items).
+
+    Returns:
+        ``Propagation`` sorted by row; ``info["tuning"]`` holds per-``p`` validation figures.
+    """
+    x = np.ascontiguousarray(latent, dtype=np.float32)
+    clusters = np.asarray(clusters, dtype=np.int64)
+    n = x.shape[0]
+    if clusters.shape != (n,):
+        raise ValueError(f"clusters must be ({n},), got {clusters.shape}")
+    v_rows = np.asarray(verified_idx, dtype=np.int64)
+    v_labels = np.asarray(verified_labels, dtype=np.int64)
+    if v_rows.shape != v_labels.shape:
+        raise ValueError("verified_idx and verified_labels must have the same length")
+    if len(np.unique(v_rows)) != len(v_rows):
+        raise ValueError("verified_idx must not repeat rows")
+    if fraction is not None and not 0.0 <= fraction <= 1.0:
+        raise ValueError("fraction must be in [0, 1]")
+    info: dict[str, object] = {}
+    if fraction is None:
+        has_val = validation_idx is not None and validation_labels is not None
+        if has_val and len(np.asarray(validation_idx)) > 0:
+            assert validation_idx is not None and validation_labels is not None
+            cur = None if current_labels is None else np.asarray(current_labels, dtype=np.int64)
+            fraction, info = _tune_fraction(
+                x,
+                clusters,
+                v_rows,
+                v_labels,
+                np.asarray(validation_idx, dtype=np.int64),
+                np.asarray(validation_labels, dtype=np.int64),
+                sorted(set(fraction_grid)),
+                cur,
+                min_accuracy,
+            )
+        else:
+            fraction = default_fraction
+            info = {"tuning": None, "criterion": "default_fraction (no validation items)"}
+
+    verified = np.zeros(n, dtype=bool)
+    verified[v_rows] = True
+    receivers = np.flatnonzero(~verified).astype(np.int64)
+    claimed, nearest, dist = _claim_pass(x, clusters, v_rows, receivers, [fraction])
+    reachable = nearest >= 0
+    scale = float(np.median(dist[reachable])) if reachable.any() else 1.0
+    take = claimed[0] & reachable
+    d = dist[take]
+    conf = np.exp(-d / scale) if scale > 0 else np.ones_like(d)
+    return Propagation(
+        indices=receivers[take],
+        labels=v_labels[nearest[take]],
+        sources=v_rows[nearest[take]],
+        distances=d.astype(np.float64),
+        confidence=conf.astype(np.float64),
+        fraction=float(fraction),
+        info=info,
+    )

@@ -1,0 +1,194 @@
+"""k-means and nearest-neighbour search with bounded memory: faiss when present, numpy otherwise.
+
+``backend="auto"`` uses faiss (optional extra ``crowdclean[faiss]``) when it imports and the
+numpy implementation otherwise; ``"faiss"`` insists on it (``ImportError`` naming the extra) and
+``"numpy"`` never tries it. Both process the rows in blocks so that no intermediate distance
+matrix holds more than about ``_BLOCK_ELEMENTS`` float32 entries (64 MiB), whatever n is.
+Also used by :mod:`orchestrator.propagation`.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Backend = Literal["auto", "faiss", "numpy"]
+
+_BLOCK_ELEMENTS = 1 << 24
+_FAISS_HINT = "faiss is not installed; install the extra: pip install 'crowdclean[faiss]'"
+
+
+def import_faiss() -> ModuleType:
+    """Import faiss lazily; ``ImportError`` that names the extra when it is missing."""
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(_FAISS_HINT) from exc
+    return faiss
+
+
+def _use_faiss(backend: Backend) -> bool:
+    if backend == "numpy":
+        return False
+    if backend == "faiss":
+        import_faiss()
+        return True
+    try:
+        import_faiss()
+    except ImportError:
+        return False
+    return True
+
+
+def _block_rows(n_cols: int) -> int:
+    return max(1, _BLOCK_ELEMENTS // max(1, n_cols))
+
+
+def squared_distances(
+    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """(m, d), (k, d) → (m, k) squared Euclidean distances, clipped at 0. Not blocked."""
+    d2 = (a * a).sum(1)[:, None] - 2.0 * (a @ b.T) + (b * b).sum(1)[None, :]
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def assign_nearest(
+    x: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Nearest centroid of every row (blocked): labels (n,) int64, squared distances (n,)."""
+    n = x.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    dist = np.empty(n, dtype=np.float32)
+    step = _block_rows(centroids.shape[0])
+    for s in range(0, n, step):
+        d2 = squared_distances(x[s : s + step], centroids)
+        lab = d2.argmin(1)
+        labels[s : s + step] = lab
+        dist[s : s + step] = d2[np.arange(len(lab)), lab]
+    return labels, dist
+
+
+def _kmeans_pp(
+    x: npt.NDArray[np.float32], c: int, rng: np.random.Generator
+) -> npt.NDArray[np.float32]:
+    """k-means++ seeding on (m, d) rows → (c, d) centroids."""
+    m = x.shape[0]
+    centroids = np.empty((c, x.shape[1]), dtype=np.float32)
+    centroids[0] = x[rng.integers(m)]
+    closest = squared_distances(x, centroids[:1])[:, 0]
+    for j in range(1, c):
+        total = float(closest.sum())
+        if total <= 0:
+            centroids[j] = x[rng.integers(m)]
+        else:
+            centroids[j] = x[rng.choice(m, p=closest / total)]
+        closest = np.minimum(closest, squared_distances(x, centroids[j : j + 1])[:, 0])
+    return centroids
+
+
+def kmeans(
+    x: npt.NDArray[np.floating],
+    n_clusters: int,
+    *,
+    rng: np.random.Generator,
+    max_iter: int = 25,
+    sample_size: int = 100_000,
+    backend: Backend = "auto",
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Cluster rows of ``x`` with k-means.
+
+    Centroids are fitted on a seeded random subsample of at most ``sample_size`` rows
+    (k-means++ seeding, Lloyd iterations); every row is then assigned to its nearest centroid
+    in blocks. Empty clusters are re-seeded with the row farthest from its centroid.
+
+    Args:
+        x: (n, d) vectors (latent space units).
+        n_clusters: c, clipped to [1, n].
+        rng: source of every random choice.
+        max_iter: Lloyd iterations.
+        sample_size: rows used to fit the centroids.
+        backend: see the module docstring.
+
+    Returns:
+        labels (n,) int64 in [0, c), centroids (c, d) float32.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = x.shape[0]
+    c = int(min(max(1, n_clusters), max(1, n)))
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((c, x.shape[1]), dtype=np.float32)
+    sample = x if n <= sample_size else x[np.sort(rng.choice(n, sample_size, replace=False))]
+    if _use_faiss(backend):
+        faiss = import_faiss()
+        km = faiss.Kmeans(
+            x.shape[1],
+            c,
+            niter=max_iter,
+            seed=int(rng.integers(2**31 - 1)),
+            max_points_per_centroid=max(256, -(-sample.shape[0] // c)),
+        )
+        km.train(sample)
+        centroids = np.asarray(km.centroids, dtype=np.float32)
+    else:
+        centroids = _kmeans_pp(sample, c, rng)
+        for _ in range(max_iter):
+            lab, dist = assign_nearest(sample, centroids)
+            counts = np.bincount(lab, minlength=c)
+            sums = np.zeros_like(centroids, dtype=np.float64)
+            np.add.at(sums, lab, sample)
+            new = centroids.copy()
+            nonempty = counts > 0
+            new[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
+            for j in np.flatnonzero(~nonempty):
+                far = int(dist.argmax())
+                new[j] = sample[far]
+                dist[far] = 0.0
+            if np.allclose(new, centroids):
+                centroids = new
+                break
+            centroids = new
+    labels, _ = assign_nearest(x, centroids)
+    return labels, centroids
+
+
+def knn(
+    queries: npt.NDArray[np.floating],
+    base: npt.NDArray[np.floating],
+    k: int,
+    *,
+    backend: Backend = "auto",
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Exact k nearest rows of ``base`` for every query (blocked brute force).
+
+    Returns:
+        distances (m, k') Euclidean, ascending, and indices (m, k') into ``base``, with
+        ``k' = min(k, len(base))``.
+    """
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    b = np.ascontiguousarray(base, dtype=np.float32)
+    k = int(min(k, b.shape[0]))
+    m = q.shape[0]
+    if k == 0 or m == 0:
+        return np.zeros((m, k), dtype=np.float32), np.zeros((m, k), dtype=np.int64)
+    if _use_faiss(backend):
+        faiss = import_faiss()
+        index = faiss.IndexFlatL2(b.shape[1])
+        index.add(b)
+        d2, idx = index.search(q, k)
+        return np.sqrt(np.maximum(d2, 0)).astype(np.float32), idx.astype(np.int64)
+    dist = np.empty((m, k), dtype=np.float32)
+    idx = np.empty((m, k), dtype=np.int64)
+    step = _block_rows(b.shape[0])
+    for s in range(0, m, step):
+        d2 = squared_distances(q[s : s + step], b)
+        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < b.shape[0] else None
+        if part is None:
+            part = np.broadcast_to(np.arange(b.shape[0]), d2.shape).copy()
+        pd = np.take_along_axis(d2, part, 1)
+        order = np.argsort(pd, axis=1, kind="stable")
+        idx[s : s + step] = np.take_along_axis(part, order, 1)
+        dist[s : s + step] = np.sqrt(np.take_along_axis(pd, order, 1))
+    return dist, idx

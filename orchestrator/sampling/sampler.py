@@ -1,0 +1,355 @@
+"""Clustered sampling in latent space: which items the crowd inspects next.
+
+One round (:func:`select_items`):
+
+1. k-means with ``c`` clusters on the latent vectors.
+2. The round budget is split over clusters in proportion to their size (all items, inspected
+   or not) by :func:`allocate_budget`: floor of the exact share, the remainder one by one to the
+   largest fractional parts. A cluster never gets more than its number of uninspected items;
+   what it cannot take is re-split, the same way, over the clusters that still have room.
+3. Inside each cluster the uninspected items are ranked by the strategy (see
+   :mod:`orchestrator.sampling.strategies`) and the top of the ranking is taken. Ties in the
+   score go to the lower row index. Inspected items are never selected.
+
+``strategy="auto"`` and ``n_clusters=None`` are tuned on the validation items (crowd-verified
+items whose true class is known): the validation items are treated as the only uninspected
+pool, a proportional budget ``max(1, round(budget · n_val / n_uninspected))`` is spent on them
+with each candidate (strategy, c), and the candidate whose picks contain the most validation
+items whose inferred class (posterior argmax) is wrong wins. Ties keep the earlier candidate:
+strategies in the order of ``STRATEGIES`` (uncertainty, label_noise, margin, diffusion,
+random), and for ``c`` the grid order, which starts with the default ``c = K`` (number of
+classes). Without validation items, ``auto`` means ``uncertainty`` and ``c = K``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.sampling.backend import Backend, kmeans, knn
+from orchestrator.sampling.base import Selection
+from orchestrator.sampling.strategies import (
+    STRATEGIES,
+    diffuse,
+    entropy,
+    label_noise_score,
+    margin_score,
+)
+
+__all__ = [
+    "SamplingConfig",
+    "allocate_budget",
+    "select_items",
+    "stratified_random_selection",
+]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Tunables of the sampler beyond the per-call arguments.
+
+    Attributes:
+        n_clusters_grid: candidate ``c`` values when ``n_clusters=None`` and validation items
+            exist; None means ``(K, K // 2, 2K, 4K)`` (K = number of classes), each clipped to
+            [1, min(budget, n)], duplicates dropped, order kept.
+        knn_k: neighbours per item in the diffusion graph.
+        diffusion_alpha: weight of the neighbours when smoothing entropies, in [0, 1).
+        diffusion_oversample: the diffusion strategy re-ranks the ``oversample · quota`` most
+            uncertain items of each cluster (bounded work on huge clusters).
+        kmeans_iter: Lloyd iterations.
+        kmeans_sample: rows used to fit the centroids (all rows are assigned).
+        backend: "auto" (faiss when installed), "faiss" or "numpy".
+    """
+
+    n_clusters_grid: tuple[int, ...] | None = None
+    knn_k: int = 10
+    diffusion_alpha: float = 0.5
+    diffusion_oversample: int = 5
+    kmeans_iter: int = 25
+    kmeans_sample: int = 100_000
+    backend: Backend = "auto"
+
+
+def allocate_budget(
+    sizes: npt.NDArray[np.int64], capacity: npt.NDArray[np.int64], budget: int
+) -> npt.NDArray[np.int64]:
+    """Split ``budget`` over clusters in proportion to ``sizes``, capped by ``capacity``.
+
+    Largest-remainder rounding: each cluster gets the floor of its exact share, and the items
+    left over go one each to the clusters with the largest fractional parts (ties: larger
+    cluster, then lower cluster id). Clusters whose share exceeds their capacity are capped and
+    the excess is re-split over the clusters with room, until the budget or the capacity is
+    exhausted.
+
+    Args:
+        sizes: (c,) cluster sizes (all items), non-negative.
+        capacity: (c,) uninspected items per cluster, ``<= sizes`` usually.
+        budget: items to allocate.
+
+    Returns:
+        (c,) int64 quotas, ``0 <= quota <= capacity``, summing to ``min(budget, capacity.sum())``.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    capacity = np.asarray(capacity, dtype=np.int64)
+    quota = np.zeros_like(capacity)
+    target = int(min(max(budget, 0), int(capacity.sum())))
+    ids = np.arange(len(sizes))
+    while quota.sum() < target:
+        remaining = target - int(quota.sum())
+        room = quota < capacity
+        # A cluster with room but size 0 cannot exist unless capacity > sizes; weigh it by room.
+        weights = np.where(room, np.maximum(sizes, 0), 0).astype(np.float64)
+        if weights.sum() <= 0:
+            weights = np.where(room, capacity - quota, 0).astype(np.float64)
+        share = remaining * weights / weights.sum()
+        floor = np.floor(share).astype(np.int64)
+        leftover = remaining - int(floor.sum())
+        if leftover > 0:
+            frac = share - floor
+            order = np.lexsort((ids, -sizes, -frac))
+            order = order[room[order]]
+            floor[order[:leftover]] += 1
+        quota = np.minimum(quota + floor, capacity)
+    return quota
+
+
+def _rank_scores(
+    strategy: str,
+    posterior: npt.NDArray[np.float64],
+    noisy_labels: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+) -> npt.NDArray[np.float64]:
+    if strategy in ("uncertainty", "diffusion"):
+        return entropy(posterior)
+    if strategy == "margin":
+        return margin_score(posterior)
+    if strategy == "label_noise":
+        return label_noise_score(posterior, noisy_labels)
+    if strategy == "random":
+        return np.asarray(rng.random(posterior.shape[0]), dtype=np.float64)
+    raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*STRATEGIES, 'auto')}")
+
+
+def _diffusion_pick(
+    latent: npt.NDArray[np.float32],
+    ranked: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    quota: int,
+    config: SamplingConfig,
+) -> npt.NDArray[np.int64]:
+    """Pick ``quota`` rows from ``ranked`` (one cluster, best entropy first), avoiding
+    near-duplicates: diffused entropy order, and a pick blocks its kNN neighbours."""
+    pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
+    if len(pool) <= 1:
+        return pool[:quota]
+    dist, nb = knn(latent[pool], latent[pool], config.knn_k + 1, backend=config.backend)
+    # Drop each row's own entry (or its farthest neighbour when duplicates hid it).
+    is_self = nb == np.arange(len(pool))[:, None]
+    is_self[~is_self.any(1), -1] = True
+    keep = ~is_self
+    nb = nb[keep].reshape(len(pool), -1)
+    dist = dist[keep].reshape(len(pool), -1)
+    smooth = diffuse(scores[pool], nb, dist, alpha=config.diffusion_alpha)
+    order = np.lexsort((np.arange(len(pool)), -smooth))
+    blocked = np.zeros(len(pool), dtype=bool)
+    taken = np.zeros(len(pool), dtype=bool)
+    picks: list[int] = []
+    for i in order:
+        if len(picks) == quota:
+            break
+        if not blocked[i]:
+            picks.append(int(i))
+            taken[i] = True
+            blocked[nb[i]] = True
+    for i in order:
+        if len(picks) == quota:
+            break
+        if not taken[i]:
+            picks.append(int(i))
+            taken[i] = True
+    return pool[np.asarray(picks, dtype=np.int64)]
+
+
+def _select(
+    latent: npt.NDArray[np.float32],
+    clusters: npt.NDArray[np.int64],
+    n_clusters: int,
+    scores: npt.NDArray[np.float64],
+    inspected: npt.NDArray[np.bool_],
+    budget: int,
+    strategy: str,
+    config: SamplingConfig,
+) -> npt.NDArray[np.int64]:
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    capacity = np.bincount(clusters[~inspected], minlength=n_clusters)
+    quota = allocate_budget(sizes, capacity, budget)
+    cand = np.flatnonzero(~inspected)
+    # Sort candidates by cluster, then score descending, then row index.
+    order = cand[np.lexsort((cand, -scores[cand], clusters[cand]))]
+    cl = clusters[order]
+    starts = np.searchsorted(cl, np.arange(n_clusters))
+    if strategy != "diffusion":
+        rank = np.arange(len(order)) - starts[cl]
+        return np.sort(order[rank < quota[cl]]).astype(np.int64)
+    ends = np.searchsorted(cl, np.arange(n_clusters), side="right")
+    picks = [
+        _diffusion_pick(latent, order[starts[j] : ends[j]], scores, int(quota[j]), config)
+        for j in range(n_clusters)
+        if quota[j] > 0
+    ]
+    if not picks:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(picks)).astype(np.int64)
+
+
+def _c_grid(n_classes: int, budget: int, n: int, config: SamplingConfig) -> list[int]:
+    raw = config.n_clusters_grid or (n_classes, n_classes // 2, 2 * n_classes, 4 * n_classes)
+    hi = max(1, min(budget, n))
+    out: list[int] = []
+    for c in raw:
+        c = int(min(max(1, c), hi))
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def select_items(
+    latent: npt.NDArray[np.floating],
+    posterior: npt.NDArray[np.float64],
+    noisy_labels: npt.NDArray[np.int64],
+    inspected: npt.NDArray[np.bool_],
+    budget: int,
+    *,
+    strategy: str = "auto",
+    n_clusters: int | None = None,
+    validation_idx: npt.NDArray[np.int64] | None = None,
+    validation_labels: npt.NDArray[np.int64] | None = None,
+    rng: np.random.Generator | None = None,
+    config: SamplingConfig | None = None,
+) -> Selection:
+    """Choose up to ``budget`` uninspected items for the crowd (see the module docstring).
+
+    Args:
+        latent: (n, d) latent vectors (the model's ``LabelModelOutput.latent``).
+        posterior: (n, K) class posterior, rows sum to 1.
+        noisy_labels: (n,) int64 delivered labels (used by ``label_noise``).
+        inspected: (n,) bool, items already sent to the crowd; never selected again.
+        budget: items to select this round; fewer come back when fewer are uninspected.
+        strategy: one of ``STRATEGIES`` or ``"auto"`` (tuned on validation).
+        n_clusters: ``c``; None tunes it on validation (default ``K`` without validation).
+        validation_idx: (v,) rows of verified validation items, for tuning.
+        validation_labels: (v,) their verified classes.
+        rng: seeds k-means, the random strategy and tuning; default ``default_rng(0)``.
+        config: further tunables.
+
+    Returns:
+        ``Selection`` with sorted row indices, the (n,) cluster ids, the resolved strategy and
+        ``c``; ``info["coverage"]`` maps ``"strategy/c"`` to the number of wrongly inferred
+        validation items covered when tuning ran.
+    """
+    config = config or SamplingConfig()
+    rng = rng if rng is not None else np.random.default_rng(0)
+    x = np.ascontiguousarray(latent, dtype=np.float32)
+    posterior = np.asarray(posterior, dtype=np.float64)
+    noisy_labels = np.asarray(noisy_labels, dtype=np.int64)
+    inspected = np.asarray(inspected, dtype=bool)
+    n = x.shape[0]
+    if posterior.shape[0] != n or noisy_labels.shape != (n,) or inspected.shape != (n,):
+        raise ValueError("latent, posterior, noisy_labels and inspected must share n rows")
+    if strategy != "auto" and strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*STRATEGIES, 'auto')}")
+    n_free = int((~inspected).sum())
+    budget = int(min(max(budget, 0), n_free))
+    k = posterior.shape[1]
+
+    has_val = (
+        validation_idx is not None and validation_labels is not None and len(validation_idx) > 0
+    )
+    c_grid = [int(n_clusters)] if n_clusters is not None else _c_grid(k, max(budget, 1), n, config)
+    strategies = list(STRATEGIES) if strategy == "auto" else [strategy]
+    if not has_val:
+        c_grid, strategies = c_grid[:1], strategies[:1]
+
+    clusterings: dict[int, npt.NDArray[np.int64]] = {}
+    for c in c_grid:
+        clusterings[c], _ = kmeans(
+            x,
+            c,
+            rng=rng,
+            max_iter=config.kmeans_iter,
+            sample_size=config.kmeans_sample,
+            backend=config.backend,
+        )
+
+    coverage: dict[str, int] = {}
+    best_c, best_strategy = c_grid[0], strategies[0]
+    if has_val and (len(c_grid) > 1 or len(strategies) > 1):
+        assert validation_idx is not None and validation_labels is not None
+        v_idx = np.asarray(validation_idx, dtype=np.int64)
+        wrong = np.zeros(n, dtype=bool)
+        wrong[v_idx] = posterior[v_idx].argmax(1) != np.asarray(validation_labels)
+        pool_inspected = np.ones(n, dtype=bool)
+        pool_inspected[v_idx] = False
+        v_budget = int(min(len(v_idx), max(1, round(budget * len(v_idx) / max(n_free, 1)))))
+        best_cov = -1
+        eval_rng = np.random.default_rng(rng.integers(2**63))
+        for strat in strategies:
+            scores = _rank_scores(strat, posterior, noisy_labels, eval_rng)
+            for c in c_grid:
+                picks = _select(
+                    x, clusterings[c], c, scores, pool_inspected, v_budget, strat, config
+                )
+                cov = int(wrong[picks].sum())
+                coverage[f"{strat}/{c}"] = cov
+                if cov > best_cov:
+                    best_cov, best_c, best_strategy = cov, c, strat
+
+    clusters = clusterings[best_c]
+    scores = _rank_scores(best_strategy, posterior, noisy_labels, rng)
+    picks = _select(x, clusters, best_c, scores, inspected, budget, best_strategy, config)
+    return Selection(
+        indices=picks,
+        clusters=clusters,
+        strategy=best_strategy,
+        n_clusters=best_c,
+        info={"coverage": coverage},
+    )
+
+
+def stratified_random_selection(
+    noisy_labels: npt.NDArray[np.int64],
+    inspected: npt.NDArray[np.bool_],
+    budget: int,
+    rng: np.random.Generator,
+) -> npt.NDArray[np.int64]:
+    """The validation round: a random sample stratified by noisy label.
+
+    Each noisy class gets a share of ``budget`` proportional to its size
+    (:func:`allocate_budget`, largest remainder, capped by its uninspected items), filled
+    uniformly at random from its uninspected items.
+
+    Args:
+        noisy_labels: (n,) int64 delivered labels.
+        inspected: (n,) bool, items never to pick.
+        budget: items to pick.
+        rng: the random source.
+
+    Returns:
+        (m,) sorted int64 rows, ``m = min(budget, uninspected)``.
+    """
+    noisy_labels = np.asarray(noisy_labels, dtype=np.int64)
+    inspected = np.asarray(inspected, dtype=bool)
+    k = int(noisy_labels.max(initial=-1)) + 1
+    sizes = np.bincount(noisy_labels, minlength=k)
+    capacity = np.bincount(noisy_labels[~inspected], minlength=k)
+    quota = allocate_budget(sizes, capacity, budget)
+    picks = []
+    for cls in range(k):
+        if quota[cls] > 0:
+            free = np.flatnonzero((noisy_labels == cls) & ~inspected)
+            picks.append(rng.choice(free, int(quota[cls]), replace=False))
+    if not picks:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(picks)).astype(np.int64)
