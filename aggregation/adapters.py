@@ -6,6 +6,11 @@ whose columns follow ``classes_`` (sorted labels) with deterministic tie-breakin
 class of ``classes_``), and the degenerate cases (empty frame, single class) handled
 without calling crowd-kit. crowd-kit is imported only when :meth:`fit` runs, so
 ``import aggregation`` stays light.
+
+crowd-kit is given integer codes (tasks and workers numbered by first appearance, labels
+by ``classes_`` position), never the user's values: crowd-kit 1.4 fails on bool labels in
+GLAD, and its MACE result changes when the worker ids do not sort in first-appearance
+order. With codes both adapters are invariant to renaming tasks, workers and labels.
 """
 
 from __future__ import annotations
@@ -39,11 +44,27 @@ class _CrowdKitAdapter(BaseAggregator):
     def _encode(self, frame: pd.DataFrame) -> EncodedAnswers:
         return encode_answers(frame, duplicates=self.duplicates, classes=self.classes)
 
+    @staticmethod
+    def _coded_frame(enc: EncodedAnswers) -> pd.DataFrame:
+        # crowd-kit gets integer codes, not the user's values: it mishandles some label
+        # types (e.g. bool column names), and mapping back is then exact and cheap.
+        return pd.DataFrame({"task": enc.task, "worker": enc.worker, "label": enc.label})
+
+    @staticmethod
+    def _coded_series(series: pd.Series | None, values: pd.Index) -> pd.Series | None:
+        """Re-index a user Series (keyed by task/worker/label values) by our codes."""
+        if series is None:
+            return None
+        codes = values.get_indexer(series.index)
+        return pd.Series(series.to_numpy()[codes >= 0], index=codes[codes >= 0])
+
     def _store_from(self, enc: EncodedAnswers, ck_probas: pd.DataFrame | None) -> None:
         if ck_probas is None or enc.n_classes <= 1:
             probas = np.ones((enc.n_tasks, enc.n_classes), dtype=np.float64)
         else:
-            aligned = ck_probas.reindex(index=enc.tasks, columns=enc.classes, fill_value=0.0)
+            aligned = ck_probas.reindex(
+                index=np.arange(enc.n_tasks), columns=np.arange(enc.n_classes), fill_value=0.0
+            )
             probas = normalize_rows(aligned.to_numpy(dtype=np.float64, na_value=0.0))
         self._set_posteriors(probas, enc)
 
@@ -112,19 +133,19 @@ class GLAD(_CrowdKitAdapter):
             n_iter=self.n_iter,
             tol=self.tol,
             silent=True,
-            labels_priors=self.labels_priors,
-            alphas_priors_mean=self.alphas_priors_mean,
-            betas_priors_mean=self.betas_priors_mean,
+            labels_priors=self._coded_series(self.labels_priors, enc.classes),
+            alphas_priors_mean=self._coded_series(self.alphas_priors_mean, enc.workers),
+            betas_priors_mean=self._coded_series(self.betas_priors_mean, enc.tasks),
             m_step_max_iter=self.m_step_max_iter,
             m_step_tol=self.m_step_tol,
         )
-        model.fit(enc.to_frame())
+        model.fit(self._coded_frame(enc))
         self._store_from(enc, model.probas_)
-        self.skills_ = (
-            model.alphas_.reindex(enc.workers).rename_axis("worker").rename("skill").astype(float)
-        )
-        self.difficulties_ = (
-            model.betas_.reindex(enc.tasks).rename_axis("task").rename("difficulty").astype(float)
+        alphas = model.alphas_.reindex(np.arange(enc.n_workers)).to_numpy(dtype=np.float64)
+        betas = model.betas_.reindex(np.arange(enc.n_tasks)).to_numpy(dtype=np.float64)
+        self.skills_ = pd.Series(alphas, index=pd.Index(enc.workers, name="worker"), name="skill")
+        self.difficulties_ = pd.Series(
+            betas, index=pd.Index(enc.tasks, name="task"), name="difficulty"
         )
         self.loss_history_ = [float(x) for x in model.loss_history_]
         self.n_iter_ = len(self.loss_history_)
@@ -144,8 +165,9 @@ class MACE(_CrowdKitAdapter):
         labels_, probas_, classes_: as every aggregator (columns in ``classes_`` order).
         skills_: ``(n_workers,)`` Series worker → posterior probability that the worker
             answers from knowledge rather than spamming (crowd-kit's ``spamming_[:, 1]``).
-        spam_strategies_: ``(n_workers, K)`` DataFrame, each worker's label distribution
-            when spamming (crowd-kit's ``thetas_``).
+        spam_strategies_: ``(n_workers, K)`` DataFrame, each worker's label weights when
+            spamming (crowd-kit's ``thetas_``; with ``method="vb"`` these are variational
+            weights whose rows sum to at most 1).
         n_iter_: ``n_iter`` (MACE runs a fixed number of iterations per restart).
 
     Degenerate input: empty frame → empty outputs; a single class → probability 1
@@ -201,17 +223,17 @@ class MACE(_CrowdKitAdapter):
             beta=self.beta,
             random_state=self.random_state,
         )
-        data = enc.to_frame()
+        data = self._coded_frame(enc)
         model.fit(data)
         self._store_from(enc, model.probas_)
         # crowd-kit numbers workers and labels by first appearance in the frame it gets.
         ck_workers = pd.Index(pd.unique(data["worker"]))
         ck_labels = pd.Index(pd.unique(data["label"]))
-        order = ck_workers.get_indexer(enc.workers)
+        order = ck_workers.get_indexer(np.arange(enc.n_workers))
         self.skills_ = pd.Series(
             np.asarray(model.spamming_)[order, 1], index=worker_index, name="skill"
         )
-        label_pos = ck_labels.get_indexer(enc.classes)  # -1: declared class nobody gave
+        label_pos = ck_labels.get_indexer(np.arange(enc.n_classes))  # -1: class nobody gave
         thetas = np.where(label_pos >= 0, np.asarray(model.thetas_)[order][:, label_pos], 0.0)
         self.spam_strategies_ = pd.DataFrame(
             thetas, index=worker_index, columns=pd.Index(enc.classes, name="label")

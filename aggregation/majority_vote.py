@@ -93,7 +93,7 @@ class MajorityVote(BaseAggregator):
             raise ValueError(f"skills must be a pandas Series worker → weight, got {type(skills)}")
         if not skills.index.is_unique:
             raise ValueError("skills index has duplicate workers")
-        w = skills.reindex(workers).to_numpy(dtype=np.float64)
+        w = skills.reindex(workers).to_numpy(dtype=np.float64, copy=True)
         missing = np.isnan(w) & ~workers.isin(skills.index)
         if missing.any():
             if self.default_skill is None:
