@@ -74,18 +74,28 @@ def assign_nearest(
 def _kmeans_pp(
     x: npt.NDArray[np.float32], c: int, rng: np.random.Generator
 ) -> npt.NDArray[np.float32]:
-    """k-means++ seeding on (m, d) rows → (c, d) centroids."""
+    """Greedy k-means++ seeding on (m, d) rows → (c, d) centroids.
+
+    Each step draws ``2 + ln c`` candidates with probability proportional to the squared
+    distance to the closest centroid so far and keeps the one that lowers the potential most
+    (plain k-means++ too often puts two seeds in one blob).
+    """
     m = x.shape[0]
+    trials = 2 + int(np.log(max(c, 1)))
     centroids = np.empty((c, x.shape[1]), dtype=np.float32)
     centroids[0] = x[rng.integers(m)]
-    closest = squared_distances(x, centroids[:1])[:, 0]
+    closest = squared_distances(x, centroids[:1])[:, 0].astype(np.float64)
     for j in range(1, c):
         total = float(closest.sum())
         if total <= 0:
             centroids[j] = x[rng.integers(m)]
-        else:
-            centroids[j] = x[rng.choice(m, p=closest / total)]
-        closest = np.minimum(closest, squared_distances(x, centroids[j : j + 1])[:, 0])
+            continue
+        cand = rng.choice(m, size=trials, p=closest / total)
+        d2 = squared_distances(x, x[cand]).astype(np.float64)  # (m, trials)
+        pot = np.minimum(closest[:, None], d2)
+        best = int(pot.sum(0).argmin())
+        centroids[j] = x[cand[best]]
+        closest = pot[:, best]
     return centroids
 
 

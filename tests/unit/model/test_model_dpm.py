@@ -1,0 +1,147 @@
+"""The DPM: output contract, learning on an easy problem, β search, seeding, no gold."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from orchestrator.data.dataset import FeatureKind, LabeledData
+from orchestrator.model import DeepProbabilisticModel, ModelConfig, fit_label_model
+
+FAST = ModelConfig(
+    latent_dim=4,
+    hidden=(32,),
+    epochs=40,
+    search_epochs=6,
+    patience=8,
+    batch_size=64,
+    torch_threads=1,
+    device="cpu",
+    beta_grid=(0.0, 0.1, 1.0),
+)
+
+
+def _easy(n_per: int = 150, k: int = 3, noise: float = 0.3, seed: int = 0) -> LabeledData:
+    rng = np.random.default_rng(seed)
+    gold = np.repeat(np.arange(k), n_per)
+    centers = rng.normal(0, 1, (k, 8)) * 4
+    x = (centers[gold] + rng.normal(0, 1, (len(gold), 8))).astype(np.float32)
+    flip = rng.random(len(gold)) < noise
+    noisy = np.where(flip, (gold + rng.integers(1, k, len(gold))) % k, gold)
+    return LabeledData(
+        ids=np.array([f"i{i}" for i in range(len(gold))]),
+        features=x,
+        feature_kind=FeatureKind.CONTINUOUS,
+        noisy_labels=noisy.astype(np.int64),
+        classes=tuple(f"c{j}" for j in range(k)),
+        gold=gold.astype(np.int64),
+        validation=np.zeros(len(gold), dtype=bool),
+        name="easy",
+    )
+
+
+def _val(data: LabeledData, per_class: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    val = np.zeros(data.n_items, dtype=bool)
+    for c in range(data.n_classes):
+        val[rng.choice(np.flatnonzero(data.noisy_labels == c), per_class, replace=False)] = True
+    observed = np.where(val, data.gold, -1).astype(np.int64)
+    return observed, val
+
+
+@pytest.fixture(scope="module")
+def easy_fit() -> tuple[LabeledData, np.ndarray, np.ndarray, object]:
+    data = _easy()
+    observed, val = _val(data)
+    out = fit_label_model(data, observed=observed, validation=val, config=FAST, seed=0)
+    return data, observed, val, out
+
+
+def test_output_contract(easy_fit: tuple) -> None:
+    data, _, _, out = easy_fit
+    assert out.posterior.shape == (data.n_items, 3) and out.posterior.dtype == np.float64
+    assert np.allclose(out.posterior.sum(1), 1.0) and (out.posterior >= 0).all()
+    assert out.latent.dtype == np.float32 and out.latent.shape[0] == data.n_items
+    assert out.latent.shape[1] == FAST.latent_dim + 3  # z mean + class part (default)
+    assert np.isfinite(out.latent).all()
+
+
+def test_beats_noisy_labels_on_easy_problem(easy_fit: tuple) -> None:
+    data, _, _, out = easy_fit
+    assert data.label_accuracy() < 0.75
+    assert data.label_accuracy(out.predicted) > 0.9
+
+
+def test_beta_search_returns_validation_best(easy_fit: tuple) -> None:
+    _, _, _, out = easy_fit
+    scores = out.info["beta_scores"]
+    assert set(scores) == set(FAST.beta_grid)
+    best = max(scores.values())
+    assert out.beta == next(b for b in FAST.beta_grid if scores[b] == best)
+
+
+def test_seeded_fit_is_reproducible_and_ignores_gold() -> None:
+    data = _easy(n_per=60)
+    observed, val = _val(data, per_class=5)
+    cfg = FAST.model_copy(update={"beta": 0.1, "epochs": 5})
+    a = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=3)
+    b = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=3)
+    assert np.array_equal(a.posterior, b.posterior) and np.array_equal(a.latent, b.latent)
+    # Gold is evaluation-only: scrambling it changes nothing.
+    scrambled = replace(data, gold=np.full(data.n_items, -1, dtype=np.int64))
+    c = fit_label_model(scrambled, observed=observed, validation=val, config=cfg, seed=3)
+    assert np.array_equal(a.posterior, c.posterior)
+    d = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=4)
+    assert not np.array_equal(a.posterior, d.posterior)
+
+
+@pytest.mark.parametrize("kind", [FeatureKind.PIXELS, FeatureKind.COUNTS])
+def test_other_likelihoods_run(kind: FeatureKind) -> None:
+    data = _easy(n_per=40)
+    rng = np.random.default_rng(0)
+    if kind == FeatureKind.PIXELS:
+        feats = 1 / (1 + np.exp(-data.features))
+    else:
+        feats = rng.poisson(np.exp(data.features / 4)).astype(np.float32)
+    data = replace(data, features=feats.astype(np.float32), feature_kind=kind)
+    observed, val = _val(data, per_class=4)
+    observed[np.flatnonzero(~val)[:10]] = data.gold[np.flatnonzero(~val)[:10]]  # supervised
+    cfg = FAST.model_copy(update={"beta": 1.0, "epochs": 3, "latent_class_weight": 0.0})
+    out = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=0)
+    assert np.allclose(out.posterior.sum(1), 1.0)
+    assert out.latent.shape == (data.n_items, cfg.latent_dim)
+
+
+def test_rejects_validation_outside_observed() -> None:
+    data = _easy(n_per=10)
+    val = np.zeros(data.n_items, dtype=bool)
+    val[0] = True
+    with pytest.raises(ValueError, match="validation"):
+        fit_label_model(data, observed=np.full(data.n_items, -1), validation=val, config=FAST)
+
+
+def test_wrapper_reuses_searched_beta(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _easy(n_per=30)
+    observed, val = _val(data, per_class=4)
+    cfg = FAST.model_copy(update={"epochs": 2, "search_epochs": 2})
+    model = DeepProbabilisticModel(cfg)
+    first = model.fit(data, observed=observed, validation=val, seed=0)
+    assert first.info["beta_scores"]
+    second = model.fit(data, observed=observed, validation=val, seed=1)
+    assert second.info["beta_scores"] == {} and second.beta == first.beta
+
+
+@pytest.mark.slow
+def test_digits_random_noise_recovered() -> None:
+    from orchestrator.data.builtin import load_builtin
+    from orchestrator.data.noise import inject_noise
+
+    rng = np.random.default_rng(0)
+    data = inject_noise(load_builtin("digits"), rate=0.2, kind="random", rng=rng)
+    observed, val = _val(data, per_class=4)
+    out = fit_label_model(
+        data, observed=observed, validation=val, config=ModelConfig(torch_threads=1), seed=0
+    )
+    assert data.label_accuracy(out.predicted) > 0.93

@@ -1,0 +1,147 @@
+"""propagate_labels: the claim rule, never overriding verified labels, and p tuning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.propagation import propagate_labels
+
+
+def _line(points: list[float]) -> np.ndarray:
+    return np.asarray(points, dtype=np.float32)[:, None]
+
+
+def test_pinned_one_dimensional_example() -> None:
+    # One cluster of 10 items on a line; verified rows 0 (label 1) and 9 (label 2).
+    x = _line([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    clusters = np.zeros(10, dtype=np.int64)
+    # p = 0.2 → each verified item claims its floor(0.2 · 10) = 2 nearest unverified items.
+    pr = propagate_labels(x, clusters, np.array([0, 9]), np.array([1, 2]), fraction=0.2)
+    assert pr.indices.tolist() == [1, 2, 7, 8]
+    assert pr.labels.tolist() == [1, 1, 2, 2]
+    assert pr.sources.tolist() == [0, 0, 9, 9]
+    assert np.allclose(pr.distances, [1, 2, 2, 1])
+    assert pr.fraction == 0.2
+    # Confidence decreases with distance and lies in (0, 1].
+    assert pr.confidence[0] > pr.confidence[1] and (pr.confidence <= 1).all()
+    # p = 0 propagates nothing; p = 1 labels every unverified item by its nearest source.
+    assert (
+        len(propagate_labels(x, clusters, np.array([0, 9]), np.array([1, 2]), fraction=0.0).indices)
+        == 0
+    )
+    full = propagate_labels(x, clusters, np.array([0, 9]), np.array([1, 2]), fraction=1.0)
+    assert full.indices.tolist() == list(range(1, 9))
+    assert full.labels.tolist() == [1, 1, 1, 1, 2, 2, 2, 2]
+
+
+def test_label_comes_from_nearest_source_not_the_claimer() -> None:
+    # Row 0 (label 0) claims rows 1..3 at p = 0.5; row 3 is nearer to verified row 4 (label 1).
+    x = _line([0, 1, 2, 3.6, 4, 100])
+    clusters = np.zeros(6, dtype=np.int64)
+    pr = propagate_labels(x, clusters, np.array([0, 4]), np.array([0, 1]), fraction=0.5)
+    got = dict(zip(pr.indices.tolist(), pr.labels.tolist(), strict=True))
+    assert got[3] == 1 and got[1] == 0
+
+
+def test_stays_inside_clusters() -> None:
+    x = _line([0, 1, 2, 3, 10, 11, 12])
+    clusters = np.array([0, 0, 0, 0, 1, 1, 1])
+    pr = propagate_labels(x, clusters, np.array([3]), np.array([5]), fraction=1.0)
+    assert pr.indices.tolist() == [0, 1, 2]  # cluster 1 has no verified item
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0, 1))
+def test_never_overrides_verified(seed: int, p: float) -> None:
+    rng = np.random.default_rng(seed)
+    n = 60
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    clusters = rng.integers(0, 3, n)
+    ver = rng.choice(n, 10, replace=False)
+    labels = rng.integers(0, 4, 10)
+    pr = propagate_labels(x, clusters, ver, labels, fraction=p)
+    assert not np.isin(pr.indices, ver).any()
+    assert len(np.unique(pr.indices)) == len(pr.indices)
+    # Each label is the nearest verified item of the same cluster.
+    for i, lab, src in zip(pr.indices, pr.labels, pr.sources, strict=True):
+        same = ver[clusters[ver] == clusters[i]]
+        d = np.linalg.norm(x[same] - x[i], axis=1)
+        assert src == same[d.argmin()]
+        assert lab == labels[list(ver).index(src)]
+
+
+def _two_class_world(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # One cluster holding two classes side by side: propagation is right near the sources and
+    # wrong far away, so the validation-best p is interior.
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], 100)
+    x = np.where(y[:, None] == 0, 0.0, 3.0) + rng.normal(0, 1.0, (200, 2))
+    return x.astype(np.float32), y, np.zeros(200, dtype=np.int64)
+
+
+def test_tuning_with_current_labels_maximises_gain() -> None:
+    x, y, clusters = _two_class_world()
+    rng = np.random.default_rng(1)
+    ver = np.sort(rng.choice(200, 30, replace=False))
+    current = np.where(rng.random(200) < 0.3, 1 - y, y)  # 30 % wrong before propagation
+    pr = propagate_labels(
+        x,
+        clusters,
+        ver,
+        y[ver],
+        validation_idx=ver,
+        validation_labels=y[ver],
+        current_labels=current,
+    )
+    table: Any = pr.info["tuning"]
+    gains = {p: row["gain"] for p, row in table.items()}
+    best = max(gains.values())
+    assert best > 0
+    assert pr.fraction == min(p for p, g in gains.items() if g == best)
+
+
+def test_tuning_without_current_labels_largest_accurate_p() -> None:
+    x, y, clusters = _two_class_world()
+    ver = np.arange(0, 200, 7)
+    pr = propagate_labels(
+        x, clusters, ver, y[ver], validation_idx=ver, validation_labels=y[ver], min_accuracy=0.9
+    )
+    table: Any = pr.info["tuning"]
+    ok = [p for p, row in table.items() if row["covered"] and row["accuracy"] >= 0.9]
+    assert pr.fraction == (max(ok) if ok else 0.0)
+    # A target nobody reaches → propagate nothing.
+    none = propagate_labels(
+        x, clusters, ver, y[ver], validation_idx=ver, validation_labels=y[ver], min_accuracy=1.01
+    )
+    assert none.fraction == 0.0 and len(none.indices) == 0
+
+
+def test_leave_one_out_never_uses_itself() -> None:
+    # Two verified items far apart with different labels: held out, each one can only be
+    # labelled by the other, so propagated accuracy on validation is 0 at every p.
+    x = _line([0, 0.1, 0.2, 50])
+    clusters = np.zeros(4, dtype=np.int64)
+    pr = propagate_labels(
+        x,
+        clusters,
+        np.array([0, 3]),
+        np.array([0, 1]),
+        validation_idx=np.array([0, 3]),
+        validation_labels=np.array([0, 1]),
+    )
+    table: Any = pr.info["tuning"]
+    assert all(row["correct"] == 0 for row in table.values())
+    assert pr.fraction == 0.0
+
+
+def test_input_validation() -> None:
+    x = _line([0, 1])
+    with pytest.raises(ValueError):
+        propagate_labels(x, np.zeros(2, np.int64), np.array([0]), np.array([0]), fraction=1.5)
+    with pytest.raises(ValueError):
+        propagate_labels(x, np.zeros(3, np.int64), np.array([0]), np.array([0]), fraction=0.5)
