@@ -87,7 +87,11 @@ def run_demo(
         source=f"builtin:{options.dataset}",
         data_dir=workdir,
     )
-    config = CampaignConfig(rounds=options.rounds, seed=options.seed, poll_interval_s=0.05)
+    # The dataset's gold labels score the report only; gold-check HITs would use them as
+    # free control answers, so the demo publishes none.
+    config = CampaignConfig(
+        rounds=options.rounds, seed=options.seed, poll_interval_s=0.05, crowd={"gold_rate": 0.0}
+    )
     campaign = create_campaign(
         engine, ds.id, name="demo", budget_usd=options.budget_usd, config=config, data_dir=workdir
     )
@@ -140,6 +144,7 @@ def run_demo(
             endpoint_url=sim.endpoint_url,
             aws_access_key_id="demo",
             aws_secret_access_key="demo",
+            max_requests_per_second=200.0,  # loopback simulator; MTurk keeps the default 5
         )
         stage = MTurkStage(engine, platform, data=data)
         runner = RoundRunner(engine, stage, progress=on_event)

@@ -41,6 +41,10 @@ class CampaignConfig(BaseModel):
     poll_interval_s: float = Field(default=1.0, gt=0)
     hit_lifetime_s: int = Field(default=3 * 24 * 3600, ge=60)
     model: dict[str, object] = Field(default_factory=dict, description="ModelConfig overrides.")
+    crowd: dict[str, object] = Field(
+        default_factory=dict,
+        description="orchestrator.crowd.CrowdConfig options (HIT text, qualifications, gold rate).",
+    )
     seed: int = 0
     reward_usd: Decimal = Decimal("0.05")
     assignments_per_item: int = Field(default=3, ge=1, le=9)

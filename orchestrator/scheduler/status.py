@@ -11,7 +11,6 @@ from sqlmodel import Session, col, func, select
 
 from orchestrator.db.models import (
     Campaign,
-    LedgerEntry,
     PropagatedLabel,
     Round,
     VerifiedLabel,
@@ -19,18 +18,11 @@ from orchestrator.db.models import (
 
 
 def spend_usd(engine: Engine, campaign_id: uuid.UUID) -> tuple[Decimal, Decimal]:
-    """(rewards and bonuses, fees) booked by the campaign, USD. Reservations count as spent."""
-    with Session(engine) as s:
-        amount, fee = s.exec(
-            select(
-                func.coalesce(func.sum(LedgerEntry.amount_usd), 0),
-                func.coalesce(func.sum(LedgerEntry.fee_usd), 0),
-            ).where(LedgerEntry.campaign_id == campaign_id)
-        ).one()
-    from orchestrator.db.types import MONEY_SCALE
+    """(committed money without fees, fees) of the campaign, USD; reservations count."""
+    from orchestrator.crowd.ledger import campaign_spend
 
-    # Aggregates bypass the Money type: the raw sum is in 1/10,000 USD.
-    return Decimal(int(amount)) / MONEY_SCALE, Decimal(int(fee)) / MONEY_SCALE
+    summary = campaign_spend(engine, campaign_id)
+    return summary.committed_usd - summary.fees_usd, summary.fees_usd
 
 
 def campaign_status(engine: Engine, campaign_id: uuid.UUID) -> dict[str, Any]:

@@ -1,0 +1,200 @@
+"""The round runner's crowd stage on top of :mod:`orchestrator.crowd` (MTurk via boto3).
+
+Pixel datasets are shown to workers as a grayscale PNG (data URI) rendered from the stored
+features; text datasets show the item text; image datasets their image.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from orchestrator.crowd import (
+    BudgetExceededError,
+    CrowdPlatform,
+    MoneyError,
+    cancel_campaign,
+    collect_answers,
+    default_decisions,
+    publish_items,
+    request_more_answers,
+    resume_publishing,
+    settle_assignments,
+)
+from orchestrator.crowd.manager import item_key
+from orchestrator.crowd.render import ItemView, TaskRenderer, grayscale_png_data_uri
+from orchestrator.data.dataset import LabeledData
+from orchestrator.data.store import load_dataset
+from orchestrator.db.models import (
+    Answer,
+    Assignment,
+    Campaign,
+    FeatureKind,
+    Hit,
+    HitStatus,
+    Item,
+    Worker,
+)
+from orchestrator.scheduler.crowd_stage import CrowdAnswer, PollReport
+
+log = logging.getLogger(__name__)
+_PUBLISH_RETRIES = 5
+
+
+class MTurkStage:
+    """:class:`~orchestrator.scheduler.crowd_stage.CrowdStage` backed by a CrowdPlatform."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        platform: CrowdPlatform,
+        *,
+        data: LabeledData | None = None,
+        renderer: TaskRenderer | None = None,
+    ) -> None:
+        self.engine = engine
+        self.platform = platform
+        self.renderer = renderer or TaskRenderer()
+        self._data = data
+
+    def _dataset(self, campaign_id: uuid.UUID) -> LabeledData:
+        if self._data is None:
+            with Session(self.engine) as s:
+                campaign = s.get(Campaign, campaign_id)
+                if campaign is None:
+                    raise LookupError(f"no campaign {campaign_id}")
+                dataset_id = campaign.dataset_id
+            self._data = load_dataset(self.engine, dataset_id)
+        return self._data
+
+    def _view_builder(self, campaign_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        data = self._dataset(campaign_id)
+        side = int(round(np.sqrt(data.features.shape[1])))
+        is_square_image = (
+            data.feature_kind == FeatureKind.PIXELS and side * side == data.features.shape[1]
+        )
+
+        def build(item: Item, options: Sequence[str], current_label: str) -> ItemView:
+            image_src = item.image_path
+            if image_src is None and is_square_image:
+                pixels = data.features[item.position].reshape(side, side)
+                image_src = grayscale_png_data_uri(pixels.tolist(), scale=max(1, 96 // side))
+            text = item.text
+            if image_src is None and not text:
+                text = f"Item {item.external_id}"
+            return ItemView(
+                key=item_key(item),
+                current_label=current_label,
+                options=list(options),
+                text=text,
+                image_src=image_src,
+            )
+
+        return build
+
+    def publish(
+        self, campaign_id: uuid.UUID, round_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
+    ) -> int:
+        report = publish_items(
+            self.engine,
+            self.platform,
+            campaign_id,
+            round_id,
+            list(item_ids),
+            renderer=self.renderer,
+            item_view=self._view_builder(campaign_id),
+        )
+        created = report.created + report.recovered
+        for _ in range(_PUBLISH_RETRIES):
+            if not report.pending:
+                break
+            report = resume_publishing(
+                self.engine,
+                self.platform,
+                campaign_id,
+                renderer=self.renderer,
+                item_view=self._view_builder(campaign_id),
+            )
+            created += report.created + report.recovered
+        if report.skipped_over_budget:
+            log.warning("%d items did not fit under the cap", len(report.skipped_over_budget))
+        return created
+
+    def poll(self, campaign_id: uuid.UUID, round_id: uuid.UUID) -> PollReport:
+        with Session(self.engine) as s:
+            intents = s.exec(
+                select(Hit.id).where(Hit.campaign_id == campaign_id, Hit.status == HitStatus.INTENT)
+            ).first()
+        if intents is not None:  # a crash or an outage left unsent HITs: send them first
+            resume_publishing(
+                self.engine,
+                self.platform,
+                campaign_id,
+                renderer=self.renderer,
+                item_view=self._view_builder(campaign_id),
+            )
+        report = collect_answers(self.engine, self.platform, campaign_id, round_id=round_id)
+        return PollReport(report.new_answers, len(report.outstanding_hits))
+
+    def answers(self, campaign_id: uuid.UUID) -> list[CrowdAnswer]:
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(
+                    Answer.item_id, Worker.platform_worker_id, Answer.label, Answer.assignment_pk
+                )
+                .join(Worker, col(Worker.id) == col(Answer.worker_pk))
+                .join(Assignment, col(Assignment.id) == col(Answer.assignment_pk))
+                .join(Hit, col(Hit.id) == col(Assignment.hit_pk))
+                .where(
+                    Answer.campaign_id == campaign_id,
+                    col(Answer.label).is_not(None),
+                    col(Hit.is_gold_check).is_(False),
+                )
+            ).all()
+        return [CrowdAnswer(i, w, str(lab), a) for i, w, lab, a in rows]
+
+    def request_more(
+        self, campaign_id: uuid.UUID, round_id: uuid.UUID, extra: Mapping[uuid.UUID, int]
+    ) -> int:
+        requested = 0
+        with Session(self.engine) as s:
+            hits = s.exec(
+                select(Hit).where(
+                    Hit.campaign_id == campaign_id,
+                    col(Hit.item_id).in_(list(extra)),
+                    col(Hit.is_gold_check).is_(False),
+                )
+            ).all()
+        latest: dict[uuid.UUID, Hit] = {}
+        for h in hits:
+            if h.hit_id is not None and (
+                h.item_id not in latest or h.attempt > latest[h.item_id].attempt
+            ):
+                latest[h.item_id] = h
+        for item_id, n in extra.items():
+            hit = latest.get(item_id)
+            if hit is None or hit.max_assignments + n > 9:
+                continue
+            try:
+                request_more_answers(self.engine, self.platform, hit.id, n)
+            except (BudgetExceededError, MoneyError) as exc:
+                log.info("no extra answers for item %s: %s", item_id, exc)
+                continue
+            requested += n
+        return requested
+
+    def settle(self, campaign_id: uuid.UUID, agreed: Mapping[uuid.UUID, str]) -> None:
+        settle_assignments(
+            self.engine,
+            self.platform,
+            campaign_id,
+            default_decisions(self.engine, campaign_id),
+        )
+
+    def cancel(self, campaign_id: uuid.UUID) -> None:
+        cancel_campaign(self.engine, self.platform, campaign_id)
