@@ -12,11 +12,16 @@ EM, all in log space:
   posterior ``T``, ``n_tasks × K``); the prior is the mean posterior;
 * E-step: ``log T[t] ∝ log prior + Σ_{answers of t} log E[w, y, :]`` is the transposed
   sparse product, followed by a row-wise log-sum-exp normalisation;
-* loss: the evidence lower bound per answer,
-  ``(Σ_t Σ_z T[t,z] (log prior_z + Σ_{answers of t} log E[w,y,z]) + H(T)) / n_answers``,
-  computed with the parameters of the latest M-step (the next E-step reuses that product,
-  so each iteration costs two sparse products). EM stops after ``n_iter`` iterations or as
-  soon as the loss improves by less than ``tol``.
+* loss: the log-likelihood of the answers per answer under the parameters of the latest
+  M-step, ``Σ_t log Σ_z prior_z Π_{answers of t} E[w,y,z] / n_answers`` (gold tasks count
+  their gold class only). It is the log-sum-exp of the next E-step's logits, so it comes
+  for free and each iteration costs two sparse products. EM never decreases it (up to the
+  clipping below; with pseudo-counts EM maximises the posterior instead). EM stops after
+  ``n_iter`` iterations or as soon as the loss improves by less than ``tol``.
+
+  crowd-kit 1.4 stops on a different quantity (an ELBO in which the log prior is counted
+  once per answer), so with the same ``tol`` the two may stop a few iterations apart;
+  with the same number of iterations (``tol=-inf``) the posteriors agree to ~1e-10.
 
 Cost per iteration: ``O(n_answers · K + n_workers · K²)`` time; memory
 ``O(n_answers + n_tasks · K + n_workers · K²)``.
@@ -36,7 +41,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.special import xlogy
 
 from aggregation._answers import (
     DuplicatePolicy,
@@ -84,11 +88,15 @@ class _Design:
         return np.asarray(self.task_by_wl @ flat, dtype=np.float64)
 
 
-def _softmax_rows(logits: FloatArray) -> FloatArray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
-    return shifted
+def _posterior_and_loglik(logits: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Row-wise softmax of ``(n_tasks, K)`` logits and the row log-sum-exp, ``(n_tasks,)``."""
+    top = logits.max(axis=1, keepdims=True)
+    post = logits - top
+    np.exp(post, out=post)
+    # Row sums as a matrix-vector product: much faster than sum(axis=1) for small K.
+    total = post @ np.ones(post.shape[1])
+    post /= total[:, None]
+    return post, top.ravel() + np.log(total)
 
 
 def _gold_codes(true_labels: pd.Series | None, enc: EncodedAnswers) -> tuple[IntArray, IntArray]:
@@ -228,8 +236,13 @@ class _DawidSkeneEM(BaseAggregator):
                 p[gold_pos, gold_cls] = 1.0
             return p
 
+        ones_tasks = np.full(enc.n_tasks, 1.0 / enc.n_tasks)
+
+        def class_priors(p: FloatArray) -> FloatArray:
+            return np.maximum(ones_tasks @ p, _EPS)  # mean posterior, as a fast gemv
+
         post = clamp(normalize_rows(vote_counts(enc)))
-        priors = np.maximum(post.mean(axis=0), _EPS)
+        priors = class_priors(post)
         errors, log_errors = self._m_step(design, enc, post, first_pseudo)
         if assigned is not None:
             arr, covered = assigned
@@ -240,21 +253,26 @@ class _DawidSkeneEM(BaseAggregator):
             errors[covered] = sub
             log_errors[covered] = np.log(np.where(sub > 0, sub, 1.0))
         logits = np.log(priors) + design.answers_loglik(log_errors)
+        post_next, _ = _posterior_and_loglik(logits)
 
         loss = -np.inf
         for it in range(1, self.n_iter + 1):
-            post = clamp(_softmax_rows(logits.copy()))
-            priors = np.maximum(post.mean(axis=0), _EPS)
+            post = clamp(post_next)  # E-step with the current parameters
+            priors = class_priors(post)
             errors, log_errors = self._m_step(design, enc, post, every_pseudo)
             logits = np.log(priors) + design.answers_loglik(log_errors)
-            new_loss = float((np.sum(post * logits) - np.sum(xlogy(post, post))) / enc.n_answers)
+            # The next E-step and the log-likelihood of the new parameters share the work.
+            post_next, loglik = _posterior_and_loglik(logits)
+            if len(gold_pos):
+                loglik[gold_pos] = logits[gold_pos, gold_cls]
+            new_loss = float(loglik.sum() / enc.n_answers)
             self.loss_history_.append(new_loss)
             self.n_iter_ = it
             if new_loss - loss < self.tol:
                 break
             loss = new_loss
         if self.n_iter == 0:
-            post = clamp(_softmax_rows(logits.copy()))
+            post = clamp(post_next)
         self._store(enc, post, priors, errors, design)
 
     def _store(
@@ -288,9 +306,11 @@ class DawidSkene(_DawidSkeneEM):
     """Dawid–Skene EM with one confusion matrix per worker (see module docstring).
 
     Args:
-        n_iter: maximum number of EM iterations (each = one E-step + one M-step).
-        tol: stop when the per-answer ELBO improves by less than ``tol`` (also when it
-            decreases). ``-inf`` runs exactly ``n_iter`` iterations.
+        n_iter: maximum number of EM iterations (each = one E-step + one M-step). The
+            returned posteriors come from the last E-step, the parameters from the last
+            M-step (as in crowd-kit).
+        tol: stop when the per-answer log-likelihood improves by less than ``tol`` (also
+            when it decreases). ``-inf`` runs exactly ``n_iter`` iterations.
         smoothing: symmetric Dirichlet pseudo-count added to every cell of every worker's
             expected confusion counts at every M-step (MAP-EM). ``0`` = maximum likelihood,
             as crowd-kit.
@@ -314,7 +334,7 @@ class DawidSkene(_DawidSkeneEM):
             labels the worker never gave are 0 unless pseudo-counts are used.
         skills_: ``(n_workers,)`` Series worker → expected accuracy ``Σ_z prior_z E[w,z,z]``.
         n_iter_: EM iterations run.
-        loss_history_: per-answer ELBO after each iteration.
+        loss_history_: per-answer log-likelihood after each iteration (see module doc).
 
     Degenerate input: an empty frame gives empty attributes (``n_iter_ == 0``); a single
     class gives probability 1 for it; a single worker yields that worker's answers

@@ -1,0 +1,1 @@
+"""Benchmarks of the aggregation package (accuracy vs crowd-kit, speed and memory)."""
