@@ -74,7 +74,7 @@ class MTurkStage:
 
     def _view_builder(self, campaign_id: uuid.UUID):  # type: ignore[no-untyped-def]
         data = self._dataset(campaign_id)
-        side = int(round(np.sqrt(data.features.shape[1])))
+        side = round(float(np.sqrt(data.features.shape[1])))
         is_square_image = (
             data.feature_kind == FeatureKind.PIXELS and side * side == data.features.shape[1]
         )
