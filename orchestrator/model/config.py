@@ -32,6 +32,11 @@ class ModelConfig(BaseModel):
     patience: int = Field(
         default=8, ge=1, description="Epochs without a better validation score before stopping."
     )
+    min_delta: float = Field(
+        default=1e-3,
+        ge=0,
+        description="At equal validation accuracy, the NLL (nats) must drop by more than this.",
+    )
     beta: float | None = Field(
         default=None, ge=0, description="Data-term weight; None searches beta_grid."
     )

@@ -20,7 +20,9 @@ Objective (maximised, per item, averaged over a mini-batch)::
   label. The latent vector is ``Σ_y p(y | x, ŷ) · E_q[z | x, y]``.
 
 Validation score: accuracy of the posterior's argmax against the verified labels of the
-validation items; ties are broken by the lower mean negative log posterior of those labels.
+validation items; ties are broken by the lower mean negative log posterior of those labels
+(during early stopping an NLL gain counts only above ``min_delta`` nats, so a tiny
+validation set that is already 100 % right does not keep training alive).
 With no validation items the fit runs all epochs and keeps the last state.
 
 β search (``ModelConfig.beta = None``): every grid value is trained from the same seeded
@@ -143,6 +145,13 @@ def _val_score(net: DPMNetwork, tensors: _Tensors, samples: int, seed: int) -> t
     return acc, -nll
 
 
+def _better(score: tuple[float, float], best: tuple[float, float], min_delta: float) -> bool:
+    """Higher accuracy wins; at equal accuracy the NLL must improve by more than min_delta."""
+    if score[0] != best[0]:
+        return score[0] > best[0]
+    return score[1] > best[1] + min_delta
+
+
 @dataclass
 class _FitResult:
     net: DPMNetwork
@@ -197,7 +206,7 @@ def _train(
             continue
         score = _val_score(net, tensors, config.posterior_samples, seed)
         history.append(score)
-        if score > best_score:
+        if _better(score, best_score, config.min_delta):
             best_score, best_epoch, since_best = score, epoch, 0
             best_state = copy.deepcopy(net.state_dict())
         else:
@@ -311,7 +320,7 @@ def fit_label_model(
                 )
                 beta_scores[float(beta)] = res.score
                 search_epochs += len(res.history)
-                if best is None or res.score > best.score:
+                if best is None or _better(res.score, best.score, 0.0):
                     best, best_beta = res, beta
             assert best is not None
             net, beta = best.net, float(best_beta)
@@ -337,6 +346,7 @@ def fit_label_model(
             "val_accuracy": val_acc if validation.any() else None,
             "val_nll": -val_nll if validation.any() else None,
             "epochs": res.epochs,
+            "epochs_run": max(len(res.history), res.epochs),
             "search_epochs": search_epochs,
             "seconds": time.perf_counter() - t0,
             "device": str(device),

@@ -3,7 +3,10 @@
 Rule (per cluster ``C`` of the sampler's k-means): every verified item ``s`` in ``C`` ranks the
 not-verified items of ``C`` by Euclidean distance in latent space and claims the nearest
 ``m = floor(p · |C|)`` of them (``|C|`` counts all items of the cluster; items tied with the
-m-th distance are claimed too). Every claimed item receives the label of its **nearest**
+m-th distance are claimed too). In clusters with more than ``max_sample`` (1024) not-verified
+items the claim radius (the m-th nearest distance) is estimated as the same quantile of a
+seeded random subsample, so the work is one pass of verified × cluster distances in blocks.
+Every claimed item receives the label of its **nearest**
 verified item of the same cluster (which is not necessarily the one that claimed it). Verified
 items never receive a label, so a crowd-verified label is never overridden. Clusters without
 verified items propagate nothing.
@@ -51,86 +54,116 @@ DEFAULT_FRACTION_GRID: tuple[float, ...] = (
     0.75,
     1.0,
 )
-_BLOCK_ELEMENTS = 1 << 23
+_BLOCK_ELEMENTS = 1 << 22
+
+
+def _self_mask(
+    d2: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+) -> None:
+    """Set d2[i, j] = inf where rows[i] == cols[j] (leave-one-out), in place."""
+    order = np.argsort(cols, kind="stable")
+    loc = np.minimum(np.searchsorted(cols, rows, sorter=order), len(cols) - 1)
+    hit = cols[order[loc]] == rows
+    if hit.any():
+        d2[np.flatnonzero(hit), order[loc[hit]]] = np.inf
+
+
+def _thresholds(
+    x: npt.NDArray[np.float32],
+    src: npt.NDArray[np.int64],
+    pool: npt.NDArray[np.int64],
+    m: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+    max_sample: int,
+) -> npt.NDArray[np.float32]:
+    """(s, F) squared distance within which each source claims its ``m[f]`` nearest pool rows.
+
+    Exact (the m-th smallest squared distance) when the pool has at most ``max_sample`` rows;
+    otherwise the same quantile of a seeded random subsample of ``max_sample`` pool rows.
+    ``m = 0`` gives -inf (claims nothing), ``m >= len(pool)`` gives +inf (claims all).
+    """
+    n_pool = len(pool)
+    sample = pool if n_pool <= max_sample else rng.choice(pool, max_sample, replace=False)
+    n_s = len(sample)
+    kth = np.clip(np.ceil(m * n_s / n_pool).astype(np.int64) - 1, 0, n_s - 1)
+    uniq = np.unique(kth)
+    out = np.empty((len(src), len(m)), dtype=np.float32)
+    step = max(1, _BLOCK_ELEMENTS // n_s)
+    xs = x[sample]
+    for b0 in range(0, len(src), step):
+        rows = src[b0 : b0 + step]
+        d2 = squared_distances(x[rows], xs)
+        _self_mask(d2, rows, sample)
+        part = np.partition(d2, uniq, axis=1)
+        out[b0 : b0 + step] = part[:, kth]
+    out[:, m <= 0] = -np.inf
+    out[:, m >= n_pool] = np.inf
+    return out
 
 
 def _claim_pass(
     x: npt.NDArray[np.float32],
     clusters: npt.NDArray[np.int64],
     sources: npt.NDArray[np.int64],
-    receivers: npt.NDArray[np.int64],
+    pool: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.int64],
     fractions: list[float],
+    rng: np.random.Generator,
+    max_sample: int,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Claims and nearest sources for sorted ``receivers``.
+    """Claims and nearest sources for ``targets``.
 
-    A row that is both a source and a receiver never claims itself nor is its own nearest
-    source (leave-one-out).
+    Every source claims its ``floor(p · |cluster|)`` nearest rows of ``pool`` (same cluster);
+    a target is claimed when it lies within some source's claim radius. A row that is both a
+    source and a target/pool row never claims itself nor is its own nearest source
+    (leave-one-out). Memory is bounded by blocks of ``_BLOCK_ELEMENTS`` distances.
 
     Returns:
-        claimed (F, r) bool per fraction, nearest (r,) position into ``sources`` or -1,
-        distance (r,) Euclidean to it (inf when none).
+        claimed (F, t) bool per fraction, nearest (t,) position into ``sources`` or -1,
+        distance (t,) Euclidean to it (inf when none).
     """
-    n_f, r = len(fractions), len(receivers)
-    claimed = np.zeros((n_f, r), dtype=bool)
-    nearest = np.full(r, -1, dtype=np.int64)
-    near_d2 = np.full(r, np.inf, dtype=np.float64)
-    if r == 0 or len(sources) == 0:
+    n_f, n_t = len(fractions), len(targets)
+    claimed = np.zeros((n_f, n_t), dtype=bool)
+    nearest = np.full(n_t, -1, dtype=np.int64)
+    near_d2 = np.full(n_t, np.inf, dtype=np.float64)
+    if n_t == 0 or len(sources) == 0:
         return claimed, nearest, np.sqrt(near_d2)
     n_clusters = int(clusters.max()) + 1
     sizes = np.bincount(clusters, minlength=n_clusters)
-    s_order = np.argsort(clusters[sources], kind="stable")
-    r_order = np.argsort(clusters[receivers], kind="stable")
-    s_cl = clusters[sources][s_order]
-    r_cl = clusters[receivers][r_order]
-    s_lo, s_hi = (
-        np.searchsorted(s_cl, np.arange(n_clusters)),
-        np.searchsorted(s_cl, np.arange(n_clusters), side="right"),
-    )
-    r_lo, r_hi = (
-        np.searchsorted(r_cl, np.arange(n_clusters)),
-        np.searchsorted(r_cl, np.arange(n_clusters), side="right"),
-    )
     frac = np.asarray(fractions, dtype=np.float64)
+
+    def groups(rows: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
+        order = np.argsort(clusters[rows], kind="stable")
+        bounds = np.searchsorted(clusters[rows][order], np.arange(n_clusters + 1))
+        return [order[bounds[j] : bounds[j + 1]] for j in range(n_clusters)]
+
+    s_groups, p_groups, t_groups = groups(sources), groups(pool), groups(targets)
     for j in range(n_clusters):
-        if s_lo[j] == s_hi[j] or r_lo[j] == r_hi[j]:
+        s_pos, p_pos, t_pos = s_groups[j], p_groups[j], t_groups[j]
+        if len(s_pos) == 0 or len(t_pos) == 0:
             continue
-        s_pos = s_order[s_lo[j] : s_hi[j]]
-        r_pos = r_order[r_lo[j] : r_hi[j]]
-        r_rows = receivers[r_pos]
-        xr = x[r_rows]
-        n_r = len(r_pos)
-        m = np.minimum(np.floor(frac * sizes[j] + 1e-9).astype(np.int64), n_r)
-        kth = np.unique(m[m > 0] - 1)
-        sorted_r = np.argsort(r_rows, kind="stable")
-        step = max(1, _BLOCK_ELEMENTS // n_r)
-        best_d2 = np.full(n_r, np.inf)
-        best_src = np.full(n_r, -1, dtype=np.int64)
-        claim_j = np.zeros((n_f, n_r), dtype=bool)
-        for b0 in range(0, len(s_pos), step):
-            sp = s_pos[b0 : b0 + step]
-            d2 = squared_distances(x[sources[sp]], xr).astype(np.float64)
-            # Leave-one-out: a source is neither its own claim nor its own nearest source.
-            loc = np.searchsorted(r_rows, sources[sp], sorter=sorted_r)
-            loc = np.minimum(loc, n_r - 1)
-            hit = r_rows[sorted_r[loc]] == sources[sp]
-            if hit.any():
-                d2[np.flatnonzero(hit), sorted_r[loc[hit]]] = np.inf
-            am = d2.argmin(0)
-            mn = d2[am, np.arange(n_r)]
-            better = mn < best_d2
-            best_d2[better] = mn[better]
-            best_src[better] = sp[am[better]]
-            if len(kth):
-                part = np.partition(d2, kth, axis=1)
-                finite = np.isfinite(d2)
-                for f in range(n_f):
-                    if m[f] == 0:
-                        continue
-                    t = part[:, m[f] - 1 : m[f]]
-                    claim_j[f] |= ((d2 <= t) & finite).any(0)
-        claimed[:, r_pos] = claim_j
-        nearest[r_pos] = best_src
-        near_d2[r_pos] = best_d2
+        src = sources[s_pos]
+        m = np.floor(frac * sizes[j] + 1e-9).astype(np.int64)
+        if len(p_pos):
+            t2 = _thresholds(x, src, pool[p_pos], m, rng, max_sample)  # (s, F)
+        else:
+            t2 = np.full((len(src), n_f), -np.inf, dtype=np.float32)
+        xs = x[src]
+        step = max(1, _BLOCK_ELEMENTS // len(src))
+        for b0 in range(0, len(t_pos), step):
+            tp = t_pos[b0 : b0 + step]
+            rows = targets[tp]
+            d2 = squared_distances(x[rows], xs)  # (b, s)
+            _self_mask(d2, rows, src)
+            am = d2.argmin(1)
+            mn = d2[np.arange(len(tp)), am]
+            ok = np.isfinite(mn)
+            nearest[tp[ok]] = s_pos[am[ok]]
+            near_d2[tp[ok]] = mn[ok]
+            finite = np.isfinite(d2)
+            for f in range(n_f):
+                if m[f] > 0:
+                    claimed[f, tp] = ((d2 <= t2[None, :, f]) & finite).any(1)
     return claimed, nearest, np.sqrt(near_d2)
 
 
@@ -144,21 +177,22 @@ def _tune_fraction(
     grid: list[float],
     current_labels: npt.NDArray[np.int64] | None,
     min_accuracy: float,
+    rng: np.random.Generator,
+    max_sample: int,
 ) -> tuple[float, dict[str, object]]:
     n = x.shape[0]
     verified = np.zeros(n, dtype=bool)
     verified[v_rows] = True
-    receivers = np.union1d(np.flatnonzero(~verified), val_rows).astype(np.int64)
+    pool = np.union1d(np.flatnonzero(~verified), val_rows).astype(np.int64)
     # Validation rows not among the verified rows are held out anyway, never sources.
-    claimed, nearest, _ = _claim_pass(x, clusters, v_rows, receivers, grid)
-    col = np.searchsorted(receivers, val_rows)
-    ok = nearest[col] >= 0
-    prop = np.where(ok, v_labels[np.maximum(nearest[col], 0)], -1)
+    claimed, nearest, _ = _claim_pass(x, clusters, v_rows, pool, val_rows, grid, rng, max_sample)
+    ok = nearest >= 0
+    prop = np.where(ok, v_labels[np.maximum(nearest, 0)], -1)
     correct = prop == val_labels
     table: dict[float, dict[str, float]] = {}
     best_p, best_key = 0.0, -np.inf
     for f, p in enumerate(grid):
-        cov = claimed[f, col] & ok
+        cov = claimed[f] & ok
         n_cov = int(cov.sum())
         n_ok = int((correct & cov).sum())
         acc = n_ok / n_cov if n_cov else float("nan")
@@ -198,6 +232,8 @@ def propagate_labels(
     fraction_grid: tuple[float, ...] = DEFAULT_FRACTION_GRID,
     min_accuracy: float = 0.9,
     default_fraction: float = 0.05,
+    max_sample: int = 1024,
+    rng: np.random.Generator | None = None,
 ) -> Propagation:
     """Copy verified labels to latent neighbours (see the module docstring for the rule).
 
@@ -215,6 +251,9 @@ def propagate_labels(
         fraction_grid: candidates for ``p``.
         min_accuracy: accuracy target of the criterion without ``current_labels``.
         default_fraction: ``p`` when tuning is impossible (no validation items).
+        max_sample: clusters with more not-verified items than this estimate each source's
+            claim radius (its m-th nearest distance) from a random subsample of this many.
+        rng: draws those subsamples; default ``default_rng(0)``.
 
     Returns:
         ``Propagation`` sorted by row; ``info["tuning"]`` holds per-``p`` validation figures.
@@ -232,6 +271,7 @@ def propagate_labels(
         raise ValueError("verified_idx must not repeat rows")
     if fraction is not None and not 0.0 <= fraction <= 1.0:
         raise ValueError("fraction must be in [0, 1]")
+    rng = rng if rng is not None else np.random.default_rng(0)
     info: dict[str, object] = {}
     if fraction is None:
         has_val = validation_idx is not None and validation_labels is not None
@@ -248,6 +288,8 @@ def propagate_labels(
                 sorted(set(fraction_grid)),
                 cur,
                 min_accuracy,
+                rng,
+                max_sample,
             )
         else:
             fraction = default_fraction
@@ -256,7 +298,9 @@ def propagate_labels(
     verified = np.zeros(n, dtype=bool)
     verified[v_rows] = True
     receivers = np.flatnonzero(~verified).astype(np.int64)
-    claimed, nearest, dist = _claim_pass(x, clusters, v_rows, receivers, [fraction])
+    claimed, nearest, dist = _claim_pass(
+        x, clusters, v_rows, receivers, receivers, [fraction], rng, max_sample
+    )
     reachable = nearest >= 0
     scale = float(np.median(dist[reachable])) if reachable.any() else 1.0
     take = claimed[0] & reachable

@@ -51,7 +51,10 @@ def squared_distances(
     a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
     """(m, d), (k, d) → (m, k) squared Euclidean distances, clipped at 0. Not blocked."""
-    d2 = (a * a).sum(1)[:, None] - 2.0 * (a @ b.T) + (b * b).sum(1)[None, :]
+    d2 = a @ b.T
+    d2 *= -2.0
+    d2 += np.einsum("ij,ij->i", a, a)[:, None]
+    d2 += np.einsum("ij,ij->i", b, b)[None, :]
     return np.maximum(d2, 0.0, out=d2)
 
 
