@@ -151,6 +151,19 @@ def _spammer_scores(conf: FloatArray) -> FloatArray:
         return np.where(n_pairs > 0, 1.0 - tv_sum / np.maximum(n_pairs, 1), np.nan)
 
 
+def _kappas(conf: FloatArray) -> FloatArray:
+    """``(W, K, K)`` confusion counts → ``(W,)`` Cohen's kappa between answers and truth."""
+    n = conf.sum(axis=(1, 2))
+    safe_n = np.where(n > 0, n, 1.0)
+    observed = np.trace(conf, axis1=1, axis2=2) / safe_n
+    answers = conf.sum(axis=2) / safe_n[:, None]  # (W, K) how often each label is given
+    truths = conf.sum(axis=1) / safe_n[:, None]  # (W, K) how often each class is true
+    chance = (answers * truths).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = (observed - chance) / (1.0 - chance)
+    return np.where((n > 0) & (chance < 1.0 - 1e-12), kappa, np.nan)
+
+
 def spammer_score(confusion: pd.DataFrame) -> pd.Series:
     """How much a worker's answers ignore the truth, from their confusion matrix.
 
@@ -198,6 +211,7 @@ def worker_quality(
     reference: Reference,
     *,
     spammer_threshold: float = 0.8,
+    kappa_threshold: float = 0.1,
     min_answers: int = 10,
     duplicates: DuplicatePolicy = "last",
 ) -> pd.DataFrame:
@@ -207,8 +221,9 @@ def worker_quality(
         frame: answers frame.
         reference: Series task → label (hard) or DataFrame task × label (soft), typically
             an aggregator's ``labels_`` / ``probas_`` or gold labels.
-        spammer_threshold: ``is_spammer`` needs ``spammer_score >= spammer_threshold``.
-        min_answers: ... and at least this many scored answers.
+        spammer_threshold: flag when ``spammer_score >= spammer_threshold`` ...
+        kappa_threshold: ... or when ``kappa <= kappa_threshold`` ...
+        min_answers: ... provided the worker has at least this many scored answers.
         duplicates: policy for repeated ``(task, worker)`` rows.
 
     Returns:
@@ -221,11 +236,21 @@ def worker_quality(
         * ``agreement`` – share of (this answer, other worker's answer on the same task)
           pairs that agree; NaN if the worker never shares a task;
         * ``spammer_score`` – see :func:`spammer_score` (from the scored answers);
-        * ``is_spammer`` – ``spammer_score >= spammer_threshold`` and
-          ``n_scored >= min_answers``.
+        * ``kappa`` – Cohen's kappa between the worker's answers and the reference,
+          ``(accuracy - chance) / (1 - chance)`` with ``chance = Σ_k P(worker says k)
+          P(truth is k)`` over the scored answers: ≈ 0 for any answering that ignores the
+          item (random or constant), 1 for a perfect worker, < 0 for systematic swapping;
+          NaN when undefined (no scored answer, or a single class everywhere). Being one
+          number it stays reliable with few answers per class, where ``spammer_score``
+          is biased low (e.g. ``K = 10`` with 50 answers);
+        * ``is_spammer`` – ``n_scored >= min_answers`` and (``spammer_score >=
+          spammer_threshold`` or ``kappa <= kappa_threshold``). It therefore also flags
+          systematic label-swappers (informative but harmful as answers).
     """
     if not 0.0 <= spammer_threshold <= 1.0:
         raise ValueError(f"spammer_threshold must be in [0, 1], got {spammer_threshold!r}")
+    if not -1.0 <= kappa_threshold <= 1.0:
+        raise ValueError(f"kappa_threshold must be in [-1, 1], got {kappa_threshold!r}")
     if min_answers < 0:
         raise ValueError(f"min_answers must be >= 0, got {min_answers!r}")
     enc, ref, has_ref = _encode_with_reference(frame, reference, duplicates)
@@ -243,11 +268,16 @@ def worker_quality(
     pairs = np.bincount(enc.worker, weights=others, minlength=nw)
     agreed = np.bincount(enc.worker, weights=agree, minlength=nw)
 
-    spam = _spammer_scores(_confusion_array(enc, ref, has_ref))
+    conf = _confusion_array(enc, ref, has_ref)
+    spam = _spammer_scores(conf)
+    kappa = _kappas(conf)
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(n_scored > 0, correct / np.maximum(n_scored, 1), np.nan)
         agreement = np.where(pairs > 0, agreed / np.maximum(pairs, 1), np.nan)
-    is_spammer = (np.nan_to_num(spam, nan=-1.0) >= spammer_threshold) & (n_scored >= min_answers)
+    is_spammer = (
+        (np.nan_to_num(spam, nan=-1.0) >= spammer_threshold)
+        | (np.nan_to_num(kappa, nan=np.inf) <= kappa_threshold)
+    ) & (n_scored >= min_answers)
     return pd.DataFrame(
         {
             "n_answers": n_answers.astype(np.int64),
@@ -255,6 +285,7 @@ def worker_quality(
             "accuracy": accuracy,
             "agreement": agreement,
             "spammer_score": spam,
+            "kappa": kappa,
             "is_spammer": is_spammer,
         },
         index=pd.Index(enc.workers, name="worker"),

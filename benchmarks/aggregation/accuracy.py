@@ -20,7 +20,8 @@ Datasets (all seeded):
 
 GLAD and MACE are crowd-kit's own implementations behind our adapters, so they are run
 once (through the adapter). Spammer detection: ``worker_quality`` against our
-DawidSkene labels, flagged when ``spammer_score >= 0.8`` with at least 20 scored answers.
+DawidSkene labels, flagged when ``spammer_score >= 0.8`` or ``kappa <= 0.1`` with at
+least 20 scored answers.
 """
 
 from __future__ import annotations
@@ -139,7 +140,11 @@ def main(argv: list[str] | None = None) -> None:
             lines_by_ds.append(row)
         if spammers is not None:
             q = ag.worker_quality(
-                frame, ours_labels["DawidSkene"], spammer_threshold=0.8, min_answers=20
+                frame,
+                ours_labels["DawidSkene"],
+                spammer_threshold=0.8,
+                kappa_threshold=0.1,
+                min_answers=20,
             )
             flagged = set(q.index[q["is_spammer"]].tolist())
             tp = len(flagged & spammers)
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
             *lines_by_ds,
             "",
             "Spammer detection (`worker_quality` on our DawidSkene labels, "
-            "`spammer_score >= 0.8`, `min_answers=20`):",
+            "`spammer_score >= 0.8` or `kappa <= 0.1`, `min_answers=20`):",
             "",
             "| dataset | spammers | flagged | true positives | precision | recall |",
             "|---|---|---|---|---|---|",

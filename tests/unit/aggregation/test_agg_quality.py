@@ -84,6 +84,27 @@ def test_spammers_are_detected_in_a_simulated_pool(n_classes: int) -> None:
     )
 
 
+def test_kappa_catches_spammers_with_few_answers_per_class() -> None:
+    # K = 10 and ~50 answers per worker: 5 per class, too few for the column score.
+    frame, truth = simulate(2500, 50, 10, 1, spammer_frac=0.2, seed=12)
+    q = ag.worker_quality(frame, truth, min_answers=20)
+    spammers = [f"w{i}" for i in range(10)]
+    assert q.loc[spammers, "kappa"].abs().max() < 0.15
+    assert q.drop(spammers)["kappa"].min() > 0.4
+    assert set(q.index[q["is_spammer"]]) == set(spammers)
+
+
+def test_kappa_by_hand() -> None:
+    # 4 answers: truth x,x,y,y; answers x,y,y,y -> accuracy 3/4, chance = .25*.5 + .75*.5
+    frame = _frame([(1, "a", "x"), (2, "a", "y"), (3, "a", "y"), (4, "a", "y")])
+    q = ag.worker_quality(frame, pd.Series({1: "x", 2: "x", 3: "y", 4: "y"}))
+    assert q.loc["a", "kappa"] == pytest.approx((0.75 - 0.5) / (1 - 0.5))
+    constant = ag.worker_quality(
+        _frame([(1, "a", "x"), (2, "a", "x")]), pd.Series({1: "x", 2: "y"})
+    )
+    assert constant.loc["a", "kappa"] == pytest.approx(0.0)
+
+
 def test_spammer_flag_needs_enough_answers() -> None:
     frame = _frame([(t, "lazy", "x") for t in range(5)] + [(t, "ok", "x") for t in range(5)])
     truth = pd.Series({t: "x" if t < 3 else "y" for t in range(5)})
