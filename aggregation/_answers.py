@@ -18,9 +18,9 @@ Rules applied everywhere (documented once here, referenced from the aggregators)
 * duplicate ``(task, worker)`` rows follow the ``duplicates`` policy: ``"last"`` (default,
   keep the most recent resubmission, i.e. the last row in frame order), ``"first"``,
   ``"keep"`` (count every row as a separate vote) or ``"error"`` (raise ``ValueError``);
-* tasks and workers are numbered in order of first appearance; classes are the sorted
-  label values (order of first appearance when the values cannot be sorted, e.g. mixed
-  ``int``/``str``), unless the caller passes ``classes`` explicitly.
+* tasks, workers and classes are numbered in sorted order of their values (order of first
+  appearance when the values cannot be sorted, e.g. mixed ``int``/``str``), so outputs
+  are indexed by sorted task / worker; the caller can fix the classes with ``classes``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import scipy.sparse as sp
 
 DuplicatePolicy: TypeAlias = Literal["last", "first", "keep", "error"]
 IntArray: TypeAlias = npt.NDArray[np.int64]
@@ -118,6 +119,16 @@ def check_answers_frame(frame: object) -> pd.DataFrame:
 
 
 def _factorize(values: pd.Series, *, sort: bool) -> tuple[IntArray, pd.Index]:
+    if sort and len(values) and pd.api.types.is_integer_dtype(values.dtype):
+        ints = values.to_numpy(dtype=np.int64)
+        lo, hi = int(ints.min()), int(ints.max())
+        if hi - lo <= 4 * len(ints) + 1024:
+            # Compact integer ids (the usual case for task ids): a bitmap beats hashing.
+            present = np.zeros(hi - lo + 1, dtype=bool)
+            present[ints - lo] = True
+            remap = np.cumsum(present) - 1
+            uniques = (np.flatnonzero(present) + lo).astype(values.dtype)
+            return remap[ints - lo].astype(np.int64), pd.Index(uniques)
     try:
         codes, uniques = pd.factorize(values, sort=sort)
     except TypeError:
@@ -146,6 +157,15 @@ def encode_classes(
             f"label(s) {list(unknown)} are not among the declared classes {list(index)}"
         )
     return codes, index
+
+
+def _has_duplicate_pairs(
+    task: IntArray, worker: IntArray, tasks: pd.Index, workers: pd.Index
+) -> bool:
+    """Cheap exact test: a sparse matrix sums repeated (task, worker) cells."""
+    ones = np.ones(task.shape[0], dtype=np.int32)
+    cells = sp.csr_matrix((ones, (task, worker)), shape=(len(tasks), len(workers)))
+    return bool(cells.nnz < task.shape[0])
 
 
 def encode_answers(
@@ -179,10 +199,14 @@ def encode_answers(
             raise ValueError(f"answers frame has {n_missing} row(s) with a missing {col!r}")
     data = data[data["label"].notna()]
 
-    task, tasks = _factorize(data["task"], sort=False)
-    worker, workers = _factorize(data["worker"], sort=False)
+    task, tasks = _factorize(data["task"], sort=True)
+    worker, workers = _factorize(data["worker"], sort=True)
 
-    if duplicates != "keep" and len(task) > 0:
+    if (
+        duplicates != "keep"
+        and len(task) > 0
+        and _has_duplicate_pairs(task, worker, tasks, workers)
+    ):
         key = pd.Series(task * np.int64(len(workers)) + worker)
         if duplicates == "error":
             dup = key.duplicated(keep=False).to_numpy()

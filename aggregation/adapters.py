@@ -7,8 +7,8 @@ class of ``classes_``), and the degenerate cases (empty frame, single class) han
 without calling crowd-kit. crowd-kit is imported only when :meth:`fit` runs, so
 ``import aggregation`` stays light.
 
-crowd-kit is given integer codes (tasks and workers numbered by first appearance, labels
-by ``classes_`` position), never the user's values: crowd-kit 1.4 fails on bool labels in
+crowd-kit is given integer codes (our task / worker / class numbers, see
+:mod:`aggregation._answers`), never the user's values: crowd-kit 1.4 fails on bool labels in
 GLAD, and its MACE result changes when the worker ids do not sort in first-appearance
 order. With codes both adapters are invariant to renaming tasks, workers and labels.
 """
@@ -16,13 +16,14 @@ order. With codes both adapters are invariant to renaming tasks, workers and lab
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from aggregation._answers import DuplicatePolicy, EncodedAnswers, encode_answers
+from aggregation._answers import DuplicatePolicy, EncodedAnswers, IntArray, encode_answers
 from aggregation._base import BaseAggregator, normalize_rows
 
 
@@ -37,6 +38,16 @@ def _crowdkit(model: str) -> ModuleType:
     return ck
 
 
+@dataclass(frozen=True)
+class _CkCodes:
+    """The answers as handed to crowd-kit, and how its numbers map back to ours."""
+
+    frame: pd.DataFrame
+    tasks: IntArray  # crowd-kit task i is our task code tasks[i]
+    workers: IntArray
+    labels: IntArray
+
+
 class _CrowdKitAdapter(BaseAggregator):
     skills_: pd.Series
     n_iter_: int
@@ -45,27 +56,43 @@ class _CrowdKitAdapter(BaseAggregator):
         return encode_answers(frame, duplicates=self.duplicates, classes=self.classes)
 
     @staticmethod
-    def _coded_frame(enc: EncodedAnswers) -> pd.DataFrame:
-        # crowd-kit gets integer codes, not the user's values: it mishandles some label
-        # types (e.g. bool column names), and mapping back is then exact and cheap.
-        return pd.DataFrame({"task": enc.task, "worker": enc.worker, "label": enc.label})
+    def _ck_codes(enc: EncodedAnswers) -> _CkCodes:
+        # crowd-kit gets integer codes, not the user's values (it mishandles bool labels),
+        # renumbered by first appearance: crowd-kit's MACE silently misaligns workers
+        # whose ids do not sort in first-appearance order.
+        t, tu = pd.factorize(enc.task)
+        w, wu = pd.factorize(enc.worker)
+        y, yu = pd.factorize(enc.label)
+        frame = pd.DataFrame({"task": t, "worker": w, "label": y})
+        as_int = lambda a: np.asarray(a, dtype=np.int64)  # noqa: E731
+        return _CkCodes(frame, as_int(tu), as_int(wu), as_int(yu))
 
     @staticmethod
-    def _coded_series(series: pd.Series | None, values: pd.Index) -> pd.Series | None:
-        """Re-index a user Series (keyed by task/worker/label values) by our codes."""
+    def _coded_series(
+        series: pd.Series | None, values: pd.Index, ck_to_ours: IntArray
+    ) -> pd.Series | None:
+        """Re-key a user Series (by task / worker / label values) by crowd-kit codes."""
         if series is None:
             return None
-        codes = values.get_indexer(series.index)
-        return pd.Series(series.to_numpy()[codes >= 0], index=codes[codes >= 0])
+        ours_to_ck = np.full(len(values), -1, dtype=np.int64)
+        ours_to_ck[ck_to_ours] = np.arange(len(ck_to_ours))
+        ours = values.get_indexer(series.index)
+        ck = np.where(ours >= 0, ours_to_ck[np.maximum(ours, 0)], -1)
+        return pd.Series(series.to_numpy()[ck >= 0], index=ck[ck >= 0])
 
-    def _store_from(self, enc: EncodedAnswers, ck_probas: pd.DataFrame | None) -> None:
-        if ck_probas is None or enc.n_classes <= 1:
-            probas = np.ones((enc.n_tasks, enc.n_classes), dtype=np.float64)
-        else:
+    def _store_from(
+        self, enc: EncodedAnswers, ck_probas: pd.DataFrame | None, codes: _CkCodes | None
+    ) -> None:
+        probas = np.ones((enc.n_tasks, enc.n_classes), dtype=np.float64)
+        if ck_probas is not None and codes is not None and enc.n_classes > 1:
             aligned = ck_probas.reindex(
-                index=np.arange(enc.n_tasks), columns=np.arange(enc.n_classes), fill_value=0.0
-            )
-            probas = normalize_rows(aligned.to_numpy(dtype=np.float64, na_value=0.0))
+                index=np.arange(len(codes.tasks)),
+                columns=np.arange(len(codes.labels)),
+                fill_value=0.0,
+            ).to_numpy(dtype=np.float64, na_value=0.0)
+            probas = np.zeros((enc.n_tasks, enc.n_classes), dtype=np.float64)
+            probas[np.ix_(codes.tasks, codes.labels)] = aligned
+            probas = normalize_rows(probas)
         self._set_posteriors(probas, enc)
 
     def _trivial(self, enc: EncodedAnswers) -> bool:
@@ -121,7 +148,7 @@ class GLAD(_CrowdKitAdapter):
         enc = self._encode(frame)
         self.loss_history_ = []
         if self._trivial(enc):
-            self._store_from(enc, None)
+            self._store_from(enc, None, None)
             self.skills_ = pd.Series(1.0, index=pd.Index(enc.workers, name="worker"), name="skill")
             self.difficulties_ = pd.Series(
                 0.0, index=pd.Index(enc.tasks, name="task"), name="difficulty"
@@ -129,20 +156,25 @@ class GLAD(_CrowdKitAdapter):
             self.n_iter_ = 0
             return self
         ck = _crowdkit("GLAD")
+        codes = self._ck_codes(enc)
         model: Any = ck.GLAD(
             n_iter=self.n_iter,
             tol=self.tol,
             silent=True,
-            labels_priors=self._coded_series(self.labels_priors, enc.classes),
-            alphas_priors_mean=self._coded_series(self.alphas_priors_mean, enc.workers),
-            betas_priors_mean=self._coded_series(self.betas_priors_mean, enc.tasks),
+            labels_priors=self._coded_series(self.labels_priors, enc.classes, codes.labels),
+            alphas_priors_mean=self._coded_series(
+                self.alphas_priors_mean, enc.workers, codes.workers
+            ),
+            betas_priors_mean=self._coded_series(self.betas_priors_mean, enc.tasks, codes.tasks),
             m_step_max_iter=self.m_step_max_iter,
             m_step_tol=self.m_step_tol,
         )
-        model.fit(self._coded_frame(enc))
-        self._store_from(enc, model.probas_)
-        alphas = model.alphas_.reindex(np.arange(enc.n_workers)).to_numpy(dtype=np.float64)
-        betas = model.betas_.reindex(np.arange(enc.n_tasks)).to_numpy(dtype=np.float64)
+        model.fit(codes.frame)
+        self._store_from(enc, model.probas_, codes)
+        alphas = np.empty(enc.n_workers)
+        alphas[codes.workers] = model.alphas_.reindex(np.arange(enc.n_workers)).to_numpy(float)
+        betas = np.empty(enc.n_tasks)
+        betas[codes.tasks] = model.betas_.reindex(np.arange(enc.n_tasks)).to_numpy(float)
         self.skills_ = pd.Series(alphas, index=pd.Index(enc.workers, name="worker"), name="skill")
         self.difficulties_ = pd.Series(
             betas, index=pd.Index(enc.tasks, name="task"), name="difficulty"
@@ -205,7 +237,7 @@ class MACE(_CrowdKitAdapter):
         enc = self._encode(frame)
         worker_index = pd.Index(enc.workers, name="worker")
         if self._trivial(enc):
-            self._store_from(enc, None)
+            self._store_from(enc, None, None)
             self.skills_ = pd.Series(1.0, index=worker_index, name="skill")
             self.spam_strategies_ = pd.DataFrame(
                 1.0, index=worker_index, columns=pd.Index(enc.classes, name="label")
@@ -223,18 +255,15 @@ class MACE(_CrowdKitAdapter):
             beta=self.beta,
             random_state=self.random_state,
         )
-        data = self._coded_frame(enc)
-        model.fit(data)
-        self._store_from(enc, model.probas_)
-        # crowd-kit numbers workers and labels by first appearance in the frame it gets.
-        ck_workers = pd.Index(pd.unique(data["worker"]))
-        ck_labels = pd.Index(pd.unique(data["label"]))
-        order = ck_workers.get_indexer(np.arange(enc.n_workers))
-        self.skills_ = pd.Series(
-            np.asarray(model.spamming_)[order, 1], index=worker_index, name="skill"
-        )
-        label_pos = ck_labels.get_indexer(np.arange(enc.n_classes))  # -1: class nobody gave
-        thetas = np.where(label_pos >= 0, np.asarray(model.thetas_)[order][:, label_pos], 0.0)
+        codes = self._ck_codes(enc)
+        model.fit(codes.frame)
+        self._store_from(enc, model.probas_, codes)
+        # crowd-kit numbers workers and labels by first appearance, i.e. as our codes map.
+        skills = np.empty(enc.n_workers)
+        skills[codes.workers] = np.asarray(model.spamming_)[:, 1]
+        self.skills_ = pd.Series(skills, index=worker_index, name="skill")
+        thetas = np.zeros((enc.n_workers, enc.n_classes))  # 0 for a class nobody gave
+        thetas[np.ix_(codes.workers, codes.labels)] = np.asarray(model.thetas_)
         self.spam_strategies_ = pd.DataFrame(
             thetas, index=worker_index, columns=pd.Index(enc.classes, name="label")
         )

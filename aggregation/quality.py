@@ -227,7 +227,7 @@ def worker_quality(
         duplicates: policy for repeated ``(task, worker)`` rows.
 
     Returns:
-        DataFrame indexed by ``worker`` (order of first appearance) with columns
+        DataFrame indexed by ``worker`` (sorted) with columns
 
         * ``n_answers`` – answers given (after NaN/duplicate handling);
         * ``n_scored`` – of those, answers on tasks present in ``reference``;
@@ -331,10 +331,10 @@ def score_on_gold(
         duplicates: policy for repeated ``(task, worker)`` rows.
 
     Returns:
-        DataFrame indexed by ``worker`` (every worker of ``frame``, order of first
-        appearance) with columns ``n_gold`` (gold tasks answered), ``n_correct``,
-        ``accuracy`` (NaN when ``n_gold == 0``), ``ci_low``, ``ci_high`` (``0`` and ``1``
-        when ``n_gold == 0``). A blocking rule such as ``ci_high < 0.6`` only fires when the
+        DataFrame indexed by ``worker`` (every worker of ``frame``, sorted) with columns
+        ``n_gold`` (gold tasks answered), ``n_correct``, ``accuracy`` (NaN when
+        ``n_gold == 0``), ``ci_low``, ``ci_high`` (``0`` and ``1`` when ``n_gold == 0``).
+        A blocking rule such as ``ci_high < 0.6`` only fires when the
         evidence is strong enough.
     """
     if not 0.0 < confidence < 1.0:

@@ -109,7 +109,7 @@ def test_glad_and_mace_adapters_match_crowdkit() -> None:
         glad.probas_.to_numpy(), _aligned(glad.probas_, ck_glad.probas_), atol=1e-9
     )
     assert list(glad.probas_.columns) == sorted(glad.probas_.columns)
-    assert glad.skills_.index.equals(pd.Index(pd.unique(frame["worker"]), name="worker"))
+    assert list(glad.skills_.index) == sorted(pd.unique(frame["worker"]))
 
     mace = ag.MACE(n_restarts=2, n_iter=10, random_state=3).fit(frame)
     ck_mace = _ck_fit(ck.MACE(n_restarts=2, n_iter=10, random_state=3), frame)
