@@ -68,7 +68,7 @@ class SamplingConfig:
     diffusion_alpha: float = 0.5
     diffusion_oversample: int = 5
     kmeans_iter: int = 25
-    kmeans_sample: int = 100_000
+    kmeans_sample: int = 50_000
     backend: Backend = "auto"
 
 
