@@ -251,7 +251,8 @@ class _DawidSkeneEM(BaseAggregator):
             # A column without mass in the given matrix keeps the data-driven estimate.
             sub = np.where(sums > 0, sub / np.where(sums > 0, sums, 1.0), errors[covered])
             errors[covered] = sub
-            log_errors[covered] = np.log(np.where(sub > 0, sub, 1.0))
+            # A given zero is taken as "almost never" (clipped), like estimated cells.
+            log_errors[covered] = np.log(np.maximum(sub, _EPS))
         logits = np.log(priors) + design.answers_loglik(log_errors)
         post_next, _ = _posterior_and_loglik(logits)
 

@@ -19,8 +19,6 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from aggregation._answers import (
     DuplicatePolicy,
     EncodedAnswers,
@@ -295,6 +293,8 @@ def worker_quality(
 def _interval(
     k: FloatArray, n: FloatArray, confidence: float, method: str
 ) -> tuple[FloatArray, FloatArray]:
+    from scipy import stats  # lazily: scipy.stats is slow to import
+
     alpha = 1.0 - confidence
     safe_n = np.maximum(n, 1.0)
     if method == "wilson":
