@@ -19,6 +19,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
+
 from aggregation._answers import (
     DuplicatePolicy,
     EncodedAnswers,
