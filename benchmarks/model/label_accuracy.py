@@ -8,7 +8,7 @@ Accuracy is measured against gold on the items outside the validation set.
 
 Usage:
     OMP_NUM_THREADS=2 python benchmarks/model/label_accuracy.py --datasets digits mnist5k \
-        --noise random structural --seeds 0 1 2 --threads 2 --out benchmarks/results/model_acc.json
+        --noise random structural --seeds 0 1 2 --threads 2 --out benchmarks/model/acc_digits.json
 """
 
 from __future__ import annotations
