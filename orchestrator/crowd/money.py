@@ -48,6 +48,8 @@ def validate_usd(
         raise MoneyError(f"{what} {value!r} is not a decimal number") from exc
     if not amount.is_finite():
         raise MoneyError(f"{what} {value!r} is not finite")
+    if amount > maximum:
+        raise MoneyError(f"{what} {amount} USD is above the ceiling {maximum} USD")
     if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
         raise MoneyError(f"{what} {value!r} has more than two decimals")
     amount = amount.quantize(CENT)

@@ -34,16 +34,17 @@ class TokenBucket:
         self._lock = threading.Lock()
 
     def acquire(self, tokens: float = 1.0) -> float:
-        """Take ``tokens``, sleeping as long as needed; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= tokens:
-                    self._tokens -= tokens
-                    return waited
-                delay = (tokens - self._tokens) / self.rate
+        """Take ``tokens``, sleeping as long as needed; returns the seconds waited.
+
+        Callers reserve their tokens up front (the balance may go negative), so concurrent
+        callers queue fairly and nobody spins.
+        """
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= tokens
+            delay = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if delay > 0:
             self._sleep(delay)
-            waited += delay
+        return delay

@@ -36,7 +36,9 @@ def test_publish_collect_settle(db, simulator_factory):
     c = make_campaign(db, n_items=6, n_gold=4, crowd={"gold_rate": 0.34})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
-    rep = publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=TaskRenderer())
+    rep = publish_items(
+        db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=TaskRenderer()
+    )
     assert rep.created == 6 + 3 and not rep.pending and not rep.failed
     assert len(rep.gold_item_ids) == 3
     assert all(h.status == HitStatus.PUBLISHED and h.hit_id for h in rep.hits)

@@ -117,9 +117,7 @@ def test_eventual_consistency_keeps_decisions_pending(db, simulator_factory):
     st = settle_assignments(db, platform, c.campaign_id, default_decisions(db, c.campaign_id))
     assert st.pending > 0
     with session_scope(db) as s:
-        assert any(
-            a.status == AssignmentStatus.APPROVE_PENDING for a in s.exec(select(Assignment))
-        )
+        assert any(a.status == AssignmentStatus.APPROVE_PENDING for a in s.exec(select(Assignment)))
     time.sleep(1.6)
     rep = collect_answers(db, platform, c.campaign_id)
     assert rep.pending_decisions == 0
@@ -145,9 +143,17 @@ def test_rejection_needs_evidence_and_sends_feedback(db, simulator_factory):
             db, platform, c.campaign_id, [Decision(a.id, approve=False, feedback="wrong")]
         )
     st = settle_assignments(
-        db, platform, c.campaign_id,
-        [Decision(a.assignment_id, approve=False, feedback="Control item was 3.",
-                  evidence="gold x: expected 3, got 5")],
+        db,
+        platform,
+        c.campaign_id,
+        [
+            Decision(
+                a.assignment_id,
+                approve=False,
+                feedback="Control item was 3.",
+                evidence="gold x: expected 3, got 5",
+            )
+        ],
     )
     assert st.rejected == 1
     got = platform.get_assignment(a.assignment_id)
@@ -158,7 +164,9 @@ def test_rejection_needs_evidence_and_sends_feedback(db, simulator_factory):
 
 def test_gold_failures_block_workers(db, simulator_factory):
     c = make_campaign(
-        db, n_items=4, n_gold=12,
+        db,
+        n_items=4,
+        n_gold=12,
         crowd={"gold_rate": 0.99, "gold_min_answers": 2, "gold_min_accuracy": 0.5},
     )
     mix = {
@@ -177,7 +185,7 @@ def test_gold_failures_block_workers(db, simulator_factory):
     col = collect_all(db, platform, c.campaign_id)
     with session_scope(db) as s:
         blocked = s.exec(select(Worker).where(Worker.blocked)).all()
-    assert blocked and col.blocked_workers or blocked
+    assert (blocked and col.blocked_workers) or blocked
     assert all(w.estimated_accuracy < 0.5 for w in blocked)
     assert sim.stats()["blocked_workers"] == len(blocked)
     decisions = default_decisions(db, c.campaign_id, reject_failed_gold=True)
@@ -229,13 +237,29 @@ def test_reconcile_adopts_intents_and_reports_orphans(db, simulator_factory):
     item_id = c.item_ids[0]
     token = unique_request_token(c.campaign_id, item_id, 0)
     with session_scope(db) as s:
-        s.add(Hit(campaign_id=c.campaign_id, round_id=c.round_id, item_id=item_id,
-                  max_assignments=3, reward_usd=Decimal("0.05"), unique_request_token=token))
-    hid = platform.create_hit(HitRequest(type_id, "<x/>", 3, 3600, token,
-                                         requester_annotation(c.campaign_id, token, "k")))
-    orphan = platform.create_hit(HitRequest(
-        type_id, "<x/>", 1, 3600, "other",
-        requester_annotation(c.campaign_id, "cc1-" + "0" * 40, "zz")))
+        s.add(
+            Hit(
+                campaign_id=c.campaign_id,
+                round_id=c.round_id,
+                item_id=item_id,
+                max_assignments=3,
+                reward_usd=Decimal("0.05"),
+                unique_request_token=token,
+            )
+        )
+    hid = platform.create_hit(
+        HitRequest(type_id, "<x/>", 3, 3600, token, requester_annotation(c.campaign_id, token, "k"))
+    )
+    orphan = platform.create_hit(
+        HitRequest(
+            type_id,
+            "<x/>",
+            1,
+            3600,
+            "other",
+            requester_annotation(c.campaign_id, "cc1-" + "0" * 40, "zz"),
+        )
+    )
     rep = reconcile_campaign(db, platform, c.campaign_id)
     assert rep.adopted == [hid] and rep.orphans == [orphan]
     rep2 = reconcile_campaign(db, platform, c.campaign_id, dispose_orphans=True)
@@ -251,8 +275,13 @@ def test_garbage_answers_become_unusable(db, simulator_factory):
     platform = connect(sim)
     rep = publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
     hit_id = rep.hits[0].hit_id
-    for i, fields in enumerate([{}, {"is_correct": "no", "label": "<script>"},
-                                {"weird": "x" * 5000, "is_correct": "maybe"}]):
+    for i, fields in enumerate(
+        [
+            {},
+            {"is_correct": "no", "label": "<script>"},
+            {"weird": "x" * 5000, "is_correct": "maybe"},
+        ]
+    ):
         aid = sim.state.accept(hit_id, f"AWORKER{i:07d}")
         sim.state.submit(aid, fields)
     collect_answers(db, platform, c.campaign_id)

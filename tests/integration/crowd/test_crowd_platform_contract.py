@@ -47,8 +47,12 @@ def question(key: str = "k1", current: str = "cat") -> str:
 
 def wait_n(platform, hit_id, n, timeout=10.0):
     """The HIT's assignments once there are ``n`` of them."""
-    return wait_for(lambda: (lambda lst: lst if len(lst) == n else None)(
-        list(platform.iter_assignments(hit_id))), timeout)
+    return wait_for(
+        lambda: (lambda lst: lst if len(lst) == n else None)(
+            list(platform.iter_assignments(hit_id))
+        ),
+        timeout,
+    )
 
 
 def wait_for(fn, timeout=10.0):
@@ -154,7 +158,9 @@ def test_qualifications_and_blocks(platform, sim):
     q1 = platform.create_qualification_type("excluded-x", "test")
     assert platform.create_qualification_type("excluded-x", "test") == q1
     spec = HitTypeSpec(
-        title="t", description="d", reward_usd=Decimal("0.02"),
+        title="t",
+        description="d",
+        reward_usd=Decimal("0.02"),
         qualification_requirements=(QualificationRequirement(q1, "DoesNotExist"),),
     )
     type_id = platform.create_hit_type(spec)
@@ -184,8 +190,9 @@ def test_paginators_walk_every_page(platform, sim):
 
 
 def test_eventual_consistency_is_reported_as_not_ready(simulator_factory):
-    sim = simulator_factory(faults={"consistency_lag_s": 3600.0}, time_factor=1.0,
-                            workers={"mean_arrival_s": 0.01})
+    sim = simulator_factory(
+        faults={"consistency_lag_s": 3600.0}, time_factor=1.0, workers={"mean_arrival_s": 0.01}
+    )
     platform = connect(sim)
     hit_id = make_hit(platform, "tok-i", n=1)
     (a,) = wait_n(platform, hit_id, 1)
@@ -225,9 +232,12 @@ def test_wire_protocol_errors_have_mturk_shape(sim):
     status, body = post(t + "CreateHITType", json.dumps({"Title": "x"}).encode())
     assert status == 400 and body["__type"].endswith("#RequestError")
     assert "Missing required parameter" in body["Message"] and body["TurkErrorCode"]
-    status, body = post(t + "CreateHITType", json.dumps({
-        "Title": "x", "Description": "d", "Reward": "0.123",
-        "AssignmentDurationInSeconds": 60}).encode())
+    status, body = post(
+        t + "CreateHITType",
+        json.dumps(
+            {"Title": "x", "Description": "d", "Reward": "0.123", "AssignmentDurationInSeconds": 60}
+        ).encode(),
+    )
     assert status == 400 and "Reward" in body["Message"]
     status, body = post(t + "GetHIT", json.dumps({"HITId": "NOPE"}).encode())
     assert status == 400 and body["TurkErrorCode"] == "AWS.MechanicalTurk.HITDoesNotExist"

@@ -1,0 +1,56 @@
+"""A separate orchestrator process for the crash test: publishes (and optionally collects and
+settles) one campaign round. Invoked as ``python crowd_publisher.py <job.json>``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from orchestrator.crowd import (
+    MTurkPlatform,
+    TaskRenderer,
+    collect_answers,
+    default_decisions,
+    publish_items,
+    settle_assignments,
+)
+from orchestrator.db.engine import make_engine
+
+
+def main(path: str) -> None:
+    job = json.loads(Path(path).read_text())
+    engine = make_engine(job["database_url"])
+    platform = MTurkPlatform.connect(
+        job["endpoint_url"],
+        aws_access_key_id="AKIDSIM",
+        aws_secret_access_key="s",
+        max_requests_per_second=200,
+    )
+    cid, rid = uuid.UUID(job["campaign_id"]), uuid.UUID(job["round_id"])
+    items = [uuid.UUID(i) for i in job["item_ids"]]
+    rep = publish_items(engine, platform, cid, rid, items, renderer=TaskRenderer())
+    print(
+        f"published created={rep.created} recovered={rep.recovered} pending={len(rep.pending)}",
+        flush=True,
+    )
+    if job.get("settle"):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            col = collect_answers(engine, platform, cid)
+            print(
+                f"collect outstanding={len(col.outstanding_hits)} new={col.new_answers} "
+                f"errors={col.errors[:2]}",
+                flush=True,
+            )
+            if col.done:
+                break
+            time.sleep(0.2)
+        st = settle_assignments(engine, platform, cid, default_decisions(engine, cid))
+        print(f"settled approved={st.approved} pending={st.pending}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
