@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from orchestrator.crowd.money import MoneyError, estimate_cost
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from orchestrator.crowd.mturk import MTurkPlatform
+
 app = typer.Typer(help="Crowd side of a campaign: cost, cancellation, reconciliation.")
 
 
-def _engine_and_platform(database_url: str | None) -> tuple[object, object]:
+def _engine_and_platform(database_url: str | None) -> tuple[Engine, MTurkPlatform]:
     from orchestrator.crowd.mturk import MTurkPlatform
     from orchestrator.db.engine import make_engine
     from orchestrator.settings import get_settings
@@ -53,18 +58,14 @@ def cancel(
 
     Marks the campaign CANCELLED.
     """
-    from sqlalchemy.engine import Engine
-
     from orchestrator.crowd.ledger import campaign_spend
     from orchestrator.crowd.manager import cancel_campaign
-    from orchestrator.crowd.platform import CrowdPlatform
     from orchestrator.db.engine import session_scope
     from orchestrator.db.models import Campaign, CampaignStatus
 
     if not yes:
         typer.confirm(f"Cancel all HITs of campaign {campaign_id}?", abort=True)
     engine, platform = _engine_and_platform(database_url)
-    assert isinstance(engine, Engine) and isinstance(platform, CrowdPlatform)
     report = cancel_campaign(engine, platform, campaign_id, approve_submitted=approve_submitted)
     with session_scope(engine) as session:
         campaign = session.get(Campaign, campaign_id)
@@ -92,13 +93,9 @@ def reconcile(
     dispose: Annotated[bool, typer.Option(help="Expire and delete orphan HITs.")] = False,
 ) -> None:
     """Find HITs on the platform the database does not know (and adopt crashed intents)."""
-    from sqlalchemy.engine import Engine
-
     from orchestrator.crowd.manager import reconcile_campaign
-    from orchestrator.crowd.platform import CrowdPlatform
 
     engine, platform = _engine_and_platform(database_url)
-    assert isinstance(engine, Engine) and isinstance(platform, CrowdPlatform)
     report = reconcile_campaign(engine, platform, campaign_id, dispose_orphans=dispose)
     typer.echo(
         f"adopted {len(report.adopted)}, orphans {len(report.orphans)}, "

@@ -98,14 +98,18 @@ class CostEstimate:
     total_usd: Decimal
 
     def lines(self) -> list[str]:
-        """Human-readable breakdown, one line per figure."""
+        """Human-readable breakdown, one line per figure (cents unless sub-cent)."""
+
+        def usd(v: Decimal) -> str:
+            return f"{v:.2f}" if v == v.quantize(CENT) else f"{v.normalize():f}"
+
         return [
             f"items:              {self.n_items} (+ {self.n_gold_items} gold checks)",
             f"assignments:        {self.n_assignments} "
             f"({self.assignments_per_item} per item × {self.reward_usd} USD)",
-            f"worker rewards:     {self.rewards_usd} USD",
-            f"MTurk fees (20 %):  {self.fees_usd} USD",
-            f"total:              {self.total_usd} USD",
+            f"worker rewards:     {usd(self.rewards_usd)} USD",
+            f"MTurk fees (20 %):  {usd(self.fees_usd)} USD",
+            f"total:              {usd(self.total_usd)} USD",
         ]
 
 
