@@ -44,13 +44,14 @@ from orchestrator.scheduler.crowd_stage import CrowdStage
 
 log = logging.getLogger(__name__)
 
-FEE_RATE = Decimal("0.20")
 ProgressFn = Callable[[str, dict[str, Any]], None]
 
 
 def cost_per_item(config: CampaignConfig) -> Decimal:
     """USD to have one item answered ``assignments_per_item`` times, MTurk fee included."""
-    return config.reward_usd * config.assignments_per_item * (1 + FEE_RATE)
+    from orchestrator.crowd.money import with_fee
+
+    return with_fee(config.reward_usd * config.assignments_per_item)
 
 
 def inspectable_items(budget_usd: Decimal, config: CampaignConfig) -> int:
