@@ -160,7 +160,7 @@ def run_demo(
     export_path = workdir / "cleaned.csv"
     n_rows = write_export(campaign_export_rows(engine, campaign.id), export_path)
     status = campaign_status(engine, campaign.id)
-    sources = {s: int((cleaned.sources == s).sum()) for s in np.unique(cleaned.sources)}
+    sources = {str(s): int((cleaned.sources == s).sum()) for s in np.unique(cleaned.sources)}
     return {
         "dataset": options.dataset,
         "noise": f"{options.noise:g} {options.noise_kind}",
