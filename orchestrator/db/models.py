@@ -97,6 +97,11 @@ class LabelSource(StrEnum):
     PROPAGATED = "propagated"
 
 
+class ApiKeyRole(StrEnum):
+    REQUESTER = "requester"  # sees and steers its own campaigns only
+    OPERATOR = "operator"  # sees every campaign and may act on any of them
+
+
 # --------------------------------------------------------------------------- dataset
 
 
@@ -111,6 +116,12 @@ class DatasetBase(SQLModel):
 
 class Dataset(DatasetBase, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner: str | None = Field(
+        default=None,
+        max_length=200,
+        index=True,
+        description="Requester who imported it over the HTTP API; None = operator (CLI).",
+    )
     artifact_dir: str = Field(description="Directory holding features.npy (n_items × n_features).")
     fingerprint: str = Field(description="SHA-256 of the imported content.")
     created_at: datetime = _ts()
@@ -364,3 +375,34 @@ class LedgerEntry(SQLModel, table=True):
     assignment_pk: uuid.UUID | None = Field(default=None, foreign_key="assignment.id")
     note: str = ""
     created_at: datetime = _ts()
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+class ApiKey(SQLModel, table=True):
+    """An HTTP API key. Only a SHA-256 digest of the key is stored, never the key itself.
+
+    A key reads ``cc_<prefix>_<secret>``: ``prefix`` (12 hex chars) finds the row, the digest of
+    the whole key (``key_hash``) is compared in constant time. The secret is 32 random bytes,
+    so a fast digest is enough (nothing to brute-force, unlike a password).
+    """
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    requester: str = Field(max_length=200, index=True)
+    role: ApiKeyRole = ApiKeyRole.REQUESTER
+    prefix: str = Field(unique=True, max_length=32)
+    key_hash: str = Field(max_length=64, description="SHA-256 hex digest of the whole key.")
+    note: str = ""
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class ApiKeyPublic(SQLModel):
+    id: uuid.UUID
+    requester: str
+    role: ApiKeyRole
+    prefix: str
+    note: str
+    created_at: datetime
+    revoked_at: datetime | None
