@@ -10,6 +10,7 @@ before any call.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import mimetypes
 import os
@@ -42,11 +43,21 @@ class UnsafeImageSourceError(ValueError):
 
 
 def default_templates_dir() -> Path:
-    """``task_templates/`` at the repository root, or ``$CROWDCLEAN_TEMPLATES_DIR``."""
+    """``$CROWDCLEAN_TEMPLATES_DIR``, else the installed ``task_templates`` package's folder.
+
+    ``task_templates/`` sits at the repository root and is shipped in the wheel as a package
+    (see ``pyproject.toml``), so an editable and a regular install both resolve it here.
+    """
     env = os.environ.get("CROWDCLEAN_TEMPLATES_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "task_templates"
+    spec = importlib.util.find_spec("task_templates")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the task_templates package is not installed; reinstall crowdclean or set "
+            "CROWDCLEAN_TEMPLATES_DIR to a folder of templates"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,80 @@
+"""The built wheel carries everything a non-editable install needs at run time.
+
+An editable install reads files straight from the checkout, so a missing package-data entry
+only shows up for users who ``pip install crowdclean``: build the real wheel and look inside.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    build = tmp_path_factory.mktemp("build")
+    # Build from a copy so the checkout gets no build/ or egg-info litter.
+    subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(build / "src.tar"), "HEAD"],
+        check=True,
+    )
+    src = build / "src"
+    src.mkdir()
+    subprocess.run(["tar", "xf", str(build / "src.tar"), "-C", str(src)], check=True)
+    # Overlay the working tree's packaging inputs so uncommitted edits are what gets tested.
+    for rel in ["pyproject.toml", *_tracked_or_new(ROOT / "task_templates")]:
+        target = src / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((ROOT / rel).read_bytes())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (whl,) = out.glob("crowdclean-*.whl")
+    return zipfile.ZipFile(whl)
+
+
+def _tracked_or_new(folder: Path) -> list[str]:
+    return [
+        str(p.relative_to(ROOT))
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+
+
+def test_wheel_ships_every_task_template(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    expected = set(_tracked_or_new(ROOT / "task_templates"))
+    assert expected, "no templates found in the checkout"
+    missing = sorted(expected - names)
+    assert not missing, f"task template files missing from the wheel: {missing}"
+
+
+def test_wheel_ships_migrations(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    versions = ROOT / "orchestrator" / "db" / "migrations" / "versions"
+    expected = {str(p.relative_to(ROOT)) for p in versions.glob("*.py")}
+    assert expected
+    assert not sorted(expected - names)
+    assert "orchestrator/db/alembic.ini" in names or any(
+        n.endswith("migrations/env.py") for n in names
+    )
