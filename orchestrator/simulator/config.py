@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -12,16 +13,22 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 class WorkerKindConfig(BaseModel):
     """One kind of simulated worker.
 
-    ``accuracy``: probability (0-1) of perceiving the true label; errors are spread uniformly
-    over the other options, except for ``adversarial`` workers who pick a wrong label on purpose
-    and ``spammer`` workers who answer at random. ``approval_rate`` is the worker's MTurk
-    approval percentage (0-100) used by qualification requirements. ``garbage_rate``: chance of
-    submitting an empty or unusable form.
+    ``accuracy``: probability (0-1) of perceiving the true label (each worker's own value is
+    drawn around it with ``accuracy_spread``, or from ``Beta(*accuracy_beta)`` when set); errors
+    are spread uniformly over the other options, except for ``adversarial`` workers who pick a
+    wrong label on purpose and ``spammer`` workers who answer at random. ``approval_rate`` is
+    the worker's MTurk approval percentage (0-100) used by qualification requirements.
+    ``garbage_rate``: chance of submitting an empty or unusable form.
     """
 
     share: float = Field(ge=0)
     accuracy: float = Field(ge=0, le=1)
     accuracy_spread: float = Field(default=0.02, ge=0, le=0.5)
+    accuracy_beta: tuple[float, float] | None = Field(
+        default=None,
+        description="(a, b): draw each worker's accuracy from Beta(a, b) instead of "
+        "Normal(accuracy, accuracy_spread), e.g. (17, 3) for mean 0.85.",
+    )
     approval_rate: int = Field(default=98, ge=0, le=100)
     garbage_rate: float = Field(default=0.0, ge=0, le=1)
     mean_work_s: float = Field(default=30.0, gt=0, description="Simulated seconds per HIT.")
@@ -113,5 +120,10 @@ class SimulatorConfig(BaseModel):
     rating_distributions: dict[str, list[float]] = Field(default_factory=dict)
     rating_labels: tuple[str, str] = ("negative", "positive")
     rating_threshold: float = 0.0
+    rating_ties: Literal["low", "coin"] = Field(
+        default="low",
+        description="A rating equal to the threshold: 'low' answers rating_labels[0], 'coin' "
+        "picks either label with probability 1/2 (a zero rating has no sign).",
+    )
     workers: WorkerPoolConfig = Field(default_factory=WorkerPoolConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)

@@ -57,7 +57,10 @@ def make_pool(config: SimulatorConfig) -> list[SimWorker]:
     for _ in range(config.workers.n_workers):
         kind = kinds[int(rng.choice(len(kinds), p=shares))]
         kc = config.workers.kinds[kind]
-        acc = float(np.clip(rng.normal(kc.accuracy, kc.accuracy_spread), 0.0, 1.0))
+        if kc.accuracy_beta is not None:
+            acc = float(rng.beta(*kc.accuracy_beta))
+        else:
+            acc = float(np.clip(rng.normal(kc.accuracy, kc.accuracy_spread), 0.0, 1.0))
         wid = random_id(rng, 14, "A")
         while wid in seen:
             wid = random_id(rng, 14, "A")
@@ -221,6 +224,8 @@ def true_label(
     if key is not None and config.rating_distributions.get(key):
         ratings = config.rating_distributions[key]
         r = float(ratings[int(rng.integers(len(ratings)))])
+        if r == config.rating_threshold and config.rating_ties == "coin":
+            return config.rating_labels[int(rng.integers(2))]
         return config.rating_labels[1] if r > config.rating_threshold else config.rating_labels[0]
     return current
 
