@@ -81,6 +81,8 @@ def run_one(name: str, noise: str, seed: int, share: float, threads: int) -> dic
         "n": data.n_items,
         "n_validation": int(val.sum()),
         "noisy": acc(data.noisy_labels),
+        "threads": threads,
+        "loadavg_start": list(os.getloadavg()),
     }
     cfg = ModelConfig(torch_threads=threads)
     t0 = time.perf_counter()
@@ -109,6 +111,7 @@ def run_one(name: str, noise: str, seed: int, share: float, threads: int) -> dic
             cleanlab_fix(data.features, labels, val, model, seed, data.n_classes)
         )
         row[f"cleanlab_{model}_seconds"] = time.perf_counter() - t0
+    row["loadavg_end"] = list(os.getloadavg())
     return row
 
 

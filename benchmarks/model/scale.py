@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 
@@ -54,7 +55,8 @@ def main() -> None:
     inspected[verified] = True
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    cfg = SamplingConfig(backend=args.backend)  # type: ignore[arg-type]
+    cfg = SamplingConfig(backend=args.backend, threads=args.threads)
+    load_start = os.getloadavg()
     t0 = time.perf_counter()
     if args.mode == "fixed":
         sel = select_items(
@@ -86,7 +88,9 @@ def main() -> None:
     ver = np.concatenate([verified, sel.indices])
     t0 = time.perf_counter()
     if args.mode == "fixed":
-        prop = propagate_labels(latent, sel.clusters, ver, y[ver], fraction=0.05)
+        prop = propagate_labels(
+            latent, sel.clusters, ver, y[ver], fraction=0.05, threads=args.threads
+        )
     else:
         prop = propagate_labels(
             latent,
@@ -96,6 +100,7 @@ def main() -> None:
             validation_idx=validation,
             validation_labels=y[validation],
             current_labels=pred,
+            threads=args.threads,
         )
     t_prop = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -117,6 +122,9 @@ def main() -> None:
                 "total_seconds": round(t_sel + t_prop, 2),
                 "peak_rss_gib": round(peak / 2**20, 3),
                 "rss_before_gib": round(base_rss / 2**20, 3),
+                "threads": args.threads,
+                "loadavg_start": [round(v, 2) for v in load_start],
+                "loadavg_end": [round(v, 2) for v in os.getloadavg()],
             }
         )
     )

@@ -33,11 +33,19 @@ validation items and ``fraction=None`` the ``default_fraction`` is used.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
 from orchestrator.propagation.base import Propagation
-from orchestrator.sampling.backend import squared_distances
+from orchestrator.sampling.backend import (
+    augmented_base,
+    augmented_queries,
+    blas_threads,
+    cache_block_rows,
+)
 
 __all__ = ["DEFAULT_FRACTION_GRID", "propagate_labels"]
 
@@ -54,7 +62,11 @@ DEFAULT_FRACTION_GRID: tuple[float, ...] = (
     0.75,
     1.0,
 )
-_BLOCK_ELEMENTS = 1 << 22
+# Relative widening of the claim radius: a few float32 ulps of ||s||² + ||t||² (see _claim_pass).
+_ULP_MARGIN = 5e-7
+_HUGE = np.float32(1e37)
+# Targets per parallel work item (several cache blocks; enough items to balance the threads).
+_CHUNK_ROWS = 4096
 
 
 def _self_mask(
@@ -71,34 +83,62 @@ def _self_mask(
 def _thresholds(
     x: npt.NDArray[np.float32],
     src: npt.NDArray[np.int64],
-    pool: npt.NDArray[np.int64],
+    n_pool: int,
+    sample: npt.NDArray[np.int64],
     m: npt.NDArray[np.int64],
-    rng: np.random.Generator,
-    max_sample: int,
+    center: npt.NDArray[np.float32],
 ) -> npt.NDArray[np.float32]:
     """(s, F) squared distance within which each source claims its ``m[f]`` nearest pool rows.
 
-    Exact (the m-th smallest squared distance) when the pool has at most ``max_sample`` rows;
-    otherwise the same quantile of a seeded random subsample of ``max_sample`` pool rows.
-    ``m = 0`` gives -inf (claims nothing), ``m >= len(pool)`` gives +inf (claims all).
+    ``sample`` is the whole pool (exact: the m-th smallest squared distance) or a random
+    subsample of it (the same quantile of the subsample). ``m = 0`` gives -inf (claims
+    nothing), ``m >= n_pool`` gives +inf (claims all). Rows are shifted by ``center`` (the
+    cluster's, see :func:`_claim_pass`) before the GEMM.
     """
-    n_pool = len(pool)
-    sample = pool if n_pool <= max_sample else rng.choice(pool, max_sample, replace=False)
     n_s = len(sample)
     kth = np.clip(np.ceil(m * n_s / n_pool).astype(np.int64) - 1, 0, n_s - 1)
     uniq = np.unique(kth)
     out = np.empty((len(src), len(m)), dtype=np.float32)
-    step = max(1, _BLOCK_ELEMENTS // n_s)
-    xs = x[sample]
+    base = augmented_base(x[sample] - center)
+    step = cache_block_rows(n_s)
     for b0 in range(0, len(src), step):
         rows = src[b0 : b0 + step]
-        d2 = squared_distances(x[rows], xs)
+        xr = x[rows] - center
+        d2 = augmented_queries(xr) @ base  # ||b||² − 2 a·b
+        d2 += np.einsum("ij,ij->i", xr, xr)[:, None]
         _self_mask(d2, rows, sample)
         part = np.partition(d2, uniq, axis=1)
-        out[b0 : b0 + step] = part[:, kth]
+        out[b0 : b0 + step] = np.maximum(part[:, kth], 0.0)
     out[:, m <= 0] = -np.inf
     out[:, m >= n_pool] = np.inf
     return out
+
+
+def _group_by_cluster(
+    clusters: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], n_clusters: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Positions into ``rows`` ordered by cluster (stable), and (c + 1,) group boundaries."""
+    keys = clusters[rows]
+    # A stable sort of ≤ 16-bit keys is a radix sort in numpy: O(n) instead of O(n log n).
+    small = n_clusters <= np.iinfo(np.uint16).max
+    order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n_clusters + 1))
+    return order, bounds
+
+
+@dataclass
+class _ClusterWork:
+    """One cluster's sources in the shifted GEMM form and its claim radii."""
+
+    s_pos: npt.NDArray[np.int64]  # (s,) positions into ``sources``
+    t_pos: npt.NDArray[np.int64]  # (t,) positions into ``targets``
+    src: npt.NDArray[np.int64]  # (s,) rows
+    sample: npt.NDArray[np.int64] | None  # pool rows the radii are measured on; None: no claims
+    n_pool: int
+    m: npt.NDArray[np.int64]  # (F,) items each source claims
+    center: npt.NDArray[np.float32] | None = None
+    base: npt.NDArray[np.float32] | None = None  # (d + 1, s)
+    radius: npt.NDArray[np.float32] | None = None  # (s, F) widened r², huge for "all"
 
 
 def _claim_pass(
@@ -110,13 +150,35 @@ def _claim_pass(
     fractions: list[float],
     rng: np.random.Generator,
     max_sample: int,
+    *,
+    may_overlap: bool = True,
+    threads: int = 1,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Claims and nearest sources for ``targets``.
 
     Every source claims its ``floor(p · |cluster|)`` nearest rows of ``pool`` (same cluster);
     a target is claimed when it lies within some source's claim radius. A row that is both a
     source and a target/pool row never claims itself nor is its own nearest source
-    (leave-one-out). Memory is bounded by blocks of ``_BLOCK_ELEMENTS`` distances.
+    (leave-one-out; ``may_overlap=False`` promises that targets and sources are disjoint and
+    skips that masking).
+
+    One fused GEMM per cache-sized block of targets gives ``g = ||s||² − 2 t·s`` for all
+    sources ``s`` of the cluster; the nearest source is ``argmin g`` and the target is claimed
+    when ``min_s (g − r²_s) ≤ −||t||²`` (``r²_s`` the claim radius): two reductions over a block
+    that stays in cache, instead of materialising and re-reading full distance blocks.
+    Rows are shifted by the mean of the cluster's sources first, so the squared norms are of
+    the order of the cluster's spread, not of its distance from the origin (float32
+    cancellation in ``||a||² − 2ab + ||b||²`` is relative to the norms). ``r²_s`` is widened by
+    a few float32 ulps of those norms (``_ULP_MARGIN``) because the radius and the distances
+    come from different GEMMs whose rounding differs: without it the m-th neighbour, which
+    defines the radius, could miss its own claim.
+
+    Parallelism: the GEMMs are small (one cache block each), where a multi-threaded BLAS
+    spends more time waking and spinning its threads than computing (badly so on a loaded
+    machine). BLAS is therefore held to one thread and ``threads`` Python threads (numpy
+    releases the GIL in GEMMs and reductions) work on independent chunks of targets. Random
+    subsamples are drawn before the parallel part, in cluster order, so results do not depend
+    on ``threads``.
 
     Returns:
         claimed (F, t) bool per fraction, nearest (t,) position into ``sources`` or -1,
@@ -131,39 +193,93 @@ def _claim_pass(
     n_clusters = int(clusters.max()) + 1
     sizes = np.bincount(clusters, minlength=n_clusters)
     frac = np.asarray(fractions, dtype=np.float64)
+    d = x.shape[1]
 
-    def groups(rows: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
-        order = np.argsort(clusters[rows], kind="stable")
-        bounds = np.searchsorted(clusters[rows][order], np.arange(n_clusters + 1))
-        return [order[bounds[j] : bounds[j + 1]] for j in range(n_clusters)]
-
-    s_groups, p_groups, t_groups = groups(sources), groups(pool), groups(targets)
-    for j in range(n_clusters):
-        s_pos, p_pos, t_pos = s_groups[j], p_groups[j], t_groups[j]
-        if len(s_pos) == 0 or len(t_pos) == 0:
-            continue
-        src = sources[s_pos]
+    s_order, s_bounds = _group_by_cluster(clusters, sources, n_clusters)
+    p_order, p_bounds = _group_by_cluster(clusters, pool, n_clusters)
+    t_order, t_bounds = _group_by_cluster(clusters, targets, n_clusters)
+    work: list[_ClusterWork] = []
+    for j in np.flatnonzero((np.diff(s_bounds) > 0) & (np.diff(t_bounds) > 0)):
+        s_pos = s_order[s_bounds[j] : s_bounds[j + 1]]
+        p_rows = pool[p_order[p_bounds[j] : p_bounds[j + 1]]]
         m = np.floor(frac * sizes[j] + 1e-9).astype(np.int64)
-        if len(p_pos):
-            t2 = _thresholds(x, src, pool[p_pos], m, rng, max_sample)  # (s, F)
-        else:
-            t2 = np.full((len(src), n_f), -np.inf, dtype=np.float32)
-        xs = x[src]
-        step = max(1, _BLOCK_ELEMENTS // len(src))
-        for b0 in range(0, len(t_pos), step):
-            tp = t_pos[b0 : b0 + step]
+        sample = None
+        if len(p_rows) and (m > 0).any():
+            sample = (
+                p_rows
+                if len(p_rows) <= max_sample
+                else rng.choice(p_rows, max_sample, replace=False)
+            )
+        work.append(
+            _ClusterWork(
+                s_pos=s_pos,
+                t_pos=t_order[t_bounds[j] : t_bounds[j + 1]],
+                src=sources[s_pos],
+                sample=sample,
+                n_pool=len(p_rows),
+                m=m,
+            )
+        )
+
+    def prepare(w: _ClusterWork) -> None:
+        xs = x[w.src]
+        w.center = xs.mean(0)
+        w.base = augmented_base(xs - w.center)
+        if w.sample is None:
+            return
+        t2 = _thresholds(x, w.src, w.n_pool, w.sample, w.m, w.center)
+        xt = x[targets[w.t_pos]] - w.center
+        aa_max = float(np.einsum("ij,ij->i", xt, xt).max())
+        widen = _ULP_MARGIN * (w.base[-1] + aa_max)
+        # A +inf radius ("claim all") becomes a huge finite value so that g − r² never
+        # computes inf − inf on masked (inf) entries.
+        w.radius = np.where(np.isposinf(t2), _HUGE, t2 + widen[:, None]).astype(np.float32)
+
+    def scan(chunk: tuple[_ClusterWork, int, int]) -> None:
+        w, c0, c1 = chunk
+        assert w.base is not None and w.center is not None
+        active = [f for f in range(n_f) if w.m[f] > 0] if w.radius is not None else []
+        step = cache_block_rows(len(w.src))
+        q = np.empty((min(step, c1 - c0), d + 1), dtype=np.float32)
+        q[:, -1] = 1.0
+        g_buf = np.empty((q.shape[0], len(w.src)), dtype=np.float32)
+        tmp = np.empty_like(g_buf) if len(active) > 1 else g_buf
+        for b0 in range(c0, c1, step):
+            tp = w.t_pos[b0 : min(b0 + step, c1)]
+            b = len(tp)
             rows = targets[tp]
-            d2 = squared_distances(x[rows], xs)  # (b, s)
-            _self_mask(d2, rows, src)
-            am = d2.argmin(1)
-            mn = d2[np.arange(len(tp)), am]
+            xb = np.subtract(x[rows], w.center, out=q[:b, :-1])
+            g = np.matmul(q[:b], w.base, out=g_buf[:b])
+            if may_overlap:
+                _self_mask(g, rows, w.src)
+            aa = np.einsum("ij,ij->i", xb, xb)
+            am = g.argmin(1)
+            mn = g[np.arange(b), am].astype(np.float64) + aa
             ok = np.isfinite(mn)
-            nearest[tp[ok]] = s_pos[am[ok]]
-            near_d2[tp[ok]] = mn[ok]
-            finite = np.isfinite(d2)
-            for f in range(n_f):
-                if m[f] > 0:
-                    claimed[f, tp] = ((d2 <= t2[None, :, f]) & finite).any(1)
+            nearest[tp[ok]] = w.s_pos[am[ok]]
+            near_d2[tp[ok]] = np.maximum(mn[ok], 0.0)
+            for f in active:
+                assert w.radius is not None
+                diff = np.subtract(g, w.radius[:, f], out=tmp[:b])
+                claimed[f, tp] = diff.min(1) <= -aa
+
+    chunks = [
+        (w, c0, min(c0 + _CHUNK_ROWS, len(w.t_pos)))
+        for w in work
+        for c0 in range(0, len(w.t_pos), _CHUNK_ROWS)
+    ]
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        if threads <= 1:
+            for w in work:
+                prepare(w)
+            for ch in chunks:
+                scan(ch)
+        else:
+            with ThreadPoolExecutor(threads) as ex:
+                list(ex.map(prepare, work))
+                list(ex.map(scan, chunks))
     return claimed, nearest, np.sqrt(near_d2)
 
 
@@ -179,13 +295,16 @@ def _tune_fraction(
     min_accuracy: float,
     rng: np.random.Generator,
     max_sample: int,
+    threads: int,
 ) -> tuple[float, dict[str, object]]:
     n = x.shape[0]
     verified = np.zeros(n, dtype=bool)
     verified[v_rows] = True
     pool = np.union1d(np.flatnonzero(~verified), val_rows).astype(np.int64)
     # Validation rows not among the verified rows are held out anyway, never sources.
-    claimed, nearest, _ = _claim_pass(x, clusters, v_rows, pool, val_rows, grid, rng, max_sample)
+    claimed, nearest, _ = _claim_pass(
+        x, clusters, v_rows, pool, val_rows, grid, rng, max_sample, threads=threads
+    )
     ok = nearest >= 0
     prop = np.where(ok, v_labels[np.maximum(nearest, 0)], -1)
     correct = prop == val_labels
@@ -234,6 +353,7 @@ def propagate_labels(
     default_fraction: float = 0.05,
     max_sample: int = 1024,
     rng: np.random.Generator | None = None,
+    threads: int | None = None,
 ) -> Propagation:
     """Copy verified labels to latent neighbours (see the module docstring for the rule).
 
@@ -254,6 +374,8 @@ def propagate_labels(
         max_sample: clusters with more not-verified items than this estimate each source's
             claim radius (its m-th nearest distance) from a random subsample of this many.
         rng: draws those subsamples; default ``default_rng(0)``.
+        threads: worker threads of the distance passes; None uses the BLAS thread limit
+            (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``). Results do not depend on it.
 
     Returns:
         ``Propagation`` sorted by row; ``info["tuning"]`` holds per-``p`` validation figures.
@@ -272,6 +394,7 @@ def propagate_labels(
     if fraction is not None and not 0.0 <= fraction <= 1.0:
         raise ValueError("fraction must be in [0, 1]")
     rng = rng if rng is not None else np.random.default_rng(0)
+    n_threads = blas_threads() if threads is None else max(1, int(threads))
     info: dict[str, object] = {}
     if fraction is None:
         has_val = validation_idx is not None and validation_labels is not None
@@ -290,6 +413,7 @@ def propagate_labels(
                 min_accuracy,
                 rng,
                 max_sample,
+                n_threads,
             )
         else:
             fraction = default_fraction
@@ -299,7 +423,16 @@ def propagate_labels(
     verified[v_rows] = True
     receivers = np.flatnonzero(~verified).astype(np.int64)
     claimed, nearest, dist = _claim_pass(
-        x, clusters, v_rows, receivers, receivers, [fraction], rng, max_sample
+        x,
+        clusters,
+        v_rows,
+        receivers,
+        receivers,
+        [fraction],
+        rng,
+        max_sample,
+        may_overlap=False,
+        threads=n_threads,
     )
     reachable = nearest >= 0
     scale = float(np.median(dist[reachable])) if reachable.any() else 1.0

@@ -61,6 +61,8 @@ class SamplingConfig:
         kmeans_iter: Lloyd iterations.
         kmeans_sample: rows used to fit the centroids (all rows are assigned).
         backend: "auto" (faiss when installed), "faiss" or "numpy".
+        threads: worker threads of the numpy k-means assignment; None: the BLAS thread
+            limit (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``).
     """
 
     n_clusters_grid: tuple[int, ...] | None = None
@@ -70,6 +72,7 @@ class SamplingConfig:
     kmeans_iter: int = 25
     kmeans_sample: int = 50_000
     backend: Backend = "auto"
+    threads: int | None = None
 
 
 def allocate_budget(
@@ -186,8 +189,14 @@ def _select(
     capacity = np.bincount(clusters[~inspected], minlength=n_clusters)
     quota = allocate_budget(sizes, capacity, budget)
     cand = np.flatnonzero(~inspected)
-    # Sort candidates by cluster, then score descending, then row index.
-    order = cand[np.lexsort((cand, -scores[cand], clusters[cand]))]
+    # Sort candidates by cluster, then score descending, then row index: a stable sort by
+    # score (rows ascending already) followed by a stable sort by cluster id, which numpy
+    # does as an O(n) radix sort for 16-bit keys (3-key lexsort was 10x slower at 1M rows).
+    by_score = cand[np.argsort(-scores[cand], kind="stable")]
+    keys = clusters[by_score]
+    if n_clusters <= np.iinfo(np.uint16).max:
+        keys = keys.astype(np.uint16)
+    order = by_score[np.argsort(keys, kind="stable")]
     cl = clusters[order]
     starts = np.searchsorted(cl, np.arange(n_clusters))
     if strategy != "diffusion":
@@ -281,6 +290,7 @@ def select_items(
             max_iter=config.kmeans_iter,
             sample_size=config.kmeans_sample,
             backend=config.backend,
+            threads=config.threads,
         )
 
     coverage: dict[str, int] = {}

@@ -145,3 +145,72 @@ def test_input_validation() -> None:
         propagate_labels(x, np.zeros(2, np.int64), np.array([0]), np.array([0]), fraction=1.5)
     with pytest.raises(ValueError):
         propagate_labels(x, np.zeros(3, np.int64), np.array([0]), np.array([0]), fraction=0.5)
+
+
+def _reference(
+    x: np.ndarray, clusters: np.ndarray, ver: np.ndarray, labels: np.ndarray, p: float
+) -> dict[int, tuple[int, int]]:
+    """The rule written directly, in float64: row → (label, source)."""
+    out: dict[int, tuple[int, int]] = {}
+    is_ver = np.isin(np.arange(len(x)), ver)
+    for j in np.unique(clusters):
+        members = np.flatnonzero(clusters == j)
+        src = ver[clusters[ver] == j]
+        free = members[~is_ver[members]]
+        if len(src) == 0 or len(free) == 0:
+            continue
+        m = int(np.floor(p * len(members) + 1e-9))
+        d = np.linalg.norm(x[free][:, None, :].astype(np.float64) - x[src][None], axis=2)
+        claimed = np.zeros(len(free), dtype=bool)
+        for k in range(len(src)):
+            if m <= 0:
+                continue
+            radius = np.inf if m >= len(free) else np.sort(d[:, k])[m - 1]
+            claimed |= d[:, k] <= radius
+        for i in np.flatnonzero(claimed):
+            s = int(src[d[i].argmin()])
+            out[int(free[i])] = (int(labels[list(ver).index(s)]), s)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("p", [0.0, 0.03, 0.1, 0.37, 1.0])
+def test_matches_float64_reference(seed: int, p: float) -> None:
+    # Exact regime (clusters below max_sample): the blocked float32 pass must claim exactly the
+    # items the rule claims, with the nearest source's label.
+    rng = np.random.default_rng(seed)
+    n = 900
+    x = (rng.normal(size=(n, 8)) + 5 * rng.normal(size=(1, 8))).astype(np.float32)
+    clusters = rng.integers(0, 4, n)
+    ver = rng.choice(n, 70, replace=False)
+    labels = rng.integers(0, 5, 70)
+    pr = propagate_labels(x, clusters, ver, labels, fraction=p)
+    got = {
+        int(i): (int(lab), int(s))
+        for i, lab, s in zip(pr.indices, pr.labels, pr.sources, strict=True)
+    }
+    assert got == _reference(x, clusters, ver, labels, p)
+
+
+def test_threads_do_not_change_the_result() -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    clusters = rng.integers(0, 3, n)
+    y = (x[:, 0] > 0).astype(np.int64)
+    ver = rng.choice(n, 300, replace=False)
+    kw: dict[str, Any] = {
+        "validation_idx": ver[:100],
+        "validation_labels": y[ver[:100]],
+        "current_labels": np.where(rng.random(n) < 0.4, 1 - y, y),
+        "max_sample": 256,  # subsampled claim radii: the draws must not depend on threads
+    }
+    extras: list[dict[str, Any]] = [{}, {"fraction": 0.2}]
+    for extra in extras:
+        one = propagate_labels(x, clusters, ver, y[ver], threads=1, **kw, **extra)
+        two = propagate_labels(x, clusters, ver, y[ver], threads=2, **kw, **extra)
+        assert one.fraction == two.fraction > 0
+        assert repr(one.info) == repr(two.info)  # repr: NaN accuracies compare equal
+        assert len(one.indices) > 0
+        for field in ("indices", "labels", "sources", "distances", "confidence"):
+            assert np.array_equal(getattr(one, field), getattr(two, field))
