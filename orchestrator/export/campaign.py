@@ -10,22 +10,30 @@ Precedence, strongest first:
    as the value that maximises their label accuracy; ties go to the higher, more conservative
    threshold. Disabled by the campaign option ``model_relabel: false``.
 4. ``original``: the label as imported.
+
+Everything is computed chunk by chunk over item positions (:func:`iter_label_chunks`): per
+chunk, the item rows, the crowd and propagated labels and the answer counts are joined in the
+database for that position range only, and the posterior and cluster arrays are read through
+``np.load(mmap_mode="r")``. Memory is bounded by the chunk size, not by the dataset: a
+million-item export holds one chunk of 10,000 rows at a time.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import ColumnElement, distinct, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from orchestrator.data.dataset import UNKNOWN
 from orchestrator.db.models import (
     Answer,
     Campaign,
@@ -39,7 +47,8 @@ from orchestrator.db.models import (
 from orchestrator.export.writer import ExportRow
 
 THRESHOLDS = tuple(np.round(np.arange(0.5, 1.0001, 0.05), 2).tolist())
-_PAGE = 10_000
+CHUNK_ITEMS = 10_000
+_IN_BATCH = 900  # positions per IN (...) list; stays under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -59,10 +68,79 @@ class CleanedLabels:
     threshold: float | None
 
 
-def _latest_posterior(engine: Engine, campaign: Campaign) -> npt.NDArray[np.float64] | None:
-    final = Path(campaign.artifact_dir) / "final" / "posterior.npy"
-    if final.exists():
-        return np.asarray(np.load(final), dtype=np.float64)
+@dataclass(frozen=True)
+class LabelContext:
+    """Campaign-wide inputs of the precedence rules, small or memory-mapped.
+
+    Attributes:
+        posterior: (n, K) model posterior of the latest model (memory-mapped), or None.
+        clusters: (n,) latent cluster per item in the last sampled round (memory-mapped), or None.
+        threshold: model-relabel threshold (None: no model relabelling).
+        rounds: round id → round number.
+    """
+
+    campaign: Campaign
+    dataset: Dataset
+    class_index: dict[str, int]
+    rounds: dict[uuid.UUID, int]
+    posterior: npt.NDArray[Any] | None
+    clusters: npt.NDArray[Any] | None
+    threshold: float | None
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.dataset.classes)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.dataset.n_items)
+
+
+@dataclass(frozen=True)
+class LabelChunk:
+    """Cleaned labels of a set of items (all arrays (m,), ordered by position)."""
+
+    positions: npt.NDArray[np.int64]
+    external_ids: list[str]
+    original: npt.NDArray[np.int64]
+    labels: npt.NDArray[np.int64]
+    sources: npt.NDArray[np.object_]
+    confidence: npt.NDArray[np.float64]
+    vote_counts: list[dict[str, int]]
+    n_workers: npt.NDArray[np.int64]
+    rounds: npt.NDArray[np.int64]
+    clusters: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def rows(self, classes: Sequence[str]) -> list[ExportRow]:
+        """The chunk as export rows (schema v1)."""
+        return [
+            ExportRow(
+                item_id=self.external_ids[j],
+                original_label=classes[int(self.original[j])],
+                cleaned_label=classes[int(self.labels[j])],
+                source=str(self.sources[j]),
+                confidence=round(float(self.confidence[j]), 6),
+                vote_counts=json.dumps(self.vote_counts[j], sort_keys=True),
+                n_workers=int(self.n_workers[j]),
+                round=int(self.rounds[j]),
+                cluster=int(self.clusters[j]),
+            )
+            for j in range(len(self.positions))
+        ]
+
+
+def _mmap(path: Path) -> npt.NDArray[Any]:
+    return np.load(path, mmap_mode="r")
+
+
+def latest_artifact(engine: Engine, campaign: Campaign, name: str) -> Path | None:
+    """The newest ``name`` (e.g. ``posterior.npy``): ``final/`` first, then the latest round."""
+    final = Path(campaign.artifact_dir) / "final" / name
+    if campaign.artifact_dir and final.exists():
+        return final
     with Session(engine) as s:
         dirs = s.exec(
             select(Round.artifact_dir)
@@ -70,9 +148,23 @@ def _latest_posterior(engine: Engine, campaign: Campaign) -> npt.NDArray[np.floa
             .order_by(col(Round.number).desc())
         ).all()
     for d in dirs:
-        f = Path(d) / "posterior.npy"
-        if f.exists():
-            return np.asarray(np.load(f), dtype=np.float64)
+        f = Path(d) / name
+        if d and f.exists():
+            return f
+    return None
+
+
+def _last_clusters(engine: Engine, campaign: Campaign) -> npt.NDArray[Any] | None:
+    with Session(engine) as s:
+        dirs = s.exec(
+            select(Round.artifact_dir)
+            .where(Round.campaign_id == campaign.id)
+            .order_by(col(Round.number).desc())
+        ).all()
+    for d in dirs:
+        f = Path(d) / "clusters.npy"
+        if d and f.exists():
+            return _mmap(f)
     return None
 
 
@@ -93,141 +185,235 @@ def choose_relabel_threshold(
     return best_t
 
 
-def cleaned_labels(engine: Engine, campaign_id: uuid.UUID) -> CleanedLabels:
-    """Apply the precedence rules of this module to every item of the campaign's dataset."""
+@dataclass(frozen=True)
+class ValidationItems:
+    """Crowd-verified validation items: positions, original and crowd class, all (v,)."""
+
+    positions: npt.NDArray[np.int64]
+    original: npt.NDArray[np.int64]
+    crowd: npt.NDArray[np.int64]
+
+
+def validation_items(
+    engine: Engine, campaign: Campaign, class_index: dict[str, int]
+) -> ValidationItems:
+    """The campaign's crowd-verified validation items (round 0), ordered by position."""
+    with Session(engine) as s:
+        rows = s.exec(
+            select(Item.position, Item.noisy_label, VerifiedLabel.label)
+            .join(Item, col(Item.id) == col(VerifiedLabel.item_id))
+            .where(VerifiedLabel.campaign_id == campaign.id, col(VerifiedLabel.is_validation))
+            .order_by(col(Item.position))
+        ).all()
+    return ValidationItems(
+        positions=np.asarray([r[0] for r in rows], dtype=np.int64),
+        original=np.asarray([class_index[r[1]] for r in rows], dtype=np.int64),
+        crowd=np.asarray([class_index[r[2]] for r in rows], dtype=np.int64),
+    )
+
+
+def label_context(engine: Engine, campaign_id: uuid.UUID) -> LabelContext:
+    """Load the campaign-wide inputs (no per-item arrays are read into memory)."""
     with Session(engine, expire_on_commit=False) as s:
         campaign = s.get(Campaign, campaign_id)
         if campaign is None:
             raise LookupError(f"no campaign {campaign_id}")
         dataset = s.get(Dataset, campaign.dataset_id)
         assert dataset is not None
+        rounds = {
+            r_id: number
+            for r_id, number in s.exec(
+                select(Round.id, Round.number).where(Round.campaign_id == campaign_id)
+            ).all()
+        }
+    index = {c: k for k, c in enumerate(dataset.classes)}
+    n = int(dataset.n_items)
+    posterior: npt.NDArray[Any] | None = None
+    path = latest_artifact(engine, campaign, "posterior.npy")
+    if path is not None:
+        posterior = _mmap(path)
+        if posterior.ndim != 2 or posterior.shape[0] != n:
+            posterior = None  # a stale artifact of another shape says nothing about these items
+    clusters = _last_clusters(engine, campaign)
+    if clusters is not None and clusters.shape != (n,):
+        clusters = None
+    threshold: float | None = None
+    if posterior is not None and campaign.config.get("model_relabel", True):
+        val = validation_items(engine, campaign, index)
+        if len(val.positions):
+            threshold = choose_relabel_threshold(
+                np.asarray(posterior[val.positions], dtype=np.float64), val.original, val.crowd
+            )
+    return LabelContext(campaign, dataset, index, rounds, posterior, clusters, threshold)
+
+
+def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -> LabelChunk:
+    """Apply the precedence rules to the items matching ``where`` (a condition on Item)."""
+    cid = ctx.campaign.id
+    ds_id = ctx.dataset.id
+    with Session(engine) as s:
         items = s.exec(
-            select(Item.id, Item.noisy_label)
-            .where(Item.dataset_id == dataset.id)
+            select(Item.position, Item.external_id, Item.noisy_label)
+            .where(Item.dataset_id == ds_id, where)
             .order_by(col(Item.position))
         ).all()
-        verified = s.exec(
-            select(VerifiedLabel).where(VerifiedLabel.campaign_id == campaign_id)
+        verified = s.execute(  # five columns: past sqlmodel.select's typed overloads
+            sa_select(
+                col(Item.position),
+                col(VerifiedLabel.label),
+                col(VerifiedLabel.confidence),
+                col(VerifiedLabel.vote_counts),
+                col(VerifiedLabel.round_id),
+            )
+            .join(Item, col(Item.id) == col(VerifiedLabel.item_id))
+            .where(col(VerifiedLabel.campaign_id) == cid, col(Item.dataset_id) == ds_id, where)
         ).all()
         propagated = s.exec(
-            select(PropagatedLabel).where(PropagatedLabel.campaign_id == campaign_id)
+            select(
+                Item.position,
+                PropagatedLabel.label,
+                PropagatedLabel.confidence,
+                PropagatedLabel.round_id,
+            )
+            .join(Item, col(Item.id) == col(PropagatedLabel.item_id))
+            .where(PropagatedLabel.campaign_id == cid, Item.dataset_id == ds_id, where)
         ).all()
-    index = {c: k for k, c in enumerate(dataset.classes)}
-    pos = {item_id: i for i, (item_id, _) in enumerate(items)}
-    n = len(items)
-    original = np.asarray([index[lab] for _, lab in items], dtype=np.int64)
+        workers = s.exec(
+            select(Item.position, func.count(distinct(col(Answer.worker_pk))))
+            .join(Item, col(Item.id) == col(Answer.item_id))
+            .where(Answer.campaign_id == cid, Item.dataset_id == ds_id, where)
+            .group_by(col(Item.position))
+        ).all()
+    m = len(items)
+    positions = np.fromiter((r[0] for r in items), dtype=np.int64, count=m)
+    row_of = {int(p): j for j, p in enumerate(positions)}
+    index = ctx.class_index
+    original = np.fromiter((index[r[2]] for r in items), dtype=np.int64, count=m)
     labels = original.copy()
-    sources = np.full(n, LabelSource.ORIGINAL.value, dtype=object)
-    confidence = np.full(n, np.nan)
+    sources = np.full(m, LabelSource.ORIGINAL.value, dtype=object)
+    confidence = np.full(m, np.nan)
+    rounds = np.full(m, -1, dtype=np.int64)
+    n_workers = np.zeros(m, dtype=np.int64)
+    votes: list[dict[str, int]] = [{} for _ in range(m)]
+    if ctx.posterior is not None and m:
+        post = np.asarray(ctx.posterior[positions], dtype=np.float64)  # (m, K)
+        confidence = post[np.arange(m), original]
+        if ctx.threshold is not None:
+            pred = post.argmax(axis=1)
+            conf = post.max(axis=1)
+            relabel = (conf >= ctx.threshold) & (pred != original)
+            labels[relabel] = pred[relabel]
+            sources[relabel] = LabelSource.MODEL.value
+            confidence[relabel] = conf[relabel]
+    for pos, lab, conf_p, round_id in propagated:
+        j = row_of[pos]
+        labels[j] = index[lab]
+        sources[j] = LabelSource.PROPAGATED.value
+        confidence[j] = conf_p
+        rounds[j] = ctx.rounds.get(round_id, -1)
+    for pos, lab, conf_v, vote_counts, round_id in verified:
+        j = row_of[pos]
+        labels[j] = index[lab]
+        sources[j] = LabelSource.CROWD.value
+        confidence[j] = conf_v
+        votes[j] = dict(vote_counts or {})
+        rounds[j] = ctx.rounds.get(round_id, -1)
+    for pos, count in workers:
+        n_workers[row_of[pos]] = int(count)
+    clusters = (
+        np.asarray(ctx.clusters[positions], dtype=np.int64)
+        if ctx.clusters is not None and m
+        else np.full(m, -1, dtype=np.int64)
+    )
+    return LabelChunk(
+        positions=positions,
+        external_ids=[r[1] for r in items],
+        original=original,
+        labels=labels,
+        sources=sources,
+        confidence=np.where(np.isnan(confidence), 1.0, confidence),
+        vote_counts=votes,
+        n_workers=n_workers,
+        rounds=rounds,
+        clusters=clusters,
+    )
 
-    threshold: float | None = None
-    posterior = _latest_posterior(engine, campaign)
-    if posterior is not None and posterior.shape[0] == n:
-        confidence = posterior[np.arange(n), original]
-        if campaign.config.get("model_relabel", True):
-            truth = np.full(n, UNKNOWN, dtype=np.int64)
-            for v in verified:
-                if v.is_validation:
-                    truth[pos[v.item_id]] = index[v.label]
-            val = truth != UNKNOWN
-            if val.any():
-                threshold = choose_relabel_threshold(posterior[val], original[val], truth[val])
-                pred = posterior.argmax(axis=1)
-                conf = posterior.max(axis=1)
-                relabel = (conf >= threshold) & (pred != original)
-                labels[relabel] = pred[relabel]
-                sources[relabel] = LabelSource.MODEL.value
-                confidence[relabel] = conf[relabel]
-    for p in propagated:
-        i = pos[p.item_id]
-        labels[i] = index[p.label]
-        sources[i] = LabelSource.PROPAGATED.value
-        confidence[i] = p.confidence
-    for v in verified:
-        i = pos[v.item_id]
-        labels[i] = index[v.label]
-        sources[i] = LabelSource.CROWD.value
-        confidence[i] = v.confidence
-    confidence = np.where(np.isnan(confidence), 1.0, confidence)
-    return CleanedLabels(labels, sources.astype(np.str_), confidence, threshold)
+
+def iter_label_chunks(
+    engine: Engine,
+    campaign_id: uuid.UUID,
+    *,
+    chunk_size: int = CHUNK_ITEMS,
+    start: int = 0,
+    context: LabelContext | None = None,
+) -> Iterator[LabelChunk]:
+    """Cleaned labels of every item from position ``start`` on, ``chunk_size`` positions a chunk."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    ctx = context or label_context(engine, campaign_id)
+    for lo in range(max(0, start), ctx.n_items, chunk_size):
+        where = (col(Item.position) >= lo) & (col(Item.position) < lo + chunk_size)
+        yield label_chunk(engine, ctx, where)
+
+
+def labels_at(engine: Engine, ctx: LabelContext, positions: npt.NDArray[np.int64]) -> LabelChunk:
+    """Cleaned labels of the items at ``positions`` ((m,) ints; result ordered by position)."""
+    wanted = np.unique(np.asarray(positions, dtype=np.int64))
+    parts = [
+        label_chunk(engine, ctx, col(Item.position).in_(wanted[k : k + _IN_BATCH].tolist()))
+        for k in range(0, len(wanted), _IN_BATCH)
+    ]
+    if not parts:
+        return label_chunk(engine, ctx, col(Item.position) < 0)
+    return LabelChunk(
+        positions=np.concatenate([p.positions for p in parts]),
+        external_ids=[e for p in parts for e in p.external_ids],
+        original=np.concatenate([p.original for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        sources=np.concatenate([p.sources for p in parts]),
+        confidence=np.concatenate([p.confidence for p in parts]),
+        vote_counts=[v for p in parts for v in p.vote_counts],
+        n_workers=np.concatenate([p.n_workers for p in parts]),
+        rounds=np.concatenate([p.rounds for p in parts]),
+        clusters=np.concatenate([p.clusters for p in parts]),
+    )
+
+
+def campaign_export_chunks(
+    engine: Engine,
+    campaign_id: uuid.UUID,
+    *,
+    chunk_size: int = CHUNK_ITEMS,
+    context: LabelContext | None = None,
+) -> Iterator[list[ExportRow]]:
+    """Export rows in item order, ``chunk_size`` at a time (the CLI and the API both use this).
+
+    Pass ``context`` (from :func:`label_context`) to fail early, before the first row, when the
+    campaign cannot be read.
+    """
+    ctx = context or label_context(engine, campaign_id)
+    for chunk in iter_label_chunks(engine, campaign_id, chunk_size=chunk_size, context=ctx):
+        yield chunk.rows(ctx.classes)
 
 
 def campaign_export_rows(engine: Engine, campaign_id: uuid.UUID) -> Iterator[ExportRow]:
-    """Export rows in item order, reading the item table page by page."""
-    cleaned = cleaned_labels(engine, campaign_id)
-    with Session(engine, expire_on_commit=False) as s:
-        campaign = s.get(Campaign, campaign_id)
-        assert campaign is not None
-        dataset = s.get(Dataset, campaign.dataset_id)
-        assert dataset is not None
-        rounds = {
-            r.id: r.number
-            for r in s.exec(select(Round).where(Round.campaign_id == campaign_id)).all()
-        }
-        verified = {
-            v.item_id: v
-            for v in s.exec(
-                select(VerifiedLabel).where(VerifiedLabel.campaign_id == campaign_id)
-            ).all()
-        }
-        propagated = {
-            p.item_id: p
-            for p in s.exec(
-                select(PropagatedLabel).where(PropagatedLabel.campaign_id == campaign_id)
-            ).all()
-        }
-        workers: dict[uuid.UUID, int] = {}
-        for item_id, _worker in s.exec(
-            select(Answer.item_id, Answer.worker_pk)
-            .where(Answer.campaign_id == campaign_id)
-            .distinct()
-        ).all():
-            workers[item_id] = workers.get(item_id, 0) + 1
-    clusters = _last_clusters(engine, campaign_id)
-    offset = 0
-    while True:
-        with Session(engine) as s:
-            page = s.exec(
-                select(Item)
-                .where(Item.dataset_id == dataset.id)
-                .order_by(col(Item.position))
-                .offset(offset)
-                .limit(_PAGE)
-            ).all()
-        if not page:
-            return
-        for item in page:
-            i = item.position
-            v = verified.get(item.id)
-            p = propagated.get(item.id)
-            rnd = -1
-            if v is not None:
-                rnd = rounds.get(v.round_id, -1)
-            elif p is not None:
-                rnd = rounds.get(p.round_id, -1)
-            yield ExportRow(
-                item_id=item.external_id,
-                original_label=item.noisy_label,
-                cleaned_label=dataset.classes[int(cleaned.labels[i])],
-                source=str(cleaned.sources[i]),
-                confidence=round(float(cleaned.confidence[i]), 6),
-                vote_counts=json.dumps(v.vote_counts if v is not None else {}, sort_keys=True),
-                n_workers=workers.get(item.id, 0),
-                round=rnd,
-                cluster=int(clusters[i]) if clusters is not None else -1,
-            )
-        offset += len(page)
+    """Export rows in item order, one at a time (chunks of :data:`CHUNK_ITEMS` underneath)."""
+    for rows in campaign_export_chunks(engine, campaign_id):
+        yield from rows
 
 
-def _last_clusters(engine: Engine, campaign_id: uuid.UUID) -> npt.NDArray[np.int64] | None:
-    with Session(engine) as s:
-        dirs = s.exec(
-            select(Round.artifact_dir)
-            .where(Round.campaign_id == campaign_id)
-            .order_by(col(Round.number).desc())
-        ).all()
-    for d in dirs:
-        f = Path(d) / "clusters.npy"
-        if f.exists():
-            return np.asarray(np.load(f), dtype=np.int64)
-    return None
+def cleaned_labels(engine: Engine, campaign_id: uuid.UUID) -> CleanedLabels:
+    """Apply the precedence rules of this module to every item of the campaign's dataset.
+
+    Holds (n,) arrays: fine for reports; exports use :func:`campaign_export_chunks`.
+    """
+    ctx = label_context(engine, campaign_id)
+    n = ctx.n_items
+    labels = np.zeros(n, dtype=np.int64)
+    sources = np.full(n, LabelSource.ORIGINAL.value, dtype=object)
+    confidence = np.ones(n, dtype=np.float64)
+    for chunk in iter_label_chunks(engine, campaign_id, context=ctx):
+        labels[chunk.positions] = chunk.labels
+        sources[chunk.positions] = chunk.sources
+        confidence[chunk.positions] = chunk.confidence
+    return CleanedLabels(labels, sources.astype(np.str_), confidence, ctx.threshold)

@@ -18,20 +18,24 @@ cluster             int       latent cluster of the item in the last round (-1 i
 schema_version      int       ``1``
 ==================  ========  ===========================================================
 
-Rows are consumed from an iterator in batches so an export of any size needs bounded memory.
-Files are written to a temporary name and renamed when complete.
+Rows are consumed in chunks (lists of :class:`ExportRow`) and encoded chunk by chunk
+(:func:`iter_export_bytes`): CSV and JSONL as lines, Parquet as one row group per chunk through
+``pyarrow.parquet.ParquetWriter``. An export of any size therefore needs memory for one chunk
+only. :func:`write_export` writes those bytes to a temporary name and renames the file when it
+is complete; the HTTP API streams the same bytes as the response body.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, fields
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
@@ -67,26 +71,38 @@ def _batches(rows: Iterable[ExportRow]) -> Iterator[list[ExportRow]]:
 def write_export(rows: Iterable[ExportRow], path: Path, fmt: ExportFormat | None = None) -> int:
     """Write ``rows`` to ``path`` (format from ``fmt`` or the suffix); returns the row count."""
     path = Path(path)
-    fmt = fmt or _format_from_suffix(path)
+    fmt = fmt or format_from_suffix(path)
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    counter = _Counter(_batches(rows))
     try:
-        if fmt == "csv":
-            n = _write_csv(rows, tmp)
-        elif fmt == "jsonl":
-            n = _write_jsonl(rows, tmp)
-        elif fmt == "parquet":
-            n = _write_parquet(rows, tmp)
-        else:
-            raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
+        with tmp.open("wb") as fh:
+            for block in iter_export_bytes(counter, fmt):
+                fh.write(block)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return n
+    return counter.n
 
 
-def _format_from_suffix(path: Path) -> ExportFormat:
+class _Counter:
+    """Passes chunks through and counts their rows."""
+
+    def __init__(self, chunks: Iterable[Sequence[ExportRow]]) -> None:
+        self._chunks = chunks
+        self.n = 0
+
+    def __iter__(self) -> Iterator[Sequence[ExportRow]]:
+        for chunk in self._chunks:
+            self.n += len(chunk)
+            yield chunk
+
+
+def format_from_suffix(path: Path) -> ExportFormat:
+    """The format named by a file's suffix: ``.csv``, ``.jsonl`` / ``.ndjson``, ``.parquet``."""
     suffix = path.suffix.lower().lstrip(".")
     if suffix == "csv":
         return "csv"
@@ -97,33 +113,84 @@ def _format_from_suffix(path: Path) -> ExportFormat:
     raise ValueError(f"cannot tell the export format from {path.name!r}; use {EXPORT_FORMATS}")
 
 
-def _write_csv(rows: Iterable[ExportRow], path: Path) -> int:
-    n = 0
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(EXPORT_COLUMNS)
-        for batch in _batches(rows):
-            writer.writerows(astuple(r) for r in batch)
-            n += len(batch)
-    return n
+_format_from_suffix = format_from_suffix
+
+#: HTTP media type of each format.
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+}
 
 
-def _write_jsonl(rows: Iterable[ExportRow], path: Path) -> int:
-    n = 0
-    with path.open("w", encoding="utf-8") as fh:
-        for batch in _batches(rows):
-            fh.writelines(
-                json.dumps(dict(zip(EXPORT_COLUMNS, astuple(r), strict=True))) + "\n" for r in batch
-            )
-            n += len(batch)
-    return n
+def iter_export_bytes(chunks: Iterable[Sequence[ExportRow]], fmt: ExportFormat) -> Iterator[bytes]:
+    """Encode chunks of rows as ``fmt``, yielding the file's bytes block by block.
+
+    The concatenation of the blocks is a complete file. Memory: one chunk and its encoding.
+    """
+    if fmt == "csv":
+        yield from _csv_bytes(chunks)
+    elif fmt == "jsonl":
+        yield from _jsonl_bytes(chunks)
+    elif fmt == "parquet":
+        yield from _parquet_bytes(chunks)
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
 
 
-def _write_parquet(rows: Iterable[ExportRow], path: Path) -> int:
+def _csv_bytes(chunks: Iterable[Sequence[ExportRow]]) -> Iterator[bytes]:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(EXPORT_COLUMNS)
+    yield buf.getvalue().encode("utf-8")
+    for chunk in chunks:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerows(astuple(r) for r in chunk)
+        yield buf.getvalue().encode("utf-8")
+
+
+def _jsonl_bytes(chunks: Iterable[Sequence[ExportRow]]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield "".join(
+            json.dumps(dict(zip(EXPORT_COLUMNS, astuple(r), strict=True))) + "\n" for r in chunk
+        ).encode("utf-8")
+
+
+class _Drain(io.RawIOBase):
+    """A write-only stream that hands out what was written since the last drain.
+
+    ``tell`` keeps counting across drains: the Parquet writer records absolute offsets in
+    the footer.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self._parts.append(data)
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def drain(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def parquet_schema() -> Any:
+    """The pyarrow schema of an export (version :data:`SCHEMA_VERSION`)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    schema = pa.schema(
+    return pa.schema(
         [
             ("item_id", pa.string()),
             ("original_label", pa.string()),
@@ -137,17 +204,32 @@ def _write_parquet(rows: Iterable[ExportRow], path: Path) -> int:
             ("schema_version", pa.int32()),
         ]
     )
+
+
+def _parquet_bytes(chunks: Iterable[Sequence[ExportRow]]) -> Iterator[bytes]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema()
+    sink = _Drain()
     n = 0
-    with pq.ParquetWriter(path, schema) as writer:
-        for batch in _batches(rows):
-            columns = list(zip(*(astuple(r) for r in batch), strict=True))
+    writer = pq.ParquetWriter(sink, schema)
+    try:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            columns = list(zip(*(astuple(r) for r in chunk), strict=True))
             writer.write_table(
                 pa.Table.from_arrays(
                     [pa.array(c, type=schema.field(i).type) for i, c in enumerate(columns)],
                     schema=schema,
                 )
             )
-            n += len(batch)
+            n += len(chunk)
+            if block := sink.drain():
+                yield block
         if n == 0:
             writer.write_table(schema.empty_table())
-    return n
+    finally:
+        writer.close()
+    yield sink.drain()
