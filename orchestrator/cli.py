@@ -370,6 +370,7 @@ _mounted: list[bool] = []
 def _mount_optional() -> None:
     """Sub-apps owned by the crowd layer and the simulator."""
     from orchestrator.crowd.cli import app as crowd_cli
+    from orchestrator.scheduler.cli import scheduler as scheduler_command
     from orchestrator.simulator.cli import app as simulator_cli
 
     if _mounted:
@@ -378,6 +379,7 @@ def _mount_optional() -> None:
     for command in crowd_cli.registered_commands:
         campaign_app.registered_commands.append(command)
     app.add_typer(simulator_cli, name="simulator", help="The local MTurk-compatible simulator.")
+    app.command("scheduler")(scheduler_command)
 
 
 def main() -> None:

@@ -41,6 +41,28 @@ class MTurkSettings(BaseModel):
     max_requests_per_second: float = Field(default=5.0, gt=0, description="Client-side rate limit.")
 
 
+class SchedulerSettings(BaseModel):
+    """How ``crowdclean scheduler`` (or the scheduler inside ``crowdclean serve``) works.
+
+    Seconds throughout. A process advances a campaign only while it holds the campaign's lease;
+    it renews the lease every ``lease_ttl_s / 3`` while working, so a killed process's
+    campaigns are taken over by another (or the restarted) process after at most
+    ``lease_ttl_s``. Keep ``lease_ttl_s`` well above the clock skew between scheduler hosts.
+    """
+
+    interval_s: float = Field(default=5.0, gt=0, description="Seconds between ticks.")
+    slice_s: float = Field(
+        default=60.0, gt=0, description="Longest time one tick spends on one campaign."
+    )
+    lease_ttl_s: float = Field(default=60.0, gt=0, description="Lease lifetime without renewal.")
+    max_failures: int = Field(
+        default=8,
+        ge=1,
+        description="Consecutive failed steps of one campaign before it is marked failed; "
+        "retries back off from interval_s, doubling up to 10 minutes (8 ≈ 10 min of outage).",
+    )
+
+
 class Settings(BaseSettings):
     """All tunables of the service. Units are in the field names or descriptions."""
 
@@ -69,6 +91,7 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(default=2, ge=1, description="torch / BLAS threads.")
     mturk: MTurkSettings = Field(default_factory=MTurkSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     reward_usd: Decimal = Field(default=Decimal("0.05"), description="Reward per assignment.")
     assignments_per_item: int = Field(default=3, ge=1, le=9)
     log_level: str = "INFO"

@@ -185,6 +185,10 @@ class Campaign(CampaignBase, table=True):
     error: str | None = None
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    # The scheduler process advancing the campaign holds this lease (see
+    # orchestrator.scheduler.lease); a killed holder's lease lapses at lease_expires_at.
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = _ts(nullable=True)
 
 
 class CampaignCreate(CampaignBase):

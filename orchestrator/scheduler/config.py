@@ -38,6 +38,14 @@ class CampaignConfig(BaseModel):
         description="Replace a label the model is confidently against (threshold tuned on "
         "validation) by the model's class in the export.",
     )
+    quality_target: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Stop early once the lower end of the estimated label accuracy's 95 % "
+        "interval reaches this share (estimated on the crowd-verified validation items; see "
+        "orchestrator.scheduler.quality). None: spend the budget / run every round.",
+    )
     poll_interval_s: float = Field(default=1.0, gt=0)
     hit_lifetime_s: int = Field(default=3 * 24 * 3600, ge=60)
     model: dict[str, object] = Field(default_factory=dict, description="ModelConfig overrides.")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,14 @@ def inspectable_items(budget_usd: Decimal, config: CampaignConfig) -> int:
     return int(usable // cost_per_item(config))
 
 
+def _save_npy(path: Path, array: npt.ArrayLike) -> None:
+    """``np.save`` via a temporary file and a rename, so a kill never leaves a torn file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
 @dataclass
 class _Context:
     campaign: Campaign
@@ -67,6 +76,16 @@ class _Context:
     data: LabeledData
     item_ids: list[uuid.UUID]
     artifact_dir: Path
+
+
+def _quality_metrics(q: Any) -> dict[str, float | int]:
+    """Round metrics from an :class:`~orchestrator.scheduler.quality.AccuracyEstimate`."""
+    return {
+        "accuracy_estimate": q.estimate,
+        "accuracy_low": q.low,
+        "accuracy_high": q.high,
+        "accuracy_n_validation": q.n_validation,
+    }
 
 
 class RoundRunner:
@@ -154,12 +173,17 @@ class RoundRunner:
         validation |= given
         return observed, validation
 
-    def inspected(self, ctx: _Context) -> npt.NDArray[np.bool_]:
-        """(n,) rows already selected in any round of this campaign."""
+    def inspected(
+        self, ctx: _Context, *, exclude_round: int | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """(n,) rows already selected in any round of this campaign (but ``exclude_round``)."""
         mask = np.zeros(ctx.data.n_items, dtype=np.bool_)
         with Session(self.engine) as s:
             dirs = s.exec(
-                select(Round.artifact_dir).where(Round.campaign_id == ctx.campaign.id)
+                select(Round.artifact_dir).where(
+                    Round.campaign_id == ctx.campaign.id,
+                    Round.number != (-1 if exclude_round is None else exclude_round),
+                )
             ).all()
         for d in dirs:
             f = Path(d) / "selected.npy"
@@ -225,8 +249,8 @@ class RoundRunner:
             seed=ctx.config.seed + round_number,
         )
         out_dir.mkdir(parents=True, exist_ok=True)
-        np.save(out_dir / "posterior.npy", out.posterior)
-        np.save(out_dir / "latent.npy", out.latent)
+        _save_npy(out_dir / "posterior.npy", out.posterior)
+        _save_npy(out_dir / "latent.npy", out.latent)
         metrics: dict[str, Any] = {}
         if validation.any():
             pred = out.predicted
@@ -262,7 +286,8 @@ class RoundRunner:
 
         out_dir = Path(rnd.artifact_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        inspected = self.inspected(ctx)
+        # A sample re-run after a crash must not count its own earlier (unpublished) pick.
+        inspected = self.inspected(ctx, exclude_round=rnd.number)
         budget = min(self._budget_items(ctx, rnd), int((~inspected).sum()))
         rng = np.random.default_rng([ctx.config.seed, rnd.number, 1])
         strategy = "stratified_random"
@@ -285,9 +310,9 @@ class RoundRunner:
                 rng=rng,
             )
             indices, strategy, n_clusters = sel.indices, sel.strategy, sel.n_clusters
-            np.save(out_dir / "clusters.npy", sel.clusters)
+            _save_npy(out_dir / "clusters.npy", sel.clusters)
         indices = np.asarray(indices, dtype=np.int64)
-        np.save(out_dir / "selected.npy", indices)
+        _save_npy(out_dir / "selected.npy", indices)
         self.progress("sampled", {"round": rnd.number, "n": len(indices), "strategy": strategy})
         self._set(
             rnd.id,
@@ -384,7 +409,8 @@ class RoundRunner:
             for task, row in proba.iterrows():
                 item_id = uuid.UUID(str(task))
                 label = str(row.idxmax())
-                votes = {str(k): int(v) for k, v in counts.loc[task].items()}
+                per_label = cast("pd.Series[int]", counts.loc[str(task)])
+                votes = {str(k): int(v) for k, v in per_label.items()}
                 decided[item_id] = label
                 v = existing.get(item_id)
                 if v is None:
@@ -469,13 +495,24 @@ class RoundRunner:
         return True
 
     def _next_round(self, ctx: _Context, rnd: Round) -> bool:
+        from orchestrator.scheduler.quality import estimate_label_accuracy
+
+        quality = estimate_label_accuracy(self.engine, ctx.campaign.id)
+        if "accuracy_estimate" not in rnd.metrics:
+            self._set(
+                rnd.id, RoundStatus.COMPLETED, metrics={**rnd.metrics, **_quality_metrics(quality)}
+            )
+        target = ctx.config.quality_target
+        target_met = target is not None and quality.n_validation > 0 and quality.low >= target
+        if target_met:
+            self.progress("quality_target_met", {"round": rnd.number, **quality.as_dict()})
         inspected = self.inspected(ctx)
         out_of_rounds = rnd.number >= ctx.config.rounds
         next_budget = 0
-        if not out_of_rounds and not inspected.all():
+        if not out_of_rounds and not target_met and not inspected.all():
             probe = Round(campaign_id=ctx.campaign.id, number=rnd.number + 1)
             next_budget = self._budget_items(ctx, probe)
-        if out_of_rounds or next_budget == 0:
+        if out_of_rounds or target_met or next_budget == 0:
             self._finish(ctx)
             return True
         with Session(self.engine) as s:
