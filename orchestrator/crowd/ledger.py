@@ -20,13 +20,14 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import func, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from orchestrator.crowd.money import fee_for
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Campaign, LedgerEntry, LedgerKind
+from orchestrator.db.types import Money
 
 ZERO = Decimal("0")
 
@@ -55,7 +56,17 @@ class SpendSummary:
 
 
 def lock_campaign(session: Session, campaign_id: uuid.UUID) -> Campaign:
-    """The campaign row, locked for update (PostgreSQL; SQLite serialises writers anyway)."""
+    """The campaign row, locked for update until the session commits or rolls back.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has no row locks and Python's ``sqlite3`` runs a
+    plain SELECT outside any transaction, so two processes could both read the same committed
+    total and both pass the cap. A no-op UPDATE first opens a write transaction there (waiting
+    out ``busy_timeout`` for the database's single write lock), which makes the reads that
+    follow, and the booking, one serialised unit.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        table = Campaign.__table__  # type: ignore[attr-defined]
+        session.execute(update(table).where(table.c.id == campaign_id).values(id=table.c.id))
     campaign = session.exec(
         select(Campaign).where(Campaign.id == campaign_id).with_for_update()
     ).first()
@@ -65,11 +76,17 @@ def lock_campaign(session: Session, campaign_id: uuid.UUID) -> Campaign:
 
 
 def committed(session: Session, campaign_id: uuid.UUID) -> Decimal:
-    """Sum of amount + fee over the campaign's ledger, USD."""
-    total = ZERO
-    for row in session.exec(select(LedgerEntry).where(LedgerEntry.campaign_id == campaign_id)):
-        total += Decimal(row.amount_usd) + Decimal(row.fee_usd)
-    return total
+    """Sum of amount + fee over the campaign's ledger, USD (one aggregate query)."""
+    amount, fee = session.exec(
+        # type_coerce: SUM over the Money column comes back as the raw 1/10,000 USD integer.
+        select(
+            type_coerce(func.sum(LedgerEntry.amount_usd), Money()),
+            type_coerce(func.sum(LedgerEntry.fee_usd), Money()),
+        ).where(LedgerEntry.campaign_id == campaign_id)
+    ).one()
+    return (Decimal(amount) if amount is not None else ZERO) + (
+        Decimal(fee) if fee is not None else ZERO
+    )
 
 
 def has_key(session: Session, key: str) -> bool:
@@ -141,8 +158,17 @@ def spend_summary(session: Session, campaign_id: uuid.UUID) -> SpendSummary:
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} does not exist")
     reserved = rewards = bonuses = fees = ZERO
-    for row in session.exec(select(LedgerEntry).where(LedgerEntry.campaign_id == campaign_id)):
-        kind, a, f = row.kind, Decimal(row.amount_usd), Decimal(row.fee_usd)
+    per_kind = session.exec(
+        select(
+            LedgerEntry.kind,
+            type_coerce(func.sum(LedgerEntry.amount_usd), Money()),
+            type_coerce(func.sum(LedgerEntry.fee_usd), Money()),
+        )
+        .where(LedgerEntry.campaign_id == campaign_id)
+        .group_by(LedgerEntry.kind)
+    )
+    for kind, amount, fee in per_kind:
+        a, f = Decimal(amount or 0), Decimal(fee or 0)
         if kind in (LedgerKind.HIT_RESERVATION, LedgerKind.RELEASE):
             reserved += a + f
         elif kind == LedgerKind.REWARD:
