@@ -69,6 +69,10 @@ def scheduler(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # APScheduler logs every run of the tick and Alembic its plugins at INFO
+        for noisy in ("apscheduler", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     engine = make_engine(settings.database_url)
     _check_schema(engine)
     service = CampaignService(settings, engine=engine)

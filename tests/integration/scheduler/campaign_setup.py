@@ -1,0 +1,285 @@
+"""Shared setup for the scheduler tests: a tiny real campaign and ``crowdclean scheduler`` runs.
+
+The campaign: the first ``n_items`` rows of scikit-learn's digits with 20 % of the labels
+flipped (seeded), a budget for about 40 inspected items, two sampling rounds and fast model
+settings, so a whole campaign takes seconds on one core against the simulator.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from orchestrator.crowd import campaign_spend
+from orchestrator.crowd.manager import parse_annotation
+from orchestrator.crowd.mturk import MTurkPlatform
+from orchestrator.db.models import (
+    Assignment,
+    AssignmentStatus,
+    Campaign,
+    CampaignStatus,
+    Hit,
+    Item,
+    Round,
+    RoundStatus,
+)
+from orchestrator.simulator.server import RunningSimulator
+
+REPO = Path(__file__).resolve().parents[3]
+
+FAST_MODEL: dict[str, Any] = {
+    "beta": 0.1,  # no β search
+    "epochs": 10,
+    "patience": 3,
+    "hidden": [32],
+    "latent_dim": 4,
+    "torch_threads": 1,
+}
+
+
+@dataclass(frozen=True)
+class TinyCampaign:
+    campaign_id: uuid.UUID
+    oracle: dict[str, str]  # item external id → true label (the simulated workers' oracle)
+    budget_usd: Decimal
+
+
+def make_dataset(
+    engine: Engine, data_dir: Path, *, n_items: int = 150, n_classes: int = 3, seed: int = 0
+) -> Any:
+    """Store ``n_items`` digits rows of the classes 0…n_classes-1 with 20 % seeded label noise.
+
+    Few classes keep the validation round small (it needs two items per class).
+    """
+    from orchestrator.data.builtin import load_builtin
+    from orchestrator.data.noise import inject_noise
+    from orchestrator.data.store import save_dataset
+
+    full = load_builtin("digits")
+    rows = np.flatnonzero(full.gold < n_classes)[:n_items]
+    assert len(rows) == n_items, f"digits has only {len(rows)} rows of {n_classes} classes"
+    small = replace(
+        full,
+        ids=full.ids[rows],
+        features=full.features[rows],
+        noisy_labels=full.noisy_labels[rows],
+        gold=full.gold[rows],
+        classes=full.classes[:n_classes],
+        validation=np.zeros(n_items, dtype=np.bool_),  # no free validation: round 0 buys it
+        texts=None,
+        image_paths=None,
+    )
+    data = inject_noise(small, rate=0.2, kind="random", rng=np.random.default_rng(seed))
+    name = f"digits{n_items}-{uuid.uuid4().hex[:6]}"
+    ds = save_dataset(engine, data, name=name, source="builtin:digits", data_dir=data_dir)
+    oracle = {str(i): data.classes[int(g)] for i, g in zip(data.ids, data.gold, strict=True)}
+    return ds, oracle
+
+
+def make_campaign(
+    engine: Engine,
+    data_dir: Path,
+    *,
+    dataset: Any = None,
+    oracle: dict[str, str] | None = None,
+    budget: str = "3.00",
+    rounds: int = 1,
+    seed: int = 0,
+    start: bool = True,
+    **config: Any,
+) -> TinyCampaign:
+    """A running (or draft) campaign on a tiny digits dataset."""
+    from orchestrator.scheduler.campaigns import create_campaign, transition
+    from orchestrator.scheduler.config import CampaignConfig
+
+    if dataset is None:
+        dataset, oracle = make_dataset(engine, data_dir, seed=seed)
+    assert oracle is not None
+    cfg = CampaignConfig(
+        rounds=rounds,
+        seed=seed,
+        poll_interval_s=0.05,
+        crowd={"gold_rate": 0.0, "min_approval_rate": None},
+        model=FAST_MODEL,
+        n_clusters=3,
+        aggregator="majority_vote",
+        max_answers=3,
+        **config,
+    )
+    c = create_campaign(
+        engine, dataset.id, name="tiny", budget_usd=Decimal(budget), config=cfg, data_dir=data_dir
+    )
+    if start:
+        transition(engine, c.id, CampaignStatus.RUNNING)
+    return TinyCampaign(c.id, oracle, Decimal(budget))
+
+
+def scheduler_env(database_url: str, endpoint_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a ``crowdclean scheduler`` subprocess against the simulator."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "CROWDCLEAN_DATABASE_URL": database_url,
+        "CROWDCLEAN_MTURK__ENDPOINT_URL": endpoint_url,
+        "CROWDCLEAN_MTURK__AWS_ACCESS_KEY_ID": "AKIDSIMULATOR",
+        "CROWDCLEAN_MTURK__AWS_SECRET_ACCESS_KEY": "simulator-secret",
+        "CROWDCLEAN_MTURK__MAX_REQUESTS_PER_SECOND": "500",
+        "CROWDCLEAN_SCHEDULER__INTERVAL_S": "0.05",
+        "CROWDCLEAN_SCHEDULER__SLICE_S": "5",
+        "CROWDCLEAN_SCHEDULER__LEASE_TTL_S": "1.5",
+        "CROWDCLEAN_TORCH_THREADS": "1",
+        "CROWDCLEAN_LOG_LEVEL": "INFO",
+    }
+    env.update(extra)
+    return env
+
+
+def start_scheduler(env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m orchestrator scheduler ARGS`` with stdout+stderr appended to ``log_path``."""
+    log = open(log_path, "ab")  # noqa: SIM115 (owned by the child for its lifetime)
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "scheduler", *args],
+        env=env,
+        cwd=str(log_path.parent),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def campaign_state(engine: Engine, campaign_id: uuid.UUID) -> tuple[str, int, str | None]:
+    """(campaign status, current round, that round's status or None)."""
+    with Session(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        assert c is not None
+        r = s.exec(
+            select(Round).where(Round.campaign_id == campaign_id, Round.number == c.current_round)
+        ).first()
+        return c.status.value, c.current_round, (r.status.value if r else None)
+
+
+def hit_count(engine: Engine, campaign_id: uuid.UUID) -> int:
+    with Session(engine) as s:
+        return len(s.exec(select(Hit.id).where(Hit.campaign_id == campaign_id)).all())
+
+
+def selected_items(engine: Engine, campaign_id: uuid.UUID) -> list[uuid.UUID]:
+    """Item ids selected by every round of the campaign (from each round's selected.npy)."""
+    from orchestrator.data.store import item_ids_by_position
+
+    with Session(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        assert c is not None
+        rounds = s.exec(
+            select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
+        ).all()
+        dataset_id = c.dataset_id
+    ids = item_ids_by_position(engine, dataset_id)
+    out: list[uuid.UUID] = []
+    for r in rounds:
+        f = Path(r.artifact_dir) / "selected.npy"
+        assert f.exists() or r.status == RoundStatus.PENDING, f"round {r.number} lost its pick"
+        if f.exists():
+            out += [ids[int(i)] for i in np.load(f)]
+    return out
+
+
+ORDER = ["pending", "modelling", "sampling", "publishing", "collecting", "aggregating"]
+ORDER += ["propagating", "completed"]
+
+
+def progress(engine: Engine, campaign_id: uuid.UUID) -> tuple[int, int]:
+    """(round, stage index in ORDER); a finished campaign is (10**6, 0)."""
+    status, rnd, rstatus = campaign_state(engine, campaign_id)
+    if status == "completed":
+        return (10**6, 0)
+    return (rnd, ORDER.index(rstatus) if rstatus else 0)
+
+
+def wait_for(
+    proc: subprocess.Popen[bytes], log: Path, what: str, cond: Callable[[], bool], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"scheduler exited ({proc.returncode}) before {what}:\n{tail(log)}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{tail(log)}")
+        time.sleep(0.005)
+
+
+def tail(log: Path, n: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(10) == -signal.SIGKILL
+
+
+def check_invariants(
+    engine: Engine, c: TinyCampaign, sim: RunningSimulator, *, other_campaigns: bool = False
+) -> Decimal:
+    """Assert the money and exactly-once invariants of a finished campaign; returns its paid USD.
+
+    With ``other_campaigns`` the simulator also holds other campaigns' HITs and payments.
+    """
+    stats = sim.stats()
+    assert stats["duplicate_tokens"] == 0 and stats["duplicate_annotations"] == 0
+    assert stats["double_paid_assignments"] == 0
+    # the platform's own listing: one HIT per item key, and exactly the selected items
+    platform = MTurkPlatform.connect(
+        sim.endpoint_url, aws_access_key_id="AKID", aws_secret_access_key="s"
+    )
+    keys: Counter[str] = Counter()
+    for h in platform.iter_hits():
+        ann = parse_annotation(h.requester_annotation)
+        assert ann is not None
+        if ann["c"] == c.campaign_id.hex:
+            keys[ann["k"]] += 1
+        else:
+            assert other_campaigns, ann
+    assert keys and max(keys.values()) == 1, keys.most_common(3)
+    selected = selected_items(engine, c.campaign_id)
+    assert len(selected) == len(set(selected))
+    with Session(engine) as s:
+        ext = dict(
+            s.exec(select(Item.id, Item.external_id).where(col(Item.id).in_(selected))).all()
+        )
+        hits = s.exec(select(Hit).where(Hit.campaign_id == c.campaign_id)).all()
+        statuses = set(
+            s.exec(
+                select(Assignment.status)
+                .join(Hit, col(Hit.id) == col(Assignment.hit_pk))
+                .where(Hit.campaign_id == c.campaign_id)
+            ).all()
+        )
+        campaign = s.get(Campaign, c.campaign_id)
+        assert campaign is not None
+    assert set(keys) == {ext[i] for i in selected}
+    assert sorted(h.item_id for h in hits) == sorted(selected)  # one Hit row per selected item
+    assert statuses == {AssignmentStatus.APPROVED}
+    spend = campaign_spend(engine, c.campaign_id)
+    assert spend.committed_usd <= c.budget_usd
+    if not other_campaigns:
+        assert Decimal(stats["paid_usd"]) == spend.paid_usd
+    assert campaign.status.value == "completed"
+    assert campaign.lease_owner is None  # released by the graceful stop
+    return spend.paid_usd
