@@ -379,6 +379,7 @@ def _mount_optional() -> None:
     for command in crowd_cli.registered_commands:
         campaign_app.registered_commands.append(command)
     app.add_typer(simulator_cli, name="simulator", help="The local MTurk-compatible simulator.")
+    __import__("orchestrator.bench.cli", fromlist=["mount"]).mount(app)  # bench, bench-report
     app.command("scheduler")(scheduler_command)
 
 

@@ -1,0 +1,448 @@
+"""The benchmark protocol: datasets, noise, budgets, one cell at a time, rows on disk.
+
+A **cell** is (dataset, noise, budget, seed). For each cell:
+
+1. **Split.** A fixed 20 % of the dataset, stratified by gold class with a seed that does not
+   depend on the cell (:data:`TEST_SEED`), is the clean *held-out* split. It is never shown to
+   any method, never noised, never sent to the crowd; it only scores the downstream classifier.
+   The other 80 % is the *pool* every method cleans (``--max-items`` subsamples the pool,
+   stratified, for quick runs and tests).
+2. **Noise.** ``inject_noise`` on the pool with ``default_rng(seed)`` (random or structural).
+3. **Budget.** ``budget`` is a share of the pool's items: ``b = round(budget · n)`` items at 3
+   answers each, i.e. ``b · 3 · ($0.05 + 20 % fee)`` dollars, the same for every method.
+4. **Crowd.** One :class:`~orchestrator.bench.crowd.BenchCrowd` (simulator + boto3) per cell;
+   every method group gets its own :class:`~orchestrator.bench.crowd.CrowdAccess` with the full
+   budget. The stored dataset and the method inputs carry no gold.
+5. **Metrics** against the pool's gold over all pool items: label accuracy, macro AUC,
+   noisy-hit rate of the inspected items, spend (ledger), seconds per stage, and downstream
+   accuracy of ``StandardScaler + LogisticRegression(C=0.1)`` trained on the cleaned pool
+   labels and scored on the held-out split.
+
+Rows are appended to ``<rows_dir>/<dataset>.jsonl`` after each method group, so an interrupted
+run resumes where it stopped: rows already present (same dataset, noise, budget, method, seed,
+items) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.bench.metrics import (
+    budget_items,
+    budget_usd,
+    label_accuracy,
+    macro_auc,
+    noisy_hit_rate,
+    one_hot,
+)
+from orchestrator.data.dataset import LabeledData
+
+TEST_SEED = 20_240_607
+TEST_SHARE = 0.2
+ANSWERS_PER_ITEM = 3
+DATASETS: dict[str, tuple[str, str, str]] = {
+    # bench name → (built-in dataset, representation, worker pool)
+    "digits": ("digits", "bow", "beta"),
+    "mnist5k": ("mnist5k", "bow", "beta"),
+    "movie-snippets": ("movie-snippets", "bow", "ratings"),
+    "movie-snippets-minilm": ("movie-snippets", "minilm", "ratings"),
+}
+ROW_KEYS = (
+    "dataset",
+    "noise",
+    "budget",
+    "method",
+    "seed",
+    "accuracy",
+    "auc",
+    "noisy_hit_rate",
+    "spend_usd",
+    "seconds",
+)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """``kind:rate``, e.g. ``random:0.2`` or ``structural:0.2``."""
+
+    kind: str
+    rate: float
+
+    @classmethod
+    def parse(cls, text: str) -> Noise:
+        from orchestrator.data.noise import NOISE_KINDS
+
+        kind, sep, rate = text.partition(":")
+        try:
+            value = float(rate) if sep else float("nan")
+        except ValueError:
+            value = float("nan")
+        if kind not in NOISE_KINDS or not 0 <= value < 1:
+            raise ValueError(
+                f"bad noise {text!r}: use KIND:RATE with KIND in {NOISE_KINDS}, 0 <= RATE < 1"
+            )
+        return cls(kind, value)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.rate:g}"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to run cells (see ``crowdclean bench --help``)."""
+
+    rows_dir: Path = Path("benchmarks/bench")
+    workdir: Path = Path("crowdclean-bench")
+    cache_dir: Path | None = None
+    max_items: int | None = None
+    threads: int = 1
+    rounds: int = 2
+    beta_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    search_epochs: int = 10
+    time_factor: float = 0.0002
+    resume: bool = True
+    command: str = ""
+    log: Callable[[str], None] = field(default=lambda _msg: None, compare=False)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A dataset cut into the pool the methods clean and the clean held-out split."""
+
+    pool: LabeledData
+    test_x: npt.NDArray[np.float32]
+    test_y: npt.NDArray[np.int64]
+    ratings: list[npt.NDArray[np.int64]] | None
+
+
+def _subset(data: LabeledData, idx: npt.NDArray[np.int64]) -> LabeledData:
+    extras = dict(data.extras)
+    if "ratings" in extras:
+        ratings = extras["ratings"]
+        assert isinstance(ratings, list)
+        extras["ratings"] = [ratings[int(i)] for i in idx]
+    return replace(
+        data,
+        ids=data.ids[idx],
+        features=np.ascontiguousarray(data.features[idx]),
+        noisy_labels=data.noisy_labels[idx],
+        gold=data.gold[idx],
+        validation=data.validation[idx],
+        texts=None if data.texts is None else tuple(data.texts[int(i)] for i in idx),
+        image_paths=None
+        if data.image_paths is None
+        else tuple(data.image_paths[int(i)] for i in idx),
+        extras=extras,
+    )
+
+
+def _stratified(
+    y: npt.NDArray[np.int64], n_take: int, rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """``n_take`` rows drawn without replacement, proportionally per class (sorted)."""
+    from sklearn.model_selection import train_test_split
+
+    if n_take >= len(y):
+        return np.arange(len(y), dtype=np.int64)
+    idx = np.arange(len(y))
+    taken, _ = train_test_split(
+        idx, train_size=n_take, stratify=y, random_state=int(rng.integers(2**31 - 1))
+    )
+    return np.sort(np.asarray(taken, dtype=np.int64))
+
+
+_SPLITS: dict[tuple[str, int | None], Split] = {}
+
+
+def load_split(
+    dataset: str, *, max_items: int | None = None, cache_dir: Path | None = None
+) -> Split:
+    """The pool and held-out split of a bench dataset (cached in memory per process)."""
+    from orchestrator.data.builtin import load_builtin
+
+    key = (dataset, max_items)
+    if key in _SPLITS:
+        return _SPLITS[key]
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    name, representation, _pool = DATASETS[dataset]
+    data = load_builtin(name, cache_dir=cache_dir, representation=representation)  # type: ignore[arg-type]
+    rng = np.random.default_rng(TEST_SEED)
+    n_test = round(TEST_SHARE * data.n_items)
+    test = np.setdiff1d(np.arange(data.n_items), _stratified(data.gold, data.n_items - n_test, rng))
+    pool_idx = np.setdiff1d(np.arange(data.n_items), test)
+    if max_items is not None and max_items < len(pool_idx):
+        pool_idx = pool_idx[_stratified(data.gold[pool_idx], max_items, rng)]
+    pool = _subset(data, pool_idx)
+    if dataset != name:
+        pool = replace(pool, name=dataset)
+    ratings = pool.extras.get("ratings")
+    split = Split(
+        pool=pool,
+        test_x=np.ascontiguousarray(data.features[test]),
+        test_y=data.gold[test].copy(),
+        ratings=ratings if isinstance(ratings, list) else None,
+    )
+    _SPLITS[key] = split
+    return split
+
+
+def downstream_accuracy(
+    pool: LabeledData,
+    labels: npt.NDArray[np.int64],
+    test_x: npt.NDArray[np.float32],
+    test_y: npt.NDArray[np.int64],
+    *,
+    seed: int,
+) -> float:
+    """Held-out accuracy of LR trained on ``labels`` of the pool (a constant if one class)."""
+    from orchestrator.bench.shared import make_classifier
+
+    if len(np.unique(labels)) < 2:
+        return float((test_y == labels[0]).mean())
+    clf = make_classifier("lr", seed=seed, feature_kind=pool.feature_kind)
+    clf.fit(pool.features, labels)
+    return float((clf.predict(test_x) == test_y).mean())
+
+
+# --------------------------------------------------------------------------- rows on disk
+
+
+def rows_path(rows_dir: Path, dataset: str) -> Path:
+    return Path(rows_dir) / f"{dataset}.jsonl"
+
+
+def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["dataset"],
+        row["noise"],
+        round(float(row["budget"]), 6),
+        row["method"],
+        int(row["seed"]),
+        row.get("n_items"),
+    )
+
+
+def read_rows(rows_dir: Path, datasets: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Every row under ``rows_dir`` (one JSON object per line), optionally for some datasets."""
+    rows: list[dict[str, Any]] = []
+    files = (
+        sorted(Path(rows_dir).glob("*.jsonl"))
+        if datasets is None
+        else [rows_path(rows_dir, d) for d in datasets]
+    )
+    for f in files:
+        if not f.exists():
+            continue
+        for lineno, line in enumerate(f.read_text("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{f}:{lineno}: not a JSON row ({exc})") from exc
+    return rows
+
+
+def append_rows(rows_dir: Path, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        path = rows_path(rows_dir, row["dataset"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+# --------------------------------------------------------------------------- one cell
+
+
+def _score_row(
+    *,
+    base: dict[str, Any],
+    method: str,
+    out: Any,
+    split: Split,
+    noisy: LabeledData,
+    group_seconds: float,
+    spend: Decimal,
+    n_answers: int,
+    seed: int,
+) -> dict[str, Any]:
+    gold = noisy.gold
+    k = noisy.n_classes
+    scores = out.scores if out.scores is not None else one_hot(out.labels, k)
+    t0 = time.perf_counter()
+    down = downstream_accuracy(noisy, out.labels, split.test_x, split.test_y, seed=seed)
+    hit = noisy_hit_rate(out.inspected, noisy.noisy_labels, gold)
+    stages = dict(out.stages)
+    # Shared cached work is counted at its measured cost even when it came from the cache.
+    shared = sum(v for s, v in stages.items() if s in ("model", "pred_probs"))
+    return {
+        **base,
+        "method": method,
+        "accuracy": round(label_accuracy(out.labels, gold), 5),
+        "auc": round(macro_auc(scores, gold), 5),
+        "noisy_hit_rate": None if hit is None else round(hit, 5),
+        "spend_usd": float(spend),
+        "seconds": round(group_seconds + shared, 3),
+        "stages": stages,
+        "downstream_accuracy": round(down, 5),
+        "downstream_seconds": round(time.perf_counter() - t0, 3),
+        "n_inspected": len(np.unique(out.inspected)),
+        "n_answers": n_answers,
+        "n_gold_given": 0,
+        "gold_used_for_selection": method == "oracle",
+        **({"extra": out.extra} if out.extra else {}),
+    }
+
+
+def run_cell(
+    dataset: str,
+    noise: Noise,
+    budget: float,
+    seed: int,
+    methods: list[str],
+    options: BenchOptions,
+) -> list[dict[str, Any]]:
+    """Run the missing ``methods`` on one cell; returns all its rows for ``methods``."""
+    from orchestrator.bench.crowd import BenchCrowd, CrowdAccess, without_gold
+    from orchestrator.bench.methods import MethodInput, MethodOptions, groups_for
+    from orchestrator.bench.shared import SharedWork
+    from orchestrator.data.noise import inject_noise
+
+    split = load_split(dataset, max_items=options.max_items, cache_dir=options.cache_dir)
+    pool = split.pool
+    noisy = inject_noise(
+        pool,
+        rate=noise.rate,
+        kind=noise.kind,  # type: ignore[arg-type]
+        rng=np.random.default_rng(seed),
+    )
+    n = noisy.n_items
+    b_items = budget_items(budget, n)
+    b_usd = budget_usd(b_items, ANSWERS_PER_ITEM, Decimal("0.05"))
+    base = {
+        "dataset": dataset,
+        "noise": str(noise),
+        "budget": budget,
+        "seed": seed,
+        "n_items": n,
+        "n_test": len(split.test_y),
+        "budget_items": b_items,
+        "budget_usd": float(b_usd),
+        "accuracy_noisy": round(label_accuracy(noisy.noisy_labels, noisy.gold), 5),
+        "threads": options.threads,
+        "command": options.command,
+    }
+    existing = {row_key(r): r for r in read_rows(options.rows_dir, [dataset]) if options.resume}
+
+    def key(method: str) -> tuple[Any, ...]:
+        return row_key({**base, "method": method})
+
+    todo = [g for g in groups_for(methods) if any(key(v) not in existing for v in g.variants)]
+    rows = [existing[key(m)] for m in methods if key(m) in existing]
+    if not todo:
+        return rows
+    public = without_gold(noisy)
+    cache_key = f"{dataset}-n{n}-{noise.kind}-{noise.rate:g}-s{seed}"
+    shared = SharedWork(
+        public,
+        cache_key,
+        cache_dir=options.cache_dir / "bench" if options.cache_dir else None,
+        seed=seed,
+        threads=options.threads,
+    )
+    mopts = MethodOptions(
+        rounds=options.rounds,
+        beta_grid=options.beta_grid,
+        search_epochs=options.search_epochs,
+        threads=options.threads,
+    )
+    _pool_kind = DATASETS[dataset][2]
+    cell_dir = options.workdir / f"{dataset}-{noise.kind}-{noise.rate:g}-b{budget:g}-s{seed}"
+    with BenchCrowd(
+        noisy,
+        cell_dir,
+        pool=_pool_kind,
+        ratings=split.ratings,
+        seed=seed,
+        time_factor=options.time_factor,
+    ) as crowd:
+        for group in todo:
+            access = CrowdAccess(crowd, b_usd, group.name)
+            inp = MethodInput(
+                data=public,
+                crowd=access,
+                shared=shared,
+                budget_items=b_items,
+                budget_usd=b_usd,
+                seed=seed,
+                options=mopts,
+            )
+            options.log(f"{dataset} {noise} b={budget:g} seed={seed}: {group.name}")
+            load = os.getloadavg()
+            t0 = time.perf_counter()
+            computed0 = shared.computed_seconds
+            outputs = group.run(inp, gold=noisy.gold) if group.uses_gold else group.run(inp)
+            # Shared work is added back at its recorded cost in _score_row, cached or not.
+            seconds = time.perf_counter() - t0 - (shared.computed_seconds - computed0)
+            new = []
+            for variant in group.variants:
+                if variant not in methods or key(variant) in existing:
+                    continue
+                row = _score_row(
+                    base=base,
+                    method=variant,
+                    out=outputs[variant],
+                    split=split,
+                    noisy=noisy,
+                    group_seconds=seconds,
+                    spend=access.spent_usd,
+                    n_answers=access.n_answers,
+                    seed=seed,
+                )
+                row["loadavg_1m"] = round(load[0], 2)
+                new.append(row)
+            append_rows(options.rows_dir, new)
+            for r in new:
+                existing[row_key(r)] = r
+                options.log(
+                    f"  {r['method']}: accuracy {r['accuracy']:.4f} auc {r['auc']:.4f} "
+                    f"spend ${r['spend_usd']:.2f} {r['seconds']:.1f}s"
+                )
+    return [existing[key(m)] for m in methods if key(m) in existing]
+
+
+def run_bench(
+    datasets: list[str],
+    noises: list[Noise],
+    budgets: list[float],
+    seeds: list[int],
+    methods: list[str],
+    options: BenchOptions,
+) -> list[dict[str, Any]]:
+    """Every cell of the grid, in the order given (dataset slowest); returns the rows."""
+    from orchestrator.bench.methods import groups_for
+
+    groups_for(methods)  # fail on unknown names before any work
+    for d in datasets:
+        if d not in DATASETS:
+            raise ValueError(f"unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+    for b in budgets:
+        budget_items(b, 100)  # validates the fraction
+    rows: list[dict[str, Any]] = []
+    for d in datasets:
+        for noise in noises:
+            for budget in budgets:
+                for seed in seeds:
+                    rows.extend(run_cell(d, noise, budget, seed, methods, options))
+    return rows
