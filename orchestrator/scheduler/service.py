@@ -5,9 +5,11 @@ the running campaigns and, for each one whose lease it can claim
 (:mod:`orchestrator.scheduler.lease`), calls :meth:`RoundRunner.step` until the step reports
 nothing to do now, the campaign leaves ``running`` (an operator paused or cancelled it, the
 budget is spent, the quality target is met) or ``slice_s`` seconds have passed; then it
-releases the lease and moves to the next campaign. The campaign status is re-read between steps,
-so a pause or cancel takes effect after the step in flight. Cancelled campaigns whose HITs are
-still live are disposed of here too, under the same lease, so cancelling never races a publish.
+releases the lease and moves to the next campaign. A campaign whose slice ran out is skipped
+for one tick, so another scheduler process gets a turn. The campaign status is re-read between
+steps, so a pause or cancel takes effect after the step in flight. Cancelled campaigns whose
+HITs are still live are disposed of here too, under the same lease, so that disposing never
+races a publish in flight.
 
 Everything a tick does is keyed by campaign id and stored in the database after every step, so
 a process killed at any point (SIGKILL included) loses nothing: its leases lapse after
@@ -134,6 +136,7 @@ class CampaignService:
         self._runners: OrderedDict[uuid.UUID, RoundRunner] = OrderedDict()
         self._failures: dict[uuid.UUID, _Failures] = {}
         self._last_sweep: dict[uuid.UUID, float] = {}
+        self._yielded: set[uuid.UUID] = set()
         self._rotation = 0
 
     # ------------------------------------------------------------------ plumbing
@@ -251,6 +254,10 @@ class CampaignService:
             for campaign_id in ids:
                 if self.stopping:
                     break
+                if campaign_id in self._yielded:
+                    # its slice ran out last tick: let another process take a turn first
+                    self._yielded.discard(campaign_id)
+                    continue
                 report.advanced.append(self.advance(campaign_id))
             now = time.monotonic()
             for campaign_id in self.cancelled_with_open_hits():
@@ -293,7 +300,10 @@ class CampaignService:
                 self._clear_failures(campaign_id)
                 if progressed:
                     result.steps += 1
-                if not progressed or time.monotonic() >= deadline:
+                if not progressed:
+                    break
+                if time.monotonic() >= deadline:
+                    self._yielded.add(campaign_id)
                     break
             result.status = self._status(campaign_id)
             if result.status == CampaignStatus.CANCELLED and not keeper.lost.is_set():
