@@ -369,6 +369,7 @@ _mounted: list[bool] = []
 
 def _mount_optional() -> None:
     """Sub-apps owned by the crowd layer and the simulator."""
+    from orchestrator.api.cli import apikey_app, serve
     from orchestrator.crowd.cli import app as crowd_cli
     from orchestrator.scheduler.cli import scheduler as scheduler_command
     from orchestrator.simulator.cli import app as simulator_cli
@@ -379,6 +380,8 @@ def _mount_optional() -> None:
     for command in crowd_cli.registered_commands:
         campaign_app.registered_commands.append(command)
     app.add_typer(simulator_cli, name="simulator", help="The local MTurk-compatible simulator.")
+    app.command("serve")(serve)
+    app.add_typer(apikey_app, name="apikey")
     __import__("orchestrator.bench.cli", fromlist=["mount"]).mount(app)  # bench, bench-report
     app.command("scheduler")(scheduler_command)
 

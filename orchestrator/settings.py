@@ -63,6 +63,36 @@ class SchedulerSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (``crowdclean serve``). Sizes in bytes, times in seconds."""
+
+    host: str = Field(default="127.0.0.1", description="Interface `crowdclean serve` binds.")
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="Largest request body (JSON), 413 beyond."
+    )
+    max_upload_bytes: int = Field(
+        default=256 << 20, ge=1024, description="Largest dataset upload (multipart), 413 beyond."
+    )
+    default_page_size: int = Field(default=100, ge=1)
+    max_page_size: int = Field(default=1000, ge=1, description="Cap on `limit` of item pages.")
+    status_cache_ttl_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="A campaign's status is recomputed at most this often per process "
+        "(0: never cached).",
+    )
+    auth_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="A verified API key is trusted this long without a database lookup; a revoked "
+        "key stops working within this time (0: look up every request).",
+    )
+    dashboard_points: int = Field(
+        default=5000, ge=100, le=20000, description="Latent-space points drawn per dashboard."
+    )
+
+
 class Settings(BaseSettings):
     """All tunables of the service. Units are in the field names or descriptions."""
 
@@ -91,6 +121,7 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(default=2, ge=1, description="torch / BLAS threads.")
     mturk: MTurkSettings = Field(default_factory=MTurkSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     reward_usd: Decimal = Field(default=Decimal("0.05"), description="Reward per assignment.")
     assignments_per_item: int = Field(default=3, ge=1, le=9)

@@ -116,20 +116,22 @@ class LabelChunk:
 
     def rows(self, classes: Sequence[str]) -> list[ExportRow]:
         """The chunk as export rows (schema v1)."""
-        return [
-            ExportRow(
-                item_id=self.external_ids[j],
-                original_label=classes[int(self.original[j])],
-                cleaned_label=classes[int(self.labels[j])],
-                source=str(self.sources[j]),
-                confidence=round(float(self.confidence[j]), 6),
-                vote_counts=json.dumps(self.vote_counts[j], sort_keys=True),
-                n_workers=int(self.n_workers[j]),
-                round=int(self.rounds[j]),
-                cluster=int(self.clusters[j]),
+        names = np.asarray(list(classes), dtype=object)
+        votes = [json.dumps(v, sort_keys=True) if v else "{}" for v in self.vote_counts]
+        return list(
+            map(
+                ExportRow,
+                self.external_ids,
+                names[self.original].tolist(),
+                names[self.labels].tolist(),
+                [str(s) for s in self.sources],
+                np.round(self.confidence, 6).tolist(),
+                votes,
+                self.n_workers.tolist(),
+                self.rounds.tolist(),
+                self.clusters.tolist(),
             )
-            for j in range(len(self.positions))
-        ]
+        )
 
 
 def _mmap(path: Path) -> npt.NDArray[Any]:

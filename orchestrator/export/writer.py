@@ -32,8 +32,9 @@ import io
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +61,9 @@ class ExportRow:
 
 
 EXPORT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ExportRow))
+#: A row as a flat tuple in column order (``dataclasses.astuple`` deep-copies every field:
+#: an order of magnitude slower on a million rows).
+astuple = attrgetter(*EXPORT_COLUMNS)
 
 
 def _batches(rows: Iterable[ExportRow]) -> Iterator[list[ExportRow]]:

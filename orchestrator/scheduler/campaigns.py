@@ -8,6 +8,7 @@ naming the current state.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
 
@@ -71,13 +72,25 @@ def create_campaign(
     return campaign
 
 
-def transition(engine: Engine, campaign_id: uuid.UUID, target: CampaignStatus) -> Campaign:
-    """Move a campaign to ``target`` if its current state allows it."""
+def transition(
+    engine: Engine,
+    campaign_id: uuid.UUID,
+    target: CampaignStatus,
+    *,
+    allowed_from: Collection[CampaignStatus] | None = None,
+) -> Campaign:
+    """Move a campaign to ``target`` if its current state allows it.
+
+    ``allowed_from`` narrows the states the move may start from (e.g. *resume* only from
+    ``paused``, while *start* only from ``draft``); it is checked under the same row lock.
+    """
     with Session(engine, expire_on_commit=False) as s:
         campaign = s.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None:
             raise LookupError(f"no campaign {campaign_id}")
-        if target not in TRANSITIONS[campaign.status]:
+        if target not in TRANSITIONS[campaign.status] or (
+            allowed_from is not None and campaign.status not in allowed_from
+        ):
             raise CampaignStateError(
                 f"campaign {campaign_id} is {campaign.status.value}; "
                 f"it cannot become {target.value}"

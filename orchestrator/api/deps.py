@@ -1,0 +1,119 @@
+"""Typed dependencies: settings, engine, session, and the calling principal (API-key auth).
+
+Authentication: ``Authorization: Bearer <key>`` on every request. Browsers (the dashboard)
+may instead present the key in the ``crowdclean_key`` cookie set by ``POST /v1/login``; the
+cookie is accepted on GET/HEAD requests only, so it can never trigger a state change
+(no CSRF exposure). Missing or bad credentials answer 401 with ``WWW-Authenticate: Bearer``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from orchestrator.api.keys import Principal, key_digest, verify_api_key
+from orchestrator.api.problems import Problem
+from orchestrator.settings import Settings
+
+COOKIE_NAME = "crowdclean_key"
+_bearer = HTTPBearer(auto_error=False, description="An API key from `crowdclean apikey create`.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _unauthorized(detail: str, error: str = "invalid_token") -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer realm="crowdclean", error="{error}"'},
+    )
+
+
+class AuthCache:
+    """Verified keys for ``ttl_s`` seconds (digest → principal); 0 disables it."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        hit = self._entries.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[digest] = (time.monotonic() + self.ttl_s, principal)
+
+
+def authenticate(
+    request: Request,
+    engine: EngineDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller's principal, or 401."""
+    key: str | None = None
+    if credentials is not None:
+        key = credentials.credentials
+    elif request.method in ("GET", "HEAD"):
+        key = request.cookies.get(COOKIE_NAME)
+    if not key:
+        if request.headers.get("authorization"):
+            raise _unauthorized("the Authorization header must read 'Bearer <API key>'")
+        raise _unauthorized(
+            "this endpoint needs an API key: send 'Authorization: Bearer <key>' "
+            "(create one with `crowdclean apikey create --requester NAME`)",
+            error="invalid_request",
+        )
+    cache: AuthCache = request.app.state.auth_cache
+    digest = key_digest(key.strip())
+    principal = cache.get(digest)
+    if principal is None:
+        principal = verify_api_key(engine, key)
+        if principal is None:
+            raise _unauthorized("the API key is not valid (unknown, malformed or revoked)")
+        cache.put(digest, principal)
+    return principal
+
+
+RequesterDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_operator(principal: RequesterDep) -> Principal:
+    if not principal.is_operator:
+        raise Problem(403, "forbidden", "this action needs an operator API key")
+    return principal
+
+
+OperatorDep = Annotated[Principal, Depends(require_operator)]

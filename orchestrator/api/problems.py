@@ -1,0 +1,182 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every error answer carries ``type`` (a URN naming the kind of problem: see :data:`PROBLEM_TYPES`),
+``title`` (short, per type), ``status``, ``detail`` (what went wrong with this request, in
+words a requester can act on) and ``instance`` (the request path). Some add members:
+``errors`` (422: each invalid field with its location), ``row`` / ``column`` (a refused
+dataset upload), ``state`` (409: the campaign's current state), ``limit_bytes`` (413).
+
+Domain errors raised below the API (``LookupError``, ``PermissionError``,
+``CampaignStateError``, ``DatasetError``, ``MoneyError``, ``ValueError``) are mapped here, so
+handlers stay thin and the rules stay in the service layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+#: slug → title. The ``type`` member is ``urn:crowdclean:problem:<slug>``.
+PROBLEM_TYPES: dict[str, str] = {
+    "unauthorized": "Missing or invalid API key",
+    "forbidden": "Not allowed for this API key",
+    "not-found": "Resource not found",
+    "method-not-allowed": "Method not allowed",
+    "validation-error": "Invalid request",
+    "invalid-dataset": "Dataset refused",
+    "invalid-state": "Action not allowed in the campaign's current state",
+    "payload-too-large": "Request body too large",
+    "unsupported-media-type": "Unsupported media type",
+    "crowd-platform-error": "Crowd platform call failed",
+    "internal-error": "Internal server error",
+    "http-error": "HTTP error",
+}
+
+
+def problem_type(slug: str) -> str:
+    return f"urn:crowdclean:problem:{slug}"
+
+
+class Problem(HTTPException):
+    """An error answered as problem details. Subclasses FastAPI's ``HTTPException`` so FastAPI
+    re-raises it unchanged when it happens while a request body is read."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.slug = slug
+        self.extra = extra
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    slug: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A ``application/problem+json`` response for ``request``."""
+    body: dict[str, Any] = {
+        "type": problem_type(slug),
+        "title": PROBLEM_TYPES.get(slug, PROBLEM_TYPES["http-error"]),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
+
+
+_STATUS_SLUGS = {
+    400: "validation-error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "invalid-state",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+}
+
+
+def _loc(loc: Any) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error of ``app`` as problem details."""
+    from orchestrator.crowd.money import MoneyError
+    from orchestrator.crowd.platform import PlatformError
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.scheduler.campaigns import CampaignStateError
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(
+            request, exc.status_code, exc.slug, str(exc.detail), headers=exc.headers, **exc.extra
+        )
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = _STATUS_SLUGS.get(exc.status_code, "http-error")
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path}; the API lives under /v1"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem_response(request, exc.status_code, slug, detail, headers=exc.headers)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]) or "invalid request"
+        if len(errors) > 5:
+            detail += f"; and {len(errors) - 5} more"
+        return problem_response(request, 422, "validation-error", detail, errors=errors)
+
+    async def on_dataset(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DatasetError)
+        return problem_response(
+            request, 422, "invalid-dataset", str(exc), row=exc.row, column=exc.column
+        )
+
+    async def on_state(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, 409, "invalid-state", str(exc))
+
+    async def on_value(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, 422, "validation-error", str(exc))
+
+    async def on_lookup(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, 404, "not-found", str(exc).strip("'\""))
+
+    async def on_permission(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, 403, "forbidden", str(exc))
+
+    async def on_platform(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, 502, "crowd-platform-error", str(exc))
+
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request,
+            500,
+            "internal-error",
+            f"the server failed on this request ({type(exc).__name__}); it has been logged",
+        )
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(DatasetError, on_dataset)
+    app.add_exception_handler(CampaignStateError, on_state)
+    app.add_exception_handler(MoneyError, on_value)
+    app.add_exception_handler(PlatformError, on_platform)
+    app.add_exception_handler(LookupError, on_lookup)
+    app.add_exception_handler(PermissionError, on_permission)
+    app.add_exception_handler(ValueError, on_value)
+    app.add_exception_handler(Exception, on_error)

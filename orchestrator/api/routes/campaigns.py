@@ -1,0 +1,154 @@
+"""``/v1/campaigns``: create, list, read, start / pause / resume / cancel, status."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from orchestrator.api import service
+from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
+from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, CancelOut, StatusOut
+from orchestrator.db.models import CampaignStatus
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+@router.get("", response_model=CampaignPage, summary="Campaigns visible to your key")
+def list_campaigns(
+    engine: EngineDep,
+    principal: RequesterDep,
+    status_: Annotated[CampaignStatus | None, Query(alias="status")] = None,
+    requester: Annotated[
+        str | None, Query(description="Owner filter (operator keys: any owner).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CampaignPage:
+    rows, total = service.list_campaigns(
+        engine, principal, status=status_, requester=requester, limit=limit, offset=offset
+    )
+    return CampaignPage(
+        campaigns=[CampaignOut.of(c) for c in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "",
+    response_model=CampaignOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a campaign (draft) on one of your datasets",
+)
+def create_campaign(
+    body: CampaignIn, engine: EngineDep, settings: SettingsDep, principal: RequesterDep
+) -> CampaignOut:
+    campaign = service.create_campaign_for(
+        engine,
+        principal,
+        dataset=body.dataset,
+        name=body.name,
+        budget_usd=body.budget_usd,
+        config=body.config,
+        data_dir=settings.data_dir,
+        requester=body.requester,
+    )
+    return CampaignOut.of(campaign)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut, summary="One campaign")
+def get_campaign(campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep) -> CampaignOut:
+    return CampaignOut.of(service.campaign_for(engine, principal, campaign_id))
+
+
+def _act(
+    request: Request,
+    engine: Any,
+    principal: Any,
+    campaign_id: uuid.UUID,
+    action: Literal["start", "pause", "resume"],
+) -> CampaignOut:
+    campaign = service.campaign_action(engine, principal, campaign_id, action)
+    request.app.state.status_service.invalidate(campaign_id)
+    return CampaignOut.of(campaign)
+
+
+@router.post(
+    "/{campaign_id}/start", response_model=CampaignOut, summary="draft → running (409 otherwise)"
+)
+def start(
+    request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
+) -> CampaignOut:
+    return _act(request, engine, principal, campaign_id, "start")
+
+
+@router.post(
+    "/{campaign_id}/pause", response_model=CampaignOut, summary="running → paused (409 otherwise)"
+)
+def pause(
+    request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
+) -> CampaignOut:
+    return _act(request, engine, principal, campaign_id, "pause")
+
+
+@router.post(
+    "/{campaign_id}/resume",
+    response_model=CampaignOut,
+    summary="paused | failed → running (409 otherwise)",
+)
+def resume(
+    request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
+) -> CampaignOut:
+    return _act(request, engine, principal, campaign_id, "resume")
+
+
+@router.post(
+    "/{campaign_id}/cancel",
+    response_model=CancelOut,
+    summary="Cancel, then expire and dispose of outstanding HITs",
+    description="Any state but completed → cancelled (409 from completed). Work already "
+    "submitted is paid, open HITs are expired and deleted, reservations are released. "
+    "Calling it again on a cancelled campaign retries the HIT clean-up.",
+)
+def cancel(
+    request: Request,
+    campaign_id: uuid.UUID,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: RequesterDep,
+) -> CancelOut:
+    outcome = service.cancel_campaign_for(
+        engine,
+        principal,
+        campaign_id,
+        request.app.state.platform_factory,
+        lease_ttl_s=settings.scheduler.lease_ttl_s,
+    )
+    request.app.state.status_service.invalidate(campaign_id)
+    return CancelOut(
+        campaign=CampaignOut.of(outcome.campaign),
+        open_hits=outcome.open_hits,
+        cleanup=outcome.cleanup,
+        deferred=outcome.deferred,
+    )
+
+
+@router.get(
+    "/{campaign_id}/status",
+    response_model=StatusOut,
+    summary="State, round, money, label counts, accuracy estimate, worker stats",
+    description="Cached per process for `status_cache_ttl_s` (default 1 s).",
+)
+def campaign_status(
+    request: Request, campaign_id: uuid.UUID, principal: RequesterDep
+) -> JSONResponse:
+    try:
+        doc = request.app.state.status_service.get(campaign_id)
+    except LookupError:
+        doc = None
+    if doc is None or not service.can_see(principal, doc["requester"]):
+        raise LookupError(f"no campaign {campaign_id} visible to this API key")
+    # Returned as a ready response: the document is already plain JSON, and skipping the
+    # response-model round trip keeps this hot endpoint cheap.
+    return JSONResponse(doc)

@@ -1,0 +1,186 @@
+"""Request and response bodies of the HTTP API (pydantic). Money is a decimal string in USD."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.db.models import Campaign, CampaignStatus, Dataset, FeatureKind
+from orchestrator.scheduler.config import CampaignConfig
+
+
+class DatasetOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    source: str
+    feature_kind: FeatureKind
+    n_items: int
+    n_features: int
+    classes: list[str]
+    owner: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, d: Dataset) -> DatasetOut:
+        return cls.model_validate(d, from_attributes=True)
+
+
+class CampaignIn(BaseModel):
+    """A new campaign on an imported dataset; it starts in ``draft``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(description="Dataset id or name (one you imported).", min_length=1)
+    name: str = Field(default="campaign", min_length=1, max_length=200)
+    budget_usd: Decimal = Field(description="Hard spend cap in USD, MTurk fees included.", gt=0)
+    config: CampaignConfig = Field(default_factory=CampaignConfig)
+    requester: str | None = Field(
+        default=None, description="Owner; operator keys only (default: the caller)."
+    )
+
+
+class CampaignOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    requester: str
+    dataset_id: uuid.UUID
+    status: CampaignStatus
+    current_round: int
+    budget_usd: str
+    reward_usd: str
+    assignments_per_item: int
+    config: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Campaign) -> CampaignOut:
+        return cls(
+            id=c.id,
+            name=c.name,
+            requester=c.requester,
+            dataset_id=c.dataset_id,
+            status=c.status,
+            current_round=c.current_round,
+            budget_usd=str(Decimal(c.budget_usd).quantize(Decimal("0.01"))),
+            reward_usd=str(Decimal(c.reward_usd).quantize(Decimal("0.01"))),
+            assignments_per_item=c.assignments_per_item,
+            config=dict(c.config),
+            error=c.error,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+        )
+
+
+class CampaignPage(BaseModel):
+    campaigns: list[CampaignOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class CancelOut(BaseModel):
+    campaign: CampaignOut
+    open_hits: int = Field(description="HITs not yet disposed of when the cancel arrived.")
+    cleanup: dict[str, Any] | None = Field(
+        description="What the HIT clean-up did (expired, disposed, approved, released_usd, "
+        "still_open); null when nothing was open or it was deferred."
+    )
+    deferred: bool = Field(
+        description="A scheduler was mid-step on this campaign; it disposes of the HITs itself."
+    )
+
+
+class ItemsCounts(BaseModel):
+    total: int
+    inspected: int = Field(description="Items shown to the crowd (all rounds).")
+    verified: int = Field(description="Items with an aggregated crowd label.")
+    validation: int = Field(description="Verified items of the validation round.")
+    propagated: int = Field(description="Items labelled by latent-space propagation.")
+
+
+class AccuracyOut(BaseModel):
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+    n_validation: int
+    crowd_share: float
+    method: str
+
+
+class WorkersOut(BaseModel):
+    count: int
+    answers: int
+    items_answered: int
+    answers_per_item: float | None
+    blocked: int
+
+
+class RoundOut(BaseModel):
+    number: int
+    status: str
+    strategy: str
+    selected: int
+    metrics: dict[str, Any]
+    started_at: str
+    finished_at: str | None
+
+
+class StatusOut(BaseModel):
+    """A campaign's state, money and label quality. Money: decimal strings, USD, fees included."""
+
+    id: uuid.UUID
+    name: str
+    requester: str
+    dataset_id: uuid.UUID
+    status: CampaignStatus
+    round: int
+    rounds_planned: int
+    error: str | None
+    created_at: str
+    updated_at: str
+    budget_usd: str
+    spent_usd: str = Field(description="Committed: paid + reserved for open HITs, fees included.")
+    paid_usd: str = Field(description="Rewards and bonuses paid, fees included.")
+    fees_usd: str = Field(description="MTurk fees on what was paid.")
+    reserved_usd: str = Field(description="Held for HITs still open (fees included).")
+    remaining_usd: str
+    items: ItemsCounts
+    accuracy: AccuracyOut | None = Field(
+        description="Estimated share of correct cleaned labels, 95 % Wilson interval; null "
+        "before the validation round is verified."
+    )
+    workers: WorkersOut
+    rounds: list[RoundOut]
+
+
+class ItemOut(BaseModel):
+    position: int
+    item_id: str
+    original_label: str
+    cleaned_label: str
+    source: str
+    confidence: float
+    vote_counts: dict[str, int]
+    n_workers: int
+    round: int
+    cluster: int
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+    limit: int
+
+
+class WhoAmI(BaseModel):
+    requester: str
+    role: str

@@ -1,0 +1,649 @@
+"""The rules behind the HTTP API: who may see and do what, status, items, cancel.
+
+Handlers in :mod:`orchestrator.api.routes` only parse and serialise; everything they decide
+comes from here. This module does not import FastAPI. Errors are domain exceptions that
+:mod:`orchestrator.api.problems` maps to problem details: ``LookupError`` → 404,
+``PermissionError`` → 403, ``CampaignStateError`` → 409, ``ValueError`` → 422.
+
+Visibility: a requester sees its own campaigns and datasets only; another requester's
+campaign answers 404 exactly like a missing one (its existence is not revealed). An operator
+key sees and may act on everything. Datasets imported with the CLI belong to no requester
+and are visible to operators only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import distinct, func, type_coerce
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from orchestrator.api.keys import Principal
+from orchestrator.db.models import (
+    Answer,
+    Campaign,
+    CampaignStatus,
+    Dataset,
+    Hit,
+    HitStatus,
+    Item,
+    LedgerEntry,
+    LedgerKind,
+    PropagatedLabel,
+    Round,
+    VerifiedLabel,
+    Worker,
+)
+from orchestrator.db.types import Money
+from orchestrator.export.campaign import (
+    LabelChunk,
+    LabelContext,
+    label_chunk,
+    label_context,
+    labels_at,
+)
+from orchestrator.scheduler.config import CampaignConfig
+
+Action = Literal["start", "pause", "resume"]
+LABEL_SOURCES = ("original", "model", "crowd", "propagated")
+#: Positions scanned at most per items request before answering with a (short) page.
+SCAN_BUDGET = 50_000
+_SCAN_CHUNK = 5_000
+_CENT = Decimal("0.01")
+
+
+# --------------------------------------------------------------------------- access
+
+
+def _not_found(kind: str, ref: object) -> LookupError:
+    return LookupError(f"no {kind} {ref} visible to this API key")
+
+
+def campaign_for(engine: Engine, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
+    """The campaign if the principal may see it; LookupError otherwise (missing or not theirs)."""
+    with Session(engine, expire_on_commit=False) as s:
+        campaign = s.get(Campaign, campaign_id)
+    if campaign is None or not can_see(principal, campaign.requester):
+        raise _not_found("campaign", campaign_id)
+    return campaign
+
+
+def can_see(principal: Principal, owner: str | None) -> bool:
+    """Operators see everything; a requester only what it owns."""
+    return principal.is_operator or (owner is not None and owner == principal.requester)
+
+
+def list_campaigns(
+    engine: Engine,
+    principal: Principal,
+    *,
+    status: CampaignStatus | None = None,
+    requester: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Campaign], int]:
+    """(page, total) of the campaigns the principal may see, newest first.
+
+    ``requester`` filters by owner; a requester key may only name itself.
+    """
+    if requester is not None and not principal.is_operator and requester != principal.requester:
+        raise PermissionError("a requester key may list its own campaigns only")
+    owner = requester if principal.is_operator else principal.requester
+    with Session(engine) as s:
+        query = select(Campaign)
+        count = select(func.count()).select_from(Campaign)
+        if owner is not None:
+            query = query.where(Campaign.requester == owner)
+            count = count.where(Campaign.requester == owner)
+        if status is not None:
+            query = query.where(Campaign.status == status)
+            count = count.where(Campaign.status == status)
+        total = int(s.exec(count).one())
+        rows = s.exec(
+            query.order_by(col(Campaign.created_at).desc(), col(Campaign.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return list(rows), total
+
+
+def list_datasets(engine: Engine, principal: Principal) -> list[Dataset]:
+    """Datasets the principal may use, newest first."""
+    with Session(engine) as s:
+        query = select(Dataset).order_by(col(Dataset.created_at).desc())
+        if not principal.is_operator:
+            query = query.where(Dataset.owner == principal.requester)
+        return list(s.exec(query).all())
+
+
+def dataset_for(engine: Engine, principal: Principal, ref: str) -> Dataset:
+    """A dataset by id or name that the principal may use; LookupError otherwise."""
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.data.store import get_dataset
+
+    try:
+        ds = get_dataset(engine, ref)
+    except DatasetError as exc:
+        raise _not_found("dataset", ref) from exc
+    if not can_see(principal, ds.owner):
+        raise _not_found("dataset", ref)
+    return ds
+
+
+def import_dataset(
+    engine: Engine,
+    principal: Principal,
+    path: Path,
+    *,
+    filename: str,
+    mapping: Any,
+    name: str,
+    data_dir: Path,
+) -> Dataset:
+    """Read, validate and store an uploaded file for the principal (``DatasetError`` if bad).
+
+    Errors name the uploaded file's name (not the temporary path), its row and its column.
+    """
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.data.importer import read_dataset_file
+    from orchestrator.data.store import save_dataset
+
+    try:
+        data = read_dataset_file(path, mapping, name=name)
+    except DatasetError as exc:
+        raise DatasetError(exc.message, source=filename, row=exc.row, column=exc.column) from exc
+    ds = save_dataset(engine, data, name=name, source=f"upload:{filename}", data_dir=data_dir)
+    # save_dataset knows nothing about owners; until this update lands the dataset is
+    # operator-only, the safe side.
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.get(Dataset, ds.id)
+        assert row is not None
+        row.owner = principal.requester
+        s.add(row)
+        s.commit()
+        return row
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def create_campaign_for(
+    engine: Engine,
+    principal: Principal,
+    *,
+    dataset: str,
+    name: str,
+    budget_usd: Decimal,
+    config: CampaignConfig,
+    data_dir: Path,
+    requester: str | None = None,
+) -> Campaign:
+    """A draft campaign owned by the caller (an operator may name another ``requester``)."""
+    from orchestrator.api.keys import validate_requester
+    from orchestrator.scheduler.campaigns import create_campaign
+
+    owner = principal.requester
+    if requester is not None and requester != principal.requester:
+        if not principal.is_operator:
+            raise PermissionError("only an operator key may create campaigns for another requester")
+        owner = validate_requester(requester)
+    ds = dataset_for(engine, principal, dataset)
+    return create_campaign(
+        engine,
+        ds.id,
+        name=name,
+        budget_usd=budget_usd,
+        config=config,
+        data_dir=data_dir,
+        requester=owner,
+    )
+
+
+_ACTIONS: dict[str, tuple[CampaignStatus, tuple[CampaignStatus, ...]]] = {
+    "start": (CampaignStatus.RUNNING, (CampaignStatus.DRAFT,)),
+    "pause": (CampaignStatus.PAUSED, (CampaignStatus.RUNNING,)),
+    "resume": (CampaignStatus.RUNNING, (CampaignStatus.PAUSED, CampaignStatus.FAILED)),
+}
+
+
+def campaign_action(
+    engine: Engine, principal: Principal, campaign_id: uuid.UUID, action: Action
+) -> Campaign:
+    """start (draft → running), pause (running → paused), resume (paused | failed → running)."""
+    from orchestrator.scheduler.campaigns import CampaignStateError, transition
+
+    campaign_for(engine, principal, campaign_id)
+    target, sources = _ACTIONS[action]
+    try:
+        return transition(engine, campaign_id, target, allowed_from=sources)
+    except CampaignStateError as exc:
+        now = campaign_for(engine, principal, campaign_id).status.value
+        raise CampaignStateError(
+            f"cannot {action} campaign {campaign_id}: it is {now}, and {action} works only "
+            f"from {' or '.join(s.value for s in sources)}"
+        ) from exc
+
+
+@dataclass
+class CancelOutcome:
+    """What a cancel did: the campaign, and the crowd clean-up (None when nothing was open)."""
+
+    campaign: Campaign
+    open_hits: int
+    cleanup: dict[str, Any] | None
+    deferred: bool  # a scheduler holds the campaign; it disposes of the HITs after its step
+
+
+def _open_hits(engine: Engine, campaign_id: uuid.UUID) -> int:
+    with Session(engine) as s:
+        return int(
+            s.exec(
+                select(func.count())
+                .select_from(Hit)
+                .where(
+                    Hit.campaign_id == campaign_id,
+                    # the scheduler's notion of open: a COMPLETED HIT has all its answers
+                    col(Hit.status).in_((HitStatus.INTENT, HitStatus.PUBLISHED, HitStatus.EXPIRED)),
+                )
+            ).one()
+        )
+
+
+def cancel_campaign_for(
+    engine: Engine,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    platform_factory: Callable[[], Any],
+    *,
+    lease_ttl_s: float = 60.0,
+) -> CancelOutcome:
+    """Cancel a campaign, then expire and dispose of its outstanding HITs.
+
+    The state changes first, so no scheduler starts another step. The HIT clean-up
+    (:func:`orchestrator.crowd.manager.cancel_campaign`: expire, collect, pay submitted work,
+    dispose, release reservations) runs here under the campaign's scheduler lease, so it never
+    races a publish in flight; when a scheduler holds the lease right now, the clean-up is left
+    to it (it sweeps cancelled campaigns with open HITs) and ``deferred`` is set. Calling cancel
+    again on a cancelled campaign retries the clean-up.
+    """
+    from orchestrator.crowd.manager import cancel_campaign
+    from orchestrator.scheduler.campaigns import transition
+
+    campaign = campaign_for(engine, principal, campaign_id)
+    if campaign.status != CampaignStatus.CANCELLED:
+        campaign = transition(engine, campaign_id, CampaignStatus.CANCELLED)
+    n_open = _open_hits(engine, campaign_id)
+    if n_open == 0:
+        return CancelOutcome(campaign, 0, None, deferred=False)
+    from orchestrator.scheduler.lease import claim_lease, new_owner_id, release_lease
+
+    owner = f"api:{new_owner_id()}"
+    if not claim_lease(engine, campaign_id, owner, lease_ttl_s):
+        return CancelOutcome(campaign, n_open, None, deferred=True)
+    try:
+        report = cancel_campaign(engine, platform_factory(), campaign_id)
+    finally:
+        release_lease(engine, campaign_id, owner)
+    return CancelOutcome(
+        campaign,
+        n_open,
+        {
+            "expired": report.expired,
+            "disposed": report.disposed,
+            "approved": report.approved,
+            "abandoned_intents": report.abandoned_intents,
+            "released_usd": str(report.released_usd),
+            "still_open": report.still_open,
+        },
+        deferred=False,
+    )
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _money(session: Session, campaign_id: uuid.UUID) -> dict[LedgerKind, tuple[Decimal, Decimal]]:
+    """kind → (amount, fee) USD: one grouped aggregate over the campaign's ledger (indexed)."""
+    rows = session.exec(
+        select(
+            LedgerEntry.kind,
+            type_coerce(func.sum(LedgerEntry.amount_usd), Money()),
+            type_coerce(func.sum(LedgerEntry.fee_usd), Money()),
+        )
+        .where(LedgerEntry.campaign_id == campaign_id)
+        .group_by(col(LedgerEntry.kind))
+    ).all()
+    return {LedgerKind(kind): (Decimal(a or 0), Decimal(f or 0)) for kind, a, f in rows}
+
+
+def _usd(x: Decimal) -> str:
+    return str(x.quantize(_CENT))
+
+
+class StatusService:
+    """Campaign status documents, cached per process.
+
+    The whole document is kept ``ttl_s`` seconds (the API's ``status_cache_ttl_s``). The
+    label-accuracy estimate, the only part that reads an artifact, is recomputed only when
+    the campaign's labels or rounds change (keyed on the verified-label count and the rounds'
+    states), so even an uncached status does a handful of indexed aggregate queries.
+    """
+
+    def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self._docs: dict[uuid.UUID, tuple[float, dict[str, Any]]] = {}
+        self._accuracy: dict[uuid.UUID, tuple[tuple[Any, ...], dict[str, Any] | None]] = {}
+
+    def invalidate(self, campaign_id: uuid.UUID) -> None:
+        self._docs.pop(campaign_id, None)
+
+    def get(self, campaign_id: uuid.UUID) -> dict[str, Any]:
+        """The status document of a campaign (LookupError if there is none)."""
+        now = time.monotonic()
+        hit = self._docs.get(campaign_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        doc = self.compute(campaign_id)
+        if self.ttl_s > 0:
+            if len(self._docs) > 10_000:
+                self._docs.clear()
+            self._docs[campaign_id] = (now + self.ttl_s, doc)
+        return doc
+
+    def compute(self, campaign_id: uuid.UUID) -> dict[str, Any]:
+        with Session(self.engine) as s:
+            c = s.get(Campaign, campaign_id)
+            if c is None:
+                raise LookupError(f"no campaign {campaign_id}")
+            n_items = s.exec(select(Dataset.n_items).where(Dataset.id == c.dataset_id)).one()
+            n_verified = int(
+                s.exec(
+                    select(func.count())
+                    .select_from(VerifiedLabel)
+                    .where(VerifiedLabel.campaign_id == campaign_id)
+                ).one()
+            )
+            n_validation = int(
+                s.exec(
+                    select(func.count())
+                    .select_from(VerifiedLabel)
+                    .where(
+                        VerifiedLabel.campaign_id == campaign_id, col(VerifiedLabel.is_validation)
+                    )
+                ).one()
+            )
+            n_propagated = int(
+                s.exec(
+                    select(func.count())
+                    .select_from(PropagatedLabel)
+                    .where(PropagatedLabel.campaign_id == campaign_id)
+                ).one()
+            )
+            rounds = s.exec(
+                select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
+            ).all()
+            n_workers, n_answers, n_answered = s.exec(
+                select(
+                    func.count(distinct(col(Answer.worker_pk))),
+                    func.count(),
+                    func.count(distinct(col(Answer.item_id))),
+                ).where(Answer.campaign_id == campaign_id)
+            ).one()
+            n_blocked = int(
+                s.exec(
+                    select(func.count(distinct(col(Worker.id))))
+                    .join(Answer, col(Answer.worker_pk) == col(Worker.id))
+                    .where(Answer.campaign_id == campaign_id, col(Worker.blocked))
+                ).one()
+            )
+            money = _money(s, campaign_id)
+        zero = (Decimal(0), Decimal(0))
+        reserved = Decimal(0)
+        for kind in (LedgerKind.HIT_RESERVATION, LedgerKind.RELEASE):
+            amount, fee = money.get(kind, zero)
+            reserved += amount + fee
+        rewards, reward_fees = money.get(LedgerKind.REWARD, zero)
+        bonuses, bonus_fees = money.get(LedgerKind.BONUS, zero)
+        fees = reward_fees + bonus_fees
+        committed = reserved + rewards + bonuses + fees
+        budget = Decimal(c.budget_usd)
+        cfg = c.config or {}
+        key = (n_verified, tuple((r.number, r.status.value, r.finished_at) for r in rounds))
+        return {
+            "id": str(c.id),
+            "name": c.name,
+            "requester": c.requester,
+            "dataset_id": str(c.dataset_id),
+            "status": c.status.value,
+            "round": c.current_round,
+            "rounds_planned": int(cfg.get("rounds", CampaignConfig().rounds)),
+            "error": c.error,
+            "created_at": c.created_at.isoformat(),
+            "updated_at": c.updated_at.isoformat(),
+            "budget_usd": _usd(budget),
+            "spent_usd": _usd(committed),
+            "paid_usd": _usd(rewards + bonuses + fees),
+            "fees_usd": _usd(fees),
+            "reserved_usd": _usd(reserved),
+            "remaining_usd": _usd(budget - committed),
+            "items": {
+                "total": int(n_items),
+                "inspected": sum(r.n_selected for r in rounds),
+                "verified": n_verified,
+                "validation": n_validation,
+                "propagated": n_propagated,
+            },
+            "accuracy": self._accuracy_of(campaign_id, key),
+            "workers": {
+                "count": int(n_workers),
+                "answers": int(n_answers),
+                "items_answered": int(n_answered),
+                "answers_per_item": round(n_answers / n_answered, 3) if n_answered else None,
+                "blocked": n_blocked,
+            },
+            "rounds": [
+                {
+                    "number": r.number,
+                    "status": r.status.value,
+                    "strategy": r.strategy,
+                    "selected": r.n_selected,
+                    "metrics": dict(r.metrics),
+                    "started_at": r.started_at.isoformat(),
+                    "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                }
+                for r in rounds
+            ],
+        }
+
+    def _accuracy_of(self, campaign_id: uuid.UUID, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        hit = self._accuracy.get(campaign_id)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = accuracy_estimate(self.engine, campaign_id)
+        self._accuracy[campaign_id] = (key, value)
+        return value
+
+
+def accuracy_estimate(engine: Engine, campaign_id: uuid.UUID) -> dict[str, Any] | None:
+    """Estimated share of correct cleaned labels with a 95 % Wilson interval, or None.
+
+    See :mod:`orchestrator.scheduler.quality` for the estimator: crowd-labelled items count as
+    correct; every other item is scored by how often the model/original rule agrees with the
+    crowd on the validation items. None before any validation item is verified.
+    """
+    from orchestrator.scheduler.quality import estimate_label_accuracy
+
+    q = estimate_label_accuracy(engine, campaign_id)
+    if q.n_validation == 0:
+        return None
+    return {
+        "estimate": round(q.estimate, 4),
+        "low": round(q.low, 4),
+        "high": round(q.high, 4),
+        "confidence": 0.95,
+        "n_validation": q.n_validation,
+        "crowd_share": round(q.crowd_share, 4),
+        "method": "wilson interval on crowd-verified validation items",
+    }
+
+
+# --------------------------------------------------------------------------- items
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Filters of the items listing; None means any."""
+
+    source: str | None = None
+    round: int | None = None
+    changed: bool | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source is not None and self.source not in LABEL_SOURCES:
+            raise ValueError(
+                f"source must be one of {', '.join(LABEL_SOURCES)}, got {self.source!r}"
+            )
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p1:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """Position a cursor points at (0 for None); ValueError naming the cursor if it is bad."""
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, _, pos = raw.partition(":")
+        if tag != "p1" or not pos.isdigit():
+            raise ValueError
+        return int(pos)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError(
+            f"cursor {cursor!r} is not valid; pass the next_cursor of a previous page"
+        ) from None
+
+
+def _item_dict(chunk: LabelChunk, j: int, classes: list[str]) -> dict[str, Any]:
+    return {
+        "position": int(chunk.positions[j]),
+        "item_id": chunk.external_ids[j],
+        "original_label": classes[int(chunk.original[j])],
+        "cleaned_label": classes[int(chunk.labels[j])],
+        "source": str(chunk.sources[j]),
+        "confidence": round(float(chunk.confidence[j]), 6),
+        "vote_counts": chunk.vote_counts[j],
+        "n_workers": int(chunk.n_workers[j]),
+        "round": int(chunk.rounds[j]),
+        "cluster": int(chunk.clusters[j]),
+    }
+
+
+def _keep(chunk: LabelChunk, flt: ItemFilter, classes: list[str]) -> np.ndarray:
+    mask = np.ones(len(chunk), dtype=np.bool_)
+    if flt.source is not None:
+        mask &= chunk.sources == flt.source
+    if flt.round is not None:
+        mask &= chunk.rounds == flt.round
+    if flt.changed is not None:
+        mask &= (chunk.labels != chunk.original) == flt.changed
+    if flt.label is not None:
+        k = classes.index(flt.label) if flt.label in classes else -1
+        mask &= chunk.labels == k
+    return mask
+
+
+def _candidate_positions(
+    engine: Engine, ctx: LabelContext, flt: ItemFilter, start: int, limit: int
+) -> list[int] | None:
+    """Positions from the label tables when the filter can only match labelled items, else None.
+
+    ``source=crowd|propagated`` and ``round=r ≥ 0`` match only items with a crowd or propagated
+    label, which are few next to the dataset; reading those rows beats scanning every item.
+    """
+    tables: list[Any] = []
+    if flt.source == "crowd":
+        tables = [VerifiedLabel]
+    elif flt.source == "propagated":
+        tables = [PropagatedLabel]
+    elif flt.round is not None and flt.round >= 0 and flt.source in (None, "crowd", "propagated"):
+        tables = [VerifiedLabel, PropagatedLabel]
+    if not tables:
+        return None
+    round_ids = [rid for rid, number in ctx.rounds.items() if number == flt.round]
+    found: set[int] = set()
+    with Session(engine) as s:
+        for table in tables:
+            query = (
+                select(Item.position)
+                .join(table, col(table.item_id) == col(Item.id))
+                .where(
+                    col(table.campaign_id) == ctx.campaign.id,
+                    col(Item.dataset_id) == ctx.dataset.id,
+                    col(Item.position) >= start,
+                )
+                .order_by(col(Item.position))
+                .limit(limit)
+            )
+            if flt.round is not None:
+                query = query.where(col(table.round_id).in_(round_ids))
+            found.update(int(p) for p in s.exec(query).all())
+    return sorted(found)[:limit]
+
+
+def items_page(
+    engine: Engine,
+    campaign_id: uuid.UUID,
+    flt: ItemFilter,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """(items, next_cursor): up to ``limit`` items at or after the cursor matching ``flt``.
+
+    Items come in position order. A page may hold fewer than ``limit`` items when the scan of
+    one request (:data:`SCAN_BUDGET` positions) found fewer; keep following ``next_cursor``
+    until it is None.
+    """
+    start = decode_cursor(cursor)
+    ctx = label_context(engine, campaign_id)
+    classes = ctx.classes
+    out: list[dict[str, Any]] = []
+    candidates = _candidate_positions(engine, ctx, flt, start, limit + 1)
+    if candidates is not None:
+        # A candidate can still fail the filter (a propagated item later verified by the crowd).
+        while candidates:
+            chunk = labels_at(engine, ctx, np.asarray(candidates, dtype=np.int64))
+            keep = _keep(chunk, flt, classes)
+            for j in np.flatnonzero(keep):
+                if len(out) == limit:
+                    return out, encode_cursor(int(chunk.positions[j]))
+                out.append(_item_dict(chunk, int(j), classes))
+            nxt = candidates[-1] + 1
+            candidates = _candidate_positions(engine, ctx, flt, nxt, limit + 1) or []
+        return out, None
+    pos = start
+    end = min(ctx.n_items, start + SCAN_BUDGET)
+    while pos < end:
+        hi = min(end, pos + _SCAN_CHUNK)
+        chunk = label_chunk(engine, ctx, (col(Item.position) >= pos) & (col(Item.position) < hi))
+        keep = _keep(chunk, flt, classes)
+        for j in np.flatnonzero(keep):
+            if len(out) == limit:
+                return out, encode_cursor(int(chunk.positions[j]))
+            out.append(_item_dict(chunk, int(j), classes))
+        pos = hi
+    return out, (encode_cursor(pos) if pos < ctx.n_items else None)
