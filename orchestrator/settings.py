@@ -61,6 +61,11 @@ class SchedulerSettings(BaseModel):
         description="Consecutive failed steps of one campaign before it is marked failed; "
         "retries back off from interval_s, doubling up to 10 minutes (8 ≈ 10 min of outage).",
     )
+    heartbeat_path: Path | None = Field(
+        default=None,
+        description="File the scheduler rewrites (UTC ISO time) after every tick and step; a "
+        "container health check reads its age. None: no heartbeat file.",
+    )
 
 
 class ApiSettings(BaseModel):

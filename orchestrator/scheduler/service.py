@@ -30,6 +30,7 @@ This module imports neither FastAPI nor anything that opens a resource at import
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -168,6 +169,18 @@ class CampaignService:
                 .values(lease_owner=None, lease_expires_at=None)
             )
 
+    def beat(self) -> None:
+        """Rewrite the heartbeat file (``Settings.scheduler.heartbeat_path``), if configured."""
+        path = self.options.heartbeat_path
+        if path is None:
+            return
+        try:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(datetime.now(UTC).isoformat() + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:  # a health signal must never stop the work
+            log.warning("could not write heartbeat %s", path, exc_info=True)
+
     def platform(self) -> CrowdPlatform:
         """The crowd platform, connected on first use."""
         if self._platform is None:
@@ -246,6 +259,7 @@ class CampaignService:
         with self._busy:
             if self.stopping:
                 return report
+            self.beat()
             ids = self.running_campaigns()
             if ids:  # rotate the start so a slow campaign cannot starve the ones after it
                 k = self._rotation % len(ids)
@@ -268,6 +282,7 @@ class CampaignService:
                 self._last_sweep[campaign_id] = now
                 if self.dispose_cancelled(campaign_id):
                     report.cancelled_swept.append(campaign_id)
+            self.beat()
         report.seconds = time.monotonic() - started
         return report
 
@@ -298,6 +313,7 @@ class CampaignService:
                     self._record_failure(campaign_id, result.error)
                     break
                 self._clear_failures(campaign_id)
+                self.beat()
                 if progressed:
                     result.steps += 1
                 if not progressed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +164,14 @@ def test_failing_campaign_backs_off_then_fails_with_the_error(
         ds = s.get(Dataset, campaign.dataset_id)
         assert ds is not None
     os.remove(Path(ds.artifact_dir) / "features.npy")  # a lost artifact volume
-    svc = CampaignService(_settings(engine, sim, interval_s=0.05, max_failures=3), engine=engine)
+    beat = tmp_path / "heartbeat"
+    settings = _settings(engine, sim, interval_s=0.05, max_failures=3, heartbeat_path=beat)
+    svc = CampaignService(settings, engine=engine)
     first = svc.tick().advanced[0]
+    # the heartbeat is written even when the campaign's step fails (the loop itself is alive)
+    assert abs(datetime.fromisoformat(beat.read_text().strip()) - datetime.now(UTC)) < timedelta(
+        seconds=30
+    )
     assert first.claimed and first.error and "features.npy" in first.error
     assert svc.tick().advanced[0].claimed is False  # backing off (0.05 s)
     with Session(engine) as s:
