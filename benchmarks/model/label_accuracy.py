@@ -94,6 +94,11 @@ def run_one(name: str, noise: str, seed: int, share: float, threads: int) -> dic
     row["dpm_epochs"] = (
         f"{info['search_epochs']} search + {info['epochs_run']} final (best {info['epochs']})"
     )
+    # Validation (accuracy, -NLL) of every β candidate: how the choice was made.
+    scores = info["beta_scores"]
+    assert isinstance(scores, dict)
+    row["dpm_beta_scores"] = {str(k): v for k, v in scores.items()}
+    row["dpm_val_accuracy"] = info["val_accuracy"]
     t0 = time.perf_counter()
     out0 = fit_label_model(
         data,

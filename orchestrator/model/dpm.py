@@ -4,12 +4,13 @@ Objective (maximised, per item, averaged over a mini-batch)::
 
     E_q[log p_γ(ŷ | z, y)] + β · (r / d) · E_q[log p_θ(x | z, y)] − KL(q(z, y | x) ‖ p(z, y))
 
-* ``d`` is the input dimension and ``r = ModelConfig.beta_reference_dim`` (100). The data
+* ``d`` is the input dimension and ``r = ModelConfig.beta_reference_dim`` (256). The data
   log-likelihood of an image grows linearly with its number of pixels, so the raw β would mean
   a 12× stronger data term on 784-pixel MNIST than on 64-pixel digits; dividing by ``d`` makes
   β a weight **per input dimension**, and the constant ``r`` only shifts the grid so that
-  ``β = 1`` is "the full likelihood of a 100-dimensional input". ``β = 0`` drops the generative
-  part (the model is then a classifier with an instance-dependent noisy-label channel).
+  ``β = 1`` is "the full likelihood of a 256-dimensional (16×16) input". ``β = 0`` drops the
+  generative part (the model is then a classifier with an instance-dependent noisy-label
+  channel).
 * Crowd-verified items that are not validation items have ``y`` observed: their term is the
   ELBO at the observed class plus ``supervised_weight · log q(y | x)`` (the semi-supervised term
   of Kingma et al.'s M2). Validation items are trained like any unverified item (their noisy
@@ -158,6 +159,7 @@ class _FitResult:
     score: tuple[float, float]
     epochs: int
     history: list[tuple[float, float]]
+    epoch_seconds: list[float]  # wall time of each epoch's mini-batch updates (no validation)
 
 
 def _train(
@@ -185,7 +187,9 @@ def _train(
     history: list[tuple[float, float]] = []
     since_best = 0
     epoch = 0
+    epoch_seconds: list[float] = []
     for epoch in range(1, max_epochs + 1):
+        t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=shuffle_gen).to(device)
         for start in range(0, n, config.batch_size):
             b = perm[start : start + config.batch_size]
@@ -202,6 +206,9 @@ def _train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # kernels are asynchronous: time finished work
+        epoch_seconds.append(time.perf_counter() - t_epoch)
         if not has_val:
             continue
         score = _val_score(net, tensors, config.posterior_samples, seed)
@@ -217,7 +224,9 @@ def _train(
         net.load_state_dict(best_state)
     else:
         best_epoch = epoch
-    return _FitResult(net=net, score=best_score, epochs=best_epoch, history=history)
+    return _FitResult(
+        net=net, score=best_score, epochs=best_epoch, history=history, epoch_seconds=epoch_seconds
+    )
 
 
 def _new_network(data: LabeledData, config: ModelConfig, seed: int) -> DPMNetwork:
@@ -297,7 +306,8 @@ def fit_label_model(
     Returns:
         ``LabelModelOutput`` with posterior (n, K) float64, latent (n, d_z) float32, the β used,
         and ``info`` = {"beta_scores": {β: (val_acc, -val_nll)}, "val_accuracy", "epochs",
-        "seconds", "device", "data_weight"}.
+        "seconds", "epoch_seconds" (final fit, per epoch, training only), "device",
+        "data_weight"}.
     """
     config = config or ModelConfig()
     observed, validation = _check_inputs(data, observed, validation)
@@ -349,6 +359,7 @@ def fit_label_model(
             "epochs_run": max(len(res.history), res.epochs),
             "search_epochs": search_epochs,
             "seconds": time.perf_counter() - t0,
+            "epoch_seconds": res.epoch_seconds,
             "device": str(device),
             "data_weight": beta * config.beta_reference_dim / data.features.shape[1],
         },
