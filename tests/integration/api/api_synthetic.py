@@ -115,7 +115,7 @@ def build_campaign(
                         "noisy_label": classes[int(noisy[i])],
                         "gold_label": classes[int(truth[i])],
                         "is_validation": False,
-                        "text": None,
+                        "text": f"synthetic item {i}",
                         "image_path": None,
                     }
                     for i in range(lo, min(n_items, lo + 20_000))

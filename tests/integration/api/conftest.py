@@ -36,15 +36,23 @@ class Api:
         return self.client.post(url, headers={**self.auth(who), **kw.pop("headers", {})}, **kw)
 
 
-def make_api(engine: Engine, tmp_path: Path, **api_settings: Any) -> Api:
+def make_api(
+    engine: Engine,
+    tmp_path: Path,
+    *,
+    mturk_endpoint: str = "http://127.0.0.1:9",
+    **api_settings: Any,
+) -> Api:
+    """An app whose MTurk endpoint is ``mturk_endpoint`` (default: a closed loopback port, so
+    nothing can reach MTurk; tests that cancel open HITs pass a simulator's URL)."""
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=str(engine.url),
-        # Nothing here may reach MTurk: a cancel with open HITs needs a simulator of its own.
         mturk={
-            "endpoint_url": "http://127.0.0.1:9",
-            "aws_access_key_id": "x",
-            "aws_secret_access_key": "x",
+            "endpoint_url": mturk_endpoint,
+            "aws_access_key_id": "AKIDSIMULATOR",
+            "aws_secret_access_key": "simulator-secret",
+            "max_requests_per_second": 200,
         },
         api={"status_cache_ttl_s": 0.0, "auth_cache_ttl_s": 0.0, **api_settings},
     )
