@@ -356,15 +356,18 @@ _EVENT_STAGE = {
 }
 
 
-def _campaign_outputs(
-    inp: MethodInput, campaign_id: Any, name: str, stages: dict[str, float]
+def campaign_outputs(
+    engine: Any, data: LabeledData, campaign_id: Any, name: str, stages: dict[str, float]
 ) -> dict[str, MethodOutput]:
+    """The outputs of a finished crowdclean campaign (and, for ``crowdclean``, its variants).
+
+    ``data`` is the gold-free dataset the campaign ran on; ``engine`` its database.
+    """
     from sqlmodel import Session, col, select
 
     from orchestrator.db.models import Campaign, Round
     from orchestrator.export.campaign import cleaned_labels
 
-    engine = inp.crowd.engine
     cleaned = cleaned_labels(engine, campaign_id)
     with Session(engine) as s:
         campaign = s.get(Campaign, campaign_id)
@@ -385,7 +388,7 @@ def _campaign_outputs(
             for r in rounds
         ]
         final = Path(campaign.artifact_dir) / "final" / "posterior.npy"
-    post = np.load(final) if final.exists() else one_hot(cleaned.labels, inp.data.n_classes)
+    post = np.load(final) if final.exists() else one_hot(cleaned.labels, data.n_classes)
     sources = cleaned.sources
     crowd_rows = np.flatnonzero(sources == "crowd")
     fixed = np.flatnonzero((sources == "crowd") | (sources == "propagated"))
@@ -393,7 +396,7 @@ def _campaign_outputs(
     # Without propagation: a propagated row falls back to the model-relabel rule, else original.
     noprop = cleaned.labels.copy()
     prop = np.flatnonzero(sources == "propagated")
-    original = inp.data.noisy_labels
+    original = data.noisy_labels
     if cleaned.threshold is not None:
         pred, conf = post.argmax(1), post.max(1)
         relabel = (conf >= cleaned.threshold) & (pred != original)
@@ -464,7 +467,7 @@ def _run_campaign(inp: MethodInput, name: str, n_clusters: int | None) -> dict[s
     t0 = time.perf_counter()
     campaign_id = inp.crowd.run_campaign(name, config, progress)
     inp.crowd.seconds += time.perf_counter() - t0
-    return _campaign_outputs(inp, campaign_id, name, stages)
+    return campaign_outputs(inp.crowd.engine, inp.data, campaign_id, name, stages)
 
 
 def run_crowdclean(inp: MethodInput) -> dict[str, MethodOutput]:

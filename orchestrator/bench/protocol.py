@@ -336,6 +336,7 @@ def run_cell(
         "budget": budget,
         "seed": seed,
         "n_items": n,
+        "max_items": options.max_items,
         "n_test": len(split.test_y),
         "budget_items": b_items,
         "budget_usd": float(b_usd),
@@ -446,3 +447,91 @@ def run_bench(
                 for seed in seeds:
                     rows.extend(run_cell(d, noise, budget, seed, methods, options))
     return rows
+
+
+def derive_campaign_variants(
+    dataset: str,
+    noise: Noise,
+    budget: float,
+    seed: int,
+    variants: list[str],
+    options: BenchOptions,
+) -> list[dict[str, Any]]:
+    """Score ``variants`` of the crowdclean group from the cell's stored campaign, no re-run.
+
+    For rows added to the registry after a cell ran (e.g. ``crowdclean_argmax``): the cell's
+    database under ``options.workdir`` still holds the finished ``crowdclean`` campaign, whose
+    stored labels and final posterior give every variant. Spend, answers and seconds are
+    copied from that campaign's ``crowdclean`` row; the row's ``command`` says it was derived.
+    """
+    from sqlmodel import Session, select
+
+    from orchestrator.bench.crowd import without_gold
+    from orchestrator.bench.methods import campaign_outputs
+    from orchestrator.data.noise import inject_noise
+    from orchestrator.db.engine import make_engine
+    from orchestrator.db.models import Campaign
+
+    split = load_split(dataset, max_items=options.max_items, cache_dir=options.cache_dir)
+    noisy = inject_noise(
+        split.pool,
+        rate=noise.rate,
+        kind=noise.kind,  # type: ignore[arg-type]
+        rng=np.random.default_rng(seed),
+    )
+    existing = {row_key(r): r for r in read_rows(options.rows_dir, [dataset])}
+    probe = {"dataset": dataset, "noise": str(noise), "budget": budget, "seed": seed}
+    source = existing.get(row_key({**probe, "method": "crowdclean", "n_items": noisy.n_items}))
+    if source is None:
+        raise LookupError(f"no crowdclean row for {probe}; run the cell first")
+    cell_dir = options.workdir / f"{dataset}-{noise.kind}-{noise.rate:g}-b{budget:g}-s{seed}"
+    engine = make_engine(f"sqlite:///{(cell_dir / 'bench.db').resolve()}")
+    try:
+        with Session(engine) as s:
+            campaign = s.exec(select(Campaign).where(Campaign.name == "crowdclean")).first()
+        if campaign is None:
+            raise LookupError(f"no stored crowdclean campaign under {cell_dir}")
+        outputs = campaign_outputs(
+            engine, without_gold(noisy), campaign.id, "crowdclean", dict(source["stages"])
+        )
+    finally:
+        engine.dispose()
+    rows = []
+    for v in variants:
+        if row_key({**source, "method": v}) in existing:
+            continue
+        row = _score_row(
+            base={k: source[k] for k in source if k in _BASE_KEYS},
+            method=v,
+            out=outputs[v],
+            split=split,
+            noisy=noisy,
+            group_seconds=float(source["seconds"]),
+            spend=Decimal(str(source["spend_usd"])),
+            n_answers=int(source["n_answers"]),
+            seed=seed,
+        )
+        row["command"] = (
+            f"{source.get('command', '')}  [{v} derived from the stored campaign by "
+            "orchestrator.bench.protocol.derive_campaign_variants]"
+        )
+        rows.append(row)
+    append_rows(options.rows_dir, rows)
+    return rows
+
+
+_BASE_KEYS = (
+    "dataset",
+    "noise",
+    "budget",
+    "seed",
+    "n_items",
+    "max_items",
+    "n_test",
+    "budget_items",
+    "budget_usd",
+    "accuracy_noisy",
+    "threads",
+    "command",
+    "loadavg_1m",
+)

@@ -79,11 +79,53 @@ def _order(methods: set[str]) -> list[str]:
     return known + sorted(methods - set(known))
 
 
+def dataset_label(row: dict[str, Any]) -> str:
+    """The dataset's name, with the pool size when the run subsampled it (``--max-items``)."""
+    if row.get("max_items") is not None:
+        return f"{row['dataset']} (pool subsample {row['n_items']})"
+    return str(row["dataset"])
+
+
+def protocol_grid() -> list[tuple[str, str, float]]:
+    """Every (dataset, noise, budget) cell the issue's protocol asks for."""
+    from orchestrator.bench.protocol import DATASETS
+
+    grid = [
+        (d, n, b)
+        for d in DATASETS
+        for n in ("random:0.2", "structural:0.2")
+        for b in (0.01, 0.028, 0.05)
+    ]
+    return grid + [("digits", f"random:{r:g}", 0.028) for r in (0.1, 0.3, 0.4)]
+
+
+def missing_cells(rows: list[dict[str, Any]], n_seeds: int = 3) -> list[str]:
+    """Markdown lines: protocol cells without every method on ``n_seeds`` full-pool seeds."""
+    from orchestrator.bench.cli import ALL_METHODS
+
+    seen: dict[tuple[str, str, float, str], set[int]] = defaultdict(set)
+    for r in rows:
+        if r.get("max_items") is None:
+            key = (r["dataset"], r["noise"], round(float(r["budget"]), 6), r["method"])
+            seen[key].add(int(r["seed"]))
+    out = []
+    for d, n, b in protocol_grid():
+        have = min(len(seen[(d, n, round(b, 6), m)]) for m in ALL_METHODS)
+        if have >= n_seeds:
+            continue
+        out.append(
+            f"- {d}, {n}, {100 * b:g} % ({have}/{n_seeds} seeds with every method): "
+            f"`crowdclean bench --dataset {d} --noise {n} --budget {b:g} --seeds 0 1 2`"
+        )
+    return out
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, str, float, str], dict[str, Any]]:
     """(dataset, noise, budget, method) → mean/std/n of each metric over seeds."""
     groups: dict[tuple[str, str, float, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[(r["dataset"], r["noise"], round(float(r["budget"]), 6), r["method"])].append(r)
+        key = (dataset_label(r), r["noise"], round(float(r["budget"]), 6), r["method"])
+        groups[key].append(r)
     out: dict[tuple[str, str, float, str], dict[str, Any]] = {}
     for key, rs in groups.items():
         # One row per seed: the latest wins if a seed was recomputed (--fresh).
@@ -254,6 +296,16 @@ def write_report(rows_dir: Path, results_dir: Path, *, plots: bool = True) -> Pa
             png = results_dir / f"bench-{d}-{n.replace(':', '-')}.png"
             _plot(summary, d, n, png)
             lines += [f"![accuracy against budget]({png.name})", ""]
+    missing = missing_cells(rows)
+    if missing:
+        lines += [
+            "## Cells not yet run on the full pool with 3 seeds",
+            "",
+            "Each command resumes: rows already under `benchmarks/bench/` are skipped.",
+            "",
+            *missing,
+            "",
+        ]
     path = results_dir / "bench.md"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     return path
