@@ -38,23 +38,19 @@ def cleanlab_fix(
         from cleanlab.filter import find_label_issues
     except ImportError as exc:  # pragma: no cover
         raise ImportError("install the extra: pip install 'crowdclean[cleanlab]'") from exc
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from orchestrator.bench.shared import cross_val_pred_probs
+    from orchestrator.db.models import FeatureKind
 
-    if model == "logreg":
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1))
-    else:
-        clf = make_pipeline(
-            StandardScaler(),
-            MLPClassifier(
-                hidden_layer_sizes=(128,), max_iter=60, early_stopping=True, random_state=seed
-            ),
-        )
-    cv = StratifiedKFold(5, shuffle=True, random_state=seed)
-    probs = cross_val_predict(clf, x, labels, cv=cv, method="predict_proba")
+    # One definition of the cleanlab baselines' classifiers, shared with `crowdclean bench`:
+    # StandardScaler + LogisticRegression(C=0.1) or + MLPClassifier(128), 5 shuffled folds.
+    probs = cross_val_pred_probs(
+        x,
+        labels,
+        k,
+        model="lr" if model == "logreg" else "mlp",
+        seed=seed,
+        feature_kind=FeatureKind.PIXELS,
+    )
     issues = find_label_issues(labels, probs)
     fixed = np.where(issues, probs.argmax(1), labels)
     return np.where(val, labels, fixed)  # validation labels are verified: keep them
