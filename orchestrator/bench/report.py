@@ -10,6 +10,7 @@ tables never loses it. Plots need matplotlib (extra ``bench``).
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,8 @@ def _plot(
     here = {(b, m): s for (d, n, b, m), s in summary.items() if (d, n) == (dataset, noise)}
     methods = _order({m for _b, m in here})
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for m in methods:
+    colors = plt.get_cmap("tab20")
+    for i, m in enumerate(methods):
         pts = sorted((b, s["accuracy"]) for (b, mm), s in here.items() if mm == m)
         if not pts:
             continue
@@ -205,7 +207,17 @@ def _plot(
         es = [a[1] for _, a in pts]
         style = "-" if m.startswith("crowdclean") else ("--" if m == "oracle" else ":")
         width = 2.4 if m == CROWDCLEAN else 1.2
-        ax.errorbar(xs, ys, yerr=es, label=m, linestyle=style, linewidth=width, marker="o", ms=3)
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=es,
+            label=m,
+            color=colors(i % 20),
+            linestyle=style,
+            linewidth=width,
+            marker="o",
+            ms=3,
+        )
     ax.set_xlabel("crowd budget (% of items, 3 answers each)")
     ax.set_ylabel("label accuracy vs gold (all items)")
     ax.set_title(f"{dataset}, {noise} noise (mean ± std over seeds)")
@@ -293,7 +305,8 @@ def write_report(rows_dir: Path, results_dir: Path, *, plots: bool = True) -> Pa
                 )
             lines.append("")
         if plots and len(budgets) >= 1:
-            png = results_dir / f"bench-{d}-{n.replace(':', '-')}.png"
+            slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"{d}-{n}").strip("-")
+            png = results_dir / f"bench-{slug}.png"
             _plot(summary, d, n, png)
             lines += [f"![accuracy against budget]({png.name})", ""]
     missing = missing_cells(rows)
