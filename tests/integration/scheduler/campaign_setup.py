@@ -212,7 +212,12 @@ def progress(engine: Engine, campaign_id: uuid.UUID) -> tuple[int, int]:
 
 
 def wait_for(
-    proc: subprocess.Popen[bytes], log: Path, what: str, cond: Callable[[], bool], timeout: float
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    what: str,
+    cond: Callable[[], bool],
+    timeout: float,
+    poll_s: float = 0.02,
 ) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -222,7 +227,7 @@ def wait_for(
             )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}:\n{tail(log)}")
-        time.sleep(0.005)
+        time.sleep(poll_s)
 
 
 def tail(log: Path, n: int = 40) -> str:

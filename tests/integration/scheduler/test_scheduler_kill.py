@@ -89,6 +89,7 @@ def run_with_kills(
                     f"{extra_hits} more HITs",
                     lambda n=before + extra_hits: sim.stats()["hits"] >= n,
                     60,
+                    poll_s=0.01,
                 )
             if status == "modelling":
                 time.sleep(0.5)  # inside the fit (or the torch import before it)
