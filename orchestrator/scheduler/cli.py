@@ -3,8 +3,10 @@
 Runs :func:`orchestrator.scheduler.service.build_scheduler` with a ``BlockingScheduler`` until
 SIGTERM or Ctrl-C, which stop the tick after its current step, release this process's campaign
 leases and exit 0. ``--once`` runs a single tick in the foreground and prints its outcome as
-JSON (for cron jobs and tests). Several scheduler processes may run against one PostgreSQL
-database; campaign leases keep each campaign in one process at a time.
+JSON (for cron jobs and tests); its exit status is 1 when a campaign's step failed. Exit status
+2: the database is not at the newest migration (run ``crowdclean db upgrade``). Several
+scheduler processes may run against one PostgreSQL database; campaign leases keep each campaign
+in one process at a time.
 """
 
 from __future__ import annotations
