@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from orchestrator.api.deps import AuthCache
 from orchestrator.api.limits import BodyLimitMiddleware
@@ -88,10 +88,10 @@ def create_app(
     )
     from orchestrator.api.routes import campaigns, dashboard, datasets, exports, items, meta
 
-    v1 = APIRouter(prefix=API_PREFIX)
-    for module in (meta, datasets, campaigns, items, exports, dashboard):
-        v1.include_router(module.router)
-    app.include_router(v1)
+    # Included one level deep (not through a /v1 parent router): route matching walks nested
+    # routers level by level, a measurable share of a cached status request's CPU.
+    for module in (campaigns, items, exports, datasets, dashboard, meta):
+        app.include_router(module.router, prefix=API_PREFIX)
     return app
 
 

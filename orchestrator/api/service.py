@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -342,24 +343,35 @@ class StatusService:
     def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
         self.engine = engine
         self.ttl_s = ttl_s
-        self._docs: dict[uuid.UUID, tuple[float, dict[str, Any]]] = {}
+        self._docs: dict[uuid.UUID, tuple[float, dict[str, Any], bytes]] = {}
         self._accuracy: dict[uuid.UUID, tuple[tuple[Any, ...], dict[str, Any] | None]] = {}
 
     def invalidate(self, campaign_id: uuid.UUID) -> None:
         self._docs.pop(campaign_id, None)
 
+    def cached(self, campaign_id: uuid.UUID) -> tuple[dict[str, Any], bytes] | None:
+        """The fresh cached (document, JSON bytes), or None; never touches the database."""
+        hit = self._docs.get(campaign_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1], hit[2]
+        return None
+
     def get(self, campaign_id: uuid.UUID) -> dict[str, Any]:
         """The status document of a campaign (LookupError if there is none)."""
-        now = time.monotonic()
-        hit = self._docs.get(campaign_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        return self.get_json(campaign_id)[0]
+
+    def get_json(self, campaign_id: uuid.UUID) -> tuple[dict[str, Any], bytes]:
+        """(document, its JSON encoding), from the cache when fresh."""
+        hit = self.cached(campaign_id)
+        if hit is not None:
+            return hit
         doc = self.compute(campaign_id)
+        body = json.dumps(doc, separators=(",", ":")).encode()
         if self.ttl_s > 0:
             if len(self._docs) > 10_000:
                 self._docs.clear()
-            self._docs[campaign_id] = (now + self.ttl_s, doc)
-        return doc
+            self._docs[campaign_id] = (time.monotonic() + self.ttl_s, doc, body)
+        return doc, body
 
     def compute(self, campaign_id: uuid.UUID) -> dict[str, Any]:
         with Session(self.engine) as s:

@@ -12,13 +12,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from orchestrator.api import service
 from orchestrator.api.dashboard import latent_view, render_dashboard, render_login
 from orchestrator.api.deps import COOKIE_NAME, EngineDep, authenticate
-from orchestrator.api.keys import verify_api_key
+from orchestrator.api.keys import Principal, verify_api_key
 from orchestrator.api.problems import Problem
 
 router = APIRouter(tags=["dashboard"])
@@ -77,7 +78,7 @@ def logout() -> Response:
     description="Bearer header or the cookie from `POST /v1/login`. A browser without "
     "credentials is sent to the sign-in form; other clients get 401.",
 )
-def dashboard(request: Request, campaign_id: uuid.UUID, engine: EngineDep) -> Response:
+async def dashboard(request: Request, campaign_id: uuid.UUID) -> Response:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     credentials = (
@@ -86,16 +87,21 @@ def dashboard(request: Request, campaign_id: uuid.UUID, engine: EngineDep) -> Re
         else None
     )
     try:
-        principal = authenticate(request, engine, credentials)
+        principal = await authenticate(request, credentials)
     except Problem as exc:
         if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
             return RedirectResponse(f"/v1/login?next={request.url.path}", status_code=303)
         raise
+    html = await run_in_threadpool(_render, request, principal, campaign_id)
+    return HTMLResponse(html)
+
+
+def _render(request: Request, principal: Principal, campaign_id: uuid.UUID) -> str:
+    engine = request.app.state.engine
     service.campaign_for(engine, principal, campaign_id)
     settings = request.app.state.settings
     status = request.app.state.status_service.get(campaign_id)
     view = latent_view(
         engine, campaign_id, max_points=settings.api.dashboard_points, seed=settings.seed
     )
-    html = render_dashboard(status, view, export_base=f"/v1/campaigns/{campaign_id}/export")
-    return HTMLResponse(html)
+    return render_dashboard(status, view, export_base=f"/v1/campaigns/{campaign_id}/export")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from api_client import Api, make_api
 from api_synthetic import build_campaign
-from conftest import Api, make_api
 from sqlalchemy.engine import Engine
 
 from orchestrator.api.keys import create_api_key, revoke_api_key

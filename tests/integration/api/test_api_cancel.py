@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_client import make_api
 from api_synthetic import build_campaign
-from conftest import make_api
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
