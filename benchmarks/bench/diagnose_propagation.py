@@ -39,7 +39,7 @@ def diagnose(cell_dir: Path) -> dict[str, object] | None:
     m = re.fullmatch(r"(.+)-(random|structural)-([0-9.]+)-b([0-9.]+)-s(\d+)", cell_dir.name)
     if m is None or not (cell_dir / "bench.db").exists():
         return None
-    dataset, kind, rate, budget, seed = m.groups()
+    dataset, kind, rate, _budget, seed = m.groups()
     engine = make_engine(f"sqlite:///{(cell_dir / 'bench.db').resolve()}")
     try:
         with Session(engine) as s:
@@ -47,9 +47,7 @@ def diagnose(cell_dir: Path) -> dict[str, object] | None:
             if campaign is None:
                 return None
             rounds = s.exec(
-                select(Round)
-                .where(Round.campaign_id == campaign.id)
-                .order_by(col(Round.number))
+                select(Round).where(Round.campaign_id == campaign.id).order_by(col(Round.number))
             ).all()
             verified = s.exec(
                 select(VerifiedLabel).where(VerifiedLabel.campaign_id == campaign.id)
@@ -75,7 +73,9 @@ def diagnose(cell_dir: Path) -> dict[str, object] | None:
     labels = np.array([index[v.label] for v in verified], dtype=np.int64)
     is_val = np.array([v.is_validation for v in verified], dtype=bool)
     post = np.load(Path(campaign.artifact_dir) / "final" / "posterior.npy")
-    last = [Path(r.artifact_dir) for r in rounds if (Path(r.artifact_dir) / "clusters.npy").exists()]
+    last = [
+        Path(r.artifact_dir) for r in rounds if (Path(r.artifact_dir) / "clusters.npy").exists()
+    ]
     argmax = post.argmax(1).astype(np.int64)
     fixed_argmax = argmax.copy()
     fixed_argmax[rows] = labels
@@ -101,7 +101,7 @@ def diagnose(cell_dir: Path) -> dict[str, object] | None:
             {
                 "argmax+gain": float((gain == gold).mean()),
                 "p_gain": prop.fraction,
-                "n_propagated_gain": int(len(prop.indices)),
+                "n_propagated_gain": len(prop.indices),
                 "n_propagated_stored": int((cleaned.sources == "propagated").sum()),
             }
         )
