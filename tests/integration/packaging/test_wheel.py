@@ -78,3 +78,11 @@ def test_wheel_ships_migrations(wheel: zipfile.ZipFile) -> None:
     assert "orchestrator/db/alembic.ini" in names or any(
         n.endswith("migrations/env.py") for n in names
     )
+
+
+def test_wheel_ships_api_templates(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    templates = ROOT / "orchestrator" / "api" / "templates"
+    expected = {str(p.relative_to(ROOT)) for p in templates.glob("*.html")}
+    assert {"orchestrator/api/templates/dashboard.html"} <= expected
+    assert not sorted(expected - names), "dashboard templates missing from the wheel"
