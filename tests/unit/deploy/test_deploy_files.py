@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from orchestrator.settings import Settings
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 
 
 def _env_names(model: type[BaseModel], prefix: str = "CROWDCLEAN_") -> set[str]:
