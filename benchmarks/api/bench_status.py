@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -72,7 +73,7 @@ def _database(kind: str, workdir: Path) -> tuple[str, object]:
     return admin_url.set(database=name).render_as_string(hide_password=False), drop
 
 
-def bench_one(kind: str, args: argparse.Namespace, cache_ttl: float) -> dict[str, object]:
+def bench_one(kind: str, args: argparse.Namespace, cache_ttl: float) -> list[dict[str, Any]]:
     from api_synthetic import build_campaign
 
     from orchestrator.api.keys import create_api_key
@@ -137,42 +138,45 @@ def bench_one(kind: str, args: argparse.Namespace, cache_ttl: float) -> dict[str
         first.raise_for_status()
         for _ in range(50):  # warm up
             httpx.get(target, headers=auth, timeout=30)
-        load_before = os.getloadavg()
-        cpu_before = _cpu_seconds(proc.pid)
-        out = subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "loadgen.py"),
-                target,
-                "--header",
-                f"Authorization: Bearer {key}",
-                "--concurrency",
-                str(args.concurrency),
-                "--duration",
-                str(args.duration),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        load_after = os.getloadavg()
-        server_cpu = _cpu_seconds(proc.pid) - cpu_before
-        result = json.loads(out.stdout)
-        # CPU the server spent per answered request: independent of how busy the shared
-        # machine was, so it tells what one free core could serve (1000 / this req/s).
-        result["server_cpu_ms_per_request"] = round(
-            1000 * server_cpu / max(1, result["requests"]), 3
-        )
-        result.update(
-            db=kind,
-            items=args.items,
-            status_cache_ttl_s=cache_ttl,
-            build_s=round(build_s, 1),
-            status_bytes=len(first.content),
-            load_before=[round(x, 2) for x in load_before],
-            load_after=[round(x, 2) for x in load_after],
-        )
-        return result
+        results = []
+        for concurrency in args.concurrency:
+            load_before = os.getloadavg()
+            cpu_before = _cpu_seconds(proc.pid)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "loadgen.py"),
+                    target,
+                    "--header",
+                    f"Authorization: Bearer {key}",
+                    "--concurrency",
+                    str(concurrency),
+                    "--duration",
+                    str(args.duration),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            load_after = os.getloadavg()
+            server_cpu = _cpu_seconds(proc.pid) - cpu_before
+            result = json.loads(out.stdout)
+            # CPU the server spent per answered request: independent of how busy the shared
+            # machine was, so it tells what one free core could serve (1000 / this req/s).
+            result["server_cpu_ms_per_request"] = round(
+                1000 * server_cpu / max(1, result["requests"]), 3
+            )
+            result.update(
+                db=kind,
+                items=args.items,
+                status_cache_ttl_s=cache_ttl,
+                build_s=round(build_s, 1),
+                status_bytes=len(first.content),
+                load_before=[round(x, 2) for x in load_before],
+                load_after=[round(x, 2) for x in load_after],
+            )
+            results.append(result)
+        return results
     finally:
         if proc is not None:
             proc.terminate()
@@ -188,7 +192,7 @@ def main() -> None:
         "--db", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"]
     )
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--cache-ttl", type=float, nargs="+", default=[1.0])
     parser.add_argument("--json", type=Path, default=None, help="Append raw results here.")
@@ -200,19 +204,19 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.db:
         for ttl in args.cache_ttl:
-            r = bench_one(kind, args, ttl)
-            lb, la = r["load_before"], r["load_after"]
-            cache = "off" if ttl == 0 else f"{ttl:g} s"
-            print(
-                f"| {kind} | {cache} | {r['concurrency']} | {r['rps']} "
-                f"| {r['p50_ms']} | {r['p99_ms']} | {r['errors']} "
-                f"| {r['server_cpu_ms_per_request']} "
-                f"| {'/'.join(map(str, lb))} → {'/'.join(map(str, la))} |",
-                flush=True,
-            )
-            if args.json:
-                with args.json.open("a") as fh:
-                    fh.write(json.dumps(r) + "\n")
+            for r in bench_one(kind, args, ttl):
+                lb, la = r["load_before"], r["load_after"]
+                cache = "off" if ttl == 0 else f"{ttl:g} s"
+                print(
+                    f"| {kind} | {cache} | {r['concurrency']} | {r['rps']} "
+                    f"| {r['p50_ms']} | {r['p99_ms']} | {r['errors']} "
+                    f"| {r['server_cpu_ms_per_request']} "
+                    f"| {'/'.join(map(str, lb))} → {'/'.join(map(str, la))} |",
+                    flush=True,
+                )
+                if args.json:
+                    with args.json.open("a") as fh:
+                        fh.write(json.dumps(r) + "\n")
 
 
 if __name__ == "__main__":

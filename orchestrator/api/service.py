@@ -431,7 +431,14 @@ class StatusService:
         committed = reserved + rewards + bonuses + fees
         budget = Decimal(c.budget_usd)
         cfg = c.config or {}
-        key = (n_verified, tuple((r.number, r.status.value, r.finished_at) for r in rounds))
+        # The estimate changes only with the labels, the rounds or the final model (fitted when
+        # the campaign completes).
+        key = (
+            c.status.value,
+            c.current_round,
+            n_verified,
+            tuple((r.number, r.status.value, r.finished_at) for r in rounds),
+        )
         return {
             "id": str(c.id),
             "name": c.name,

@@ -418,3 +418,15 @@ def test_status_is_cached_for_the_ttl(engine: Engine, tmp_path: Path) -> None:
         _, key = create_api_key(engine, "carol")
         r = api.client.get("/v1/whoami", headers={"Authorization": f"Bearer {key}"})
         assert r.json()["requester"] == "carol"
+
+
+def test_unexpected_errors_are_problem_details_without_internals(api: Api) -> None:
+    app = api.client.app
+
+    @app.get("/v1/boom")  # type: ignore[attr-defined,untyped-decorator]
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    r = api.client.get("/v1/boom")
+    body = assert_problem(r, 500, "internal-error", contains="RuntimeError")
+    assert "secret internals" not in r.text and body["instance"] == "/v1/boom"
