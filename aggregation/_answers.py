@@ -127,8 +127,8 @@ def _factorize(values: pd.Series, *, sort: bool) -> tuple[IntArray, pd.Index]:
             present = np.zeros(hi - lo + 1, dtype=bool)
             present[ints - lo] = True
             remap = np.cumsum(present) - 1
-            uniques = (np.flatnonzero(present) + lo).astype(values.dtype)
-            return remap[ints - lo].astype(np.int64), pd.Index(uniques)
+            present_ids = pd.Index(np.flatnonzero(present) + lo, dtype=values.dtype)
+            return remap[ints - lo].astype(np.int64), present_ids
     try:
         codes, uniques = pd.factorize(values, sort=sort)
     except TypeError:
@@ -150,7 +150,7 @@ def encode_classes(
     index = pd.Index(list(classes)) if not isinstance(classes, pd.Index) else classes
     if not index.is_unique:
         raise ValueError(f"classes must be distinct, got {list(index)}")
-    codes = np.asarray(index.get_indexer(values), dtype=np.int64)
+    codes = np.asarray(index.get_indexer(pd.Index(values)), dtype=np.int64)
     if (codes < 0).any():
         unknown = pd.unique(values[codes < 0])[:10]
         raise ValueError(

@@ -113,7 +113,7 @@ def _gold_codes(true_labels: pd.Series | None, enc: EncodedAnswers) -> tuple[Int
         dup = gold.index[gold.index.duplicated()][:5]
         raise ValueError(f"true_labels has duplicate task(s) {list(dup)}")
     gold = normalize_label_values(gold)
-    codes = np.asarray(enc.classes.get_indexer(gold), dtype=np.int64)
+    codes = np.asarray(enc.classes.get_indexer(pd.Index(gold)), dtype=np.int64)
     if (codes < 0).any():
         unknown = pd.unique(gold[codes < 0])[:10]
         raise ValueError(
@@ -141,7 +141,7 @@ def _errors_array(initial_errors: pd.DataFrame, enc: EncodedAnswers) -> tuple[Fl
         bad = list(initial_errors.columns[col_codes < 0][:10])
         raise ValueError(f"initial_errors has true-label column(s) {bad} not among the classes")
     obs_values = normalize_label_values(pd.Series(initial_errors.index.get_level_values(1)))
-    obs_codes = np.asarray(enc.classes.get_indexer(obs_values), dtype=np.int64)
+    obs_codes = np.asarray(enc.classes.get_indexer(pd.Index(obs_values)), dtype=np.int64)
     if (obs_codes < 0).any():
         bad = list(pd.unique(obs_values[obs_codes < 0])[:10])
         raise ValueError(f"initial_errors has label(s) {bad} not among the classes")

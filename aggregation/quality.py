@@ -87,7 +87,7 @@ def _encode_with_reference(
         mat = np.where(sums > 0, mat / np.where(sums > 0, sums, 1.0), 0.0)
         ref[pos[known]] = mat[known]
     else:
-        codes = np.asarray(enc.classes.get_indexer(reference), dtype=np.int64)
+        codes = np.asarray(enc.classes.get_indexer(pd.Index(reference)), dtype=np.int64)
         ref[pos[known], codes[known]] = 1.0
     has_ref = np.zeros(enc.n_tasks, dtype=bool)
     has_ref[pos[known]] = True
