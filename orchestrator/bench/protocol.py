@@ -215,6 +215,44 @@ def downstream_accuracy(
     return float((clf.predict(test_x) == test_y).mean())
 
 
+def code_version() -> str:
+    """``git`` HEAD of the working tree, with ``+dirty:<files>`` for uncommitted source edits.
+
+    Rows record it because the code under test may change between runs of a long benchmark.
+    """
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "orchestrator", "aggregation"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    files = sorted(line[3:] for line in dirty if line.startswith(" M") or line.startswith("M"))
+    return head + (f"+dirty:{','.join(files)}" if files else "")
+
+
+_CODE_VERSION: list[str] = []
+
+
+def _cached_code_version() -> str:
+    if not _CODE_VERSION:
+        _CODE_VERSION.append(code_version())
+    return _CODE_VERSION[0]
+
+
 # --------------------------------------------------------------------------- rows on disk
 
 
@@ -343,6 +381,7 @@ def run_cell(
         "accuracy_noisy": round(label_accuracy(noisy.noisy_labels, noisy.gold), 5),
         "threads": options.threads,
         "command": options.command,
+        "code": _cached_code_version(),
     }
     existing = {row_key(r): r for r in read_rows(options.rows_dir, [dataset]) if options.resume}
 
