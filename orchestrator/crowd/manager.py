@@ -675,13 +675,32 @@ def _send_intents(
 
 
 def _get_or_create_worker(session: Session, platform_worker_id: str) -> Worker:
-    worker = session.exec(
-        select(Worker).where(Worker.platform_worker_id == platform_worker_id)
-    ).first()
+    """The worker row, created if new. Safe against a concurrent creator in another process.
+
+    Workers are shared by all campaigns, so two schedulers collecting different campaigns can
+    meet the same new worker at once; ``INSERT … ON CONFLICT DO NOTHING`` (PostgreSQL and
+    SQLite) lets the second one adopt the first one's row instead of failing its whole collect.
+    """
+    query = select(Worker).where(Worker.platform_worker_id == platform_worker_id)
+    worker = session.exec(query).first()
     if worker is None:
-        worker = Worker(platform_worker_id=platform_worker_id)
-        session.add(worker)
-        session.flush()
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        dialect = session.get_bind().dialect.name
+        if dialect not in ("postgresql", "sqlite"):
+            worker = Worker(platform_worker_id=platform_worker_id)
+            session.add(worker)
+            session.flush()
+            return worker
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        values = Worker(platform_worker_id=platform_worker_id).model_dump()
+        session.execute(
+            insert(Worker)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["platform_worker_id"])
+        )
+        worker = session.exec(query).one()
     return worker
 
 

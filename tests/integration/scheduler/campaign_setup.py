@@ -140,9 +140,9 @@ def scheduler_env(database_url: str, endpoint_url: str, **extra: str) -> dict[st
         "CROWDCLEAN_MTURK__AWS_ACCESS_KEY_ID": "AKIDSIMULATOR",
         "CROWDCLEAN_MTURK__AWS_SECRET_ACCESS_KEY": "simulator-secret",
         "CROWDCLEAN_MTURK__MAX_REQUESTS_PER_SECOND": "500",
-        "CROWDCLEAN_SCHEDULER__INTERVAL_S": "0.05",
+        "CROWDCLEAN_SCHEDULER__INTERVAL_S": "0.1",
         "CROWDCLEAN_SCHEDULER__SLICE_S": "5",
-        "CROWDCLEAN_SCHEDULER__LEASE_TTL_S": "1.5",
+        "CROWDCLEAN_SCHEDULER__LEASE_TTL_S": "1.5",  # restarts wait at most this
         "CROWDCLEAN_TORCH_THREADS": "1",
         "CROWDCLEAN_LOG_LEVEL": "INFO",
     }

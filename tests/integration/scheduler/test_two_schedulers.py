@@ -59,7 +59,16 @@ def test_two_schedulers_share_campaigns_without_duplicates(
         faults={"latency_s": 0.01},
     )
     with run_simulator(sim_cfg) as sim:
-        env = scheduler_env(url, sim.endpoint_url, CROWDCLEAN_SCHEDULER__SLICE_S="1")
+        # 1 s slices: the campaign changes hands between the processes many times; 0.2 s
+        # ticks keep two idle pollers from eating the CPU the working one needs
+        env = scheduler_env(
+            url,
+            sim.endpoint_url,
+            CROWDCLEAN_SCHEDULER__SLICE_S="1",
+            CROWDCLEAN_SCHEDULER__INTERVAL_S="0.2",
+            # no kills here: a long lease keeps a loaded machine from stalling a holder past it
+            CROWDCLEAN_SCHEDULER__LEASE_TTL_S="20",
+        )
         logs = [tmp_path / f"scheduler-{k}.log" for k in range(2)]
         procs = [start_scheduler(env, log) for log in logs]
         try:
