@@ -640,6 +640,11 @@ def items_page(
     start = decode_cursor(cursor)
     ctx = label_context(engine, campaign_id)
     classes = ctx.classes
+    if flt.label is not None and flt.label not in classes:
+        raise ValueError(
+            f"label {flt.label!r} is not a class of this campaign's dataset; "
+            f"classes: {', '.join(classes)}"
+        )
     out: list[dict[str, Any]] = []
     candidates = _candidate_positions(engine, ctx, flt, start, limit + 1)
     if candidates is not None:

@@ -16,6 +16,7 @@ from api_synthetic import build_campaign
 from sqlalchemy.engine import Engine
 
 from orchestrator.api.keys import create_api_key, revoke_api_key
+from orchestrator.api.schemas import StatusOut
 from orchestrator.db.models import CampaignStatus
 from orchestrator.export import EXPORT_COLUMNS
 from orchestrator.export.campaign import campaign_export_rows
@@ -303,6 +304,9 @@ def test_items_pagination_and_filters(api: Api) -> None:
         contains="cursor",
     )
     assert_problem(api.get("alice", url, params={"source": "magic"}), 422, "validation-error")
+    assert_problem(
+        api.get("alice", url, params={"label": "c9"}), 422, "validation-error", contains="c0, c1"
+    )
 
 
 def test_export_in_three_formats(api: Api) -> None:
@@ -354,6 +358,7 @@ def test_export_in_three_formats(api: Api) -> None:
 def test_status_fields(api: Api) -> None:
     sc = build_campaign(api.engine, api.data_dir, requester="alice", n_items=200, seed=8)
     s = api.get("alice", f"/v1/campaigns/{sc.campaign_id}/status").json()
+    StatusOut.model_validate(s)  # the documented response model
     assert s["status"] == "running" and s["round"] == 1 and s["requester"] == "alice"
     n_answers = len(sc.verified) * sc.workers_per_item
     # each synthetic answer is paid 0.05 USD + 0.01 USD fee
