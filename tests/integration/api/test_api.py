@@ -384,6 +384,23 @@ def test_status_fields(api: Api) -> None:
         "answers_per_item": 3.0,
         "blocked": 0,
     }
+    from sqlmodel import Session, col, select
+
+    from orchestrator.db.models import Answer, Worker
+
+    with Session(api.engine) as db:  # block one worker who answered, and one who did not
+        answered = db.exec(
+            select(Worker)
+            .join(Answer, col(Answer.worker_pk) == col(Worker.id))
+            .where(Answer.campaign_id == sc.campaign_id)
+        ).first()
+        assert answered is not None
+        answered.blocked = True
+        db.add(answered)
+        db.add(Worker(platform_worker_id="AIDLEWORKER", blocked=True))
+        db.commit()
+    s = api.get("alice", f"/v1/campaigns/{sc.campaign_id}/status").json()
+    assert s["workers"]["blocked"] == 1
     assert [r["number"] for r in s["rounds"]] == [0, 1]
     assert s["rounds"][1]["metrics"]["accuracy_estimate"] == pytest.approx(0.8)
 
