@@ -39,9 +39,19 @@ def _free_port() -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its live children (uvicorn workers), seconds."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _database(kind: str, workdir: Path) -> tuple[str, object]:
@@ -117,6 +127,8 @@ def bench_one(kind: str, args: argparse.Namespace, cache_ttl: float) -> list[dic
                 str(port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(args.workers),
             ],
             env=env,
             cwd=workdir,
@@ -168,6 +180,7 @@ def bench_one(kind: str, args: argparse.Namespace, cache_ttl: float) -> list[dic
             )
             result.update(
                 db=kind,
+                workers=args.workers,
                 items=args.items,
                 status_cache_ttl_s=cache_ttl,
                 build_s=round(build_s, 1),
@@ -195,20 +208,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--cache-ttl", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
     parser.add_argument("--json", type=Path, default=None, help="Append raw results here.")
     args = parser.parse_args()
     print(
-        "| db | status cache | concurrency | req/s | p50 ms | p99 ms | errors "
+        "| db | workers | status cache | concurrency | req/s | p50 ms | p99 ms | errors "
         "| server CPU ms/req | load avg 1/5/15 min (before → after) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in args.db:
         for ttl in args.cache_ttl:
             for r in bench_one(kind, args, ttl):
                 lb, la = r["load_before"], r["load_after"]
                 cache = "off" if ttl == 0 else f"{ttl:g} s"
                 print(
-                    f"| {kind} | {cache} | {r['concurrency']} | {r['rps']} "
+                    f"| {kind} | {r['workers']} | {cache} | {r['concurrency']} | {r['rps']} "
                     f"| {r['p50_ms']} | {r['p99_ms']} | {r['errors']} "
                     f"| {r['server_cpu_ms_per_request']} "
                     f"| {'/'.join(map(str, lb))} → {'/'.join(map(str, la))} |",

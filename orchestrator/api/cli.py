@@ -98,6 +98,12 @@ def serve(
             help="Also run the campaign scheduler in this process (single-process setups).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="uvicorn worker processes (each with its own caches and connections)."
+        ),
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP API (uvicorn) on the configured database; migrates it first."""
@@ -108,6 +114,24 @@ def serve(
 
     settings = get_settings()
     engine = _engine()
+    bind_host = host or settings.api.host
+    bind_port = settings.api.port if port is None else port
+    if workers > 1:
+        if with_scheduler:
+            raise _fail(
+                "--with-scheduler runs inside a single process; with --workers > 1 run "
+                "`crowdclean scheduler` as its own process"
+            )
+        engine.dispose()  # each worker process builds its own app and engine
+        uvicorn.run(
+            "orchestrator.api.app:create_app",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_level=log_level,
+        )
+        return
     scheduler = None
     if with_scheduler:
         try:
@@ -118,12 +142,7 @@ def serve(
         scheduler.start()
     app = create_app(settings, engine=engine)
     try:
-        uvicorn.run(
-            app,
-            host=host or settings.api.host,
-            port=settings.api.port if port is None else port,
-            log_level=log_level,
-        )
+        uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)

@@ -82,6 +82,8 @@ def test_apikey_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert bad.exit_code == 2 and "requester name 'no spaces please'" in bad.stderr
     missing = cli(tmp_path, "apikey", "revoke", "ffffffffffff")
     assert missing.exit_code == 2 and "no API key" in missing.stderr
+    both = cli(tmp_path, "serve", "--workers", "2", "--with-scheduler")
+    assert both.exit_code == 2 and "run `crowdclean scheduler` as its own process" in both.stderr
     get_settings.cache_clear()
     get_engine.cache_clear()
 
