@@ -155,22 +155,35 @@ def _kmeans_pp(
     distance to the closest centroid so far and keeps the one that lowers the potential most
     (plain k-means++ too often puts two seeds in one blob).
     """
+    from threadpoolctl import threadpool_limits
+
     m = x.shape[0]
     trials = 2 + int(np.log(max(c, 1)))
     centroids = np.empty((c, x.shape[1]), dtype=np.float32)
-    centroids[0] = x[rng.integers(m)]
-    closest = squared_distances(x, centroids[:1])[:, 0].astype(np.float64)
-    for j in range(1, c):
-        total = float(closest.sum())
-        if total <= 0:
-            centroids[j] = x[rng.integers(m)]
-            continue
-        cand = rng.choice(m, size=trials, p=closest / total)
-        d2 = squared_distances(x, x[cand]).astype(np.float64)  # (m, trials)
-        pot = np.minimum(closest[:, None], d2)
-        best = int(pot.sum(0).argmin())
-        centroids[j] = x[cand[best]]
-        closest = pot[:, best]
+    # ||x||² once (not per step); the (m, trials) GEMMs are tiny, so one BLAS thread.
+    aa = np.einsum("ij,ij->i", x, x).astype(np.float64)
+
+    def d2_to(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        g = (x @ x[rows].T).astype(np.float64)
+        g *= -2.0
+        g += aa[:, None]
+        g += aa[rows][None, :]
+        return np.maximum(g, 0.0, out=g)
+
+    with threadpool_limits(1, user_api="blas"):
+        first = int(rng.integers(m))
+        centroids[0] = x[first]
+        closest = d2_to(np.array([first]))[:, 0]
+        for j in range(1, c):
+            total = float(closest.sum())
+            if total <= 0:
+                centroids[j] = x[rng.integers(m)]
+                continue
+            cand = rng.choice(m, size=trials, p=closest / total)
+            pot = np.minimum(closest[:, None], d2_to(cand))  # (m, trials)
+            best = int(pot.sum(0).argmin())
+            centroids[j] = x[cand[best]]
+            closest = pot[:, best]
     return centroids
 
 

@@ -16,9 +16,12 @@ _EPS = 1e-12
 
 
 def entropy(posterior: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """(n, K) → (n,) entropy of each row in nats (uncertainty sampling)."""
-    p = np.clip(posterior, _EPS, 1.0)
-    return np.asarray(-(posterior * np.log(p)).sum(1), dtype=np.float64)
+    """(n, K) → (n,) entropy of each row in nats (uncertainty sampling); 0·log 0 = 0."""
+    # log only where p > 0 (0·log 0 = 0), then one fused multiply-sum: no clipped copy and no
+    # product temporary on (1M, K) posteriors.
+    logp = np.zeros(posterior.shape, dtype=np.float64)
+    np.log(posterior, out=logp, where=posterior > 0)
+    return np.asarray(-np.einsum("ij,ij->i", posterior, logp), dtype=np.float64)
 
 
 def margin_score(posterior: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

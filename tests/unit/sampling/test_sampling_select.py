@@ -235,3 +235,29 @@ def test_knn_numpy_matches_bruteforce() -> None:
     full = np.linalg.norm(q[:, None] - b[None], axis=2)
     assert (i == np.argsort(full, 1)[:, :3]).all()
     assert np.allclose(d, np.sort(full, 1)[:, :3], atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_of_each_cluster_matches_full_sort(seed: int) -> None:
+    # Coarse scores force ties at the per-cluster cut: the lower row index must win them,
+    # exactly as a full (cluster, -score, row) sort would decide.
+    from orchestrator.sampling.sampler import _select
+
+    rng = np.random.default_rng(seed)
+    n, c = 3000, 7
+    clusters = rng.integers(0, c, n)
+    scores = rng.integers(0, 5, n).astype(np.float64)
+    inspected = rng.random(n) < 0.3
+    budget = 150
+    got = _select(
+        np.zeros((n, 2), np.float32), clusters, c, scores, inspected, budget, "margin", NUMPY
+    )
+    from orchestrator.sampling import allocate_budget
+
+    quota = allocate_budget(
+        np.bincount(clusters, minlength=c), np.bincount(clusters[~inspected], minlength=c), budget
+    )
+    cand = np.flatnonzero(~inspected)
+    order = cand[np.lexsort((cand, -scores[cand], clusters[cand]))]
+    expect = np.concatenate([order[clusters[order] == j][: quota[j]] for j in range(c)])
+    assert got.tolist() == sorted(expect.tolist())
