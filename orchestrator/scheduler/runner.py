@@ -446,6 +446,11 @@ class RoundRunner:
         observed, validation = self.verified(ctx)
         verified_idx = np.flatnonzero(observed != UNKNOWN)
         val_idx = np.flatnonzero(validation)
+        # p is tuned by net gain over the labels items would otherwise be exported with, the
+        # model's argmax (see orchestrator.export.campaign): a propagated label that replaces a
+        # better model label is a loss. Tuning against the original labels instead let p grow
+        # whenever neighbours agreed, and propagation then overwrote correct model labels.
+        model_labels = np.load(out_dir / "posterior.npy").argmax(axis=1).astype(np.int64)
         prop = propagate_labels(
             np.load(out_dir / "latent.npy"),
             np.load(out_dir / "clusters.npy"),
@@ -454,6 +459,7 @@ class RoundRunner:
             fraction=ctx.config.propagation_fraction,
             validation_idx=val_idx,
             validation_labels=observed[val_idx],
+            current_labels=model_labels,
         )
         with Session(self.engine) as s:
             # This round's propagation replaces the last one: it used a newer latent space

@@ -79,5 +79,18 @@ def test_relabel_threshold_is_validation_best() -> None:
     truth = np.array([1, 1, 1])
     t = choose_relabel_threshold(posterior, original, truth)
     assert 0.6 < t <= 0.75  # relabels the first two, keeps the third
-    # When the model is never right, never relabel.
-    assert choose_relabel_threshold(posterior, np.array([1, 1, 1]), np.array([1, 1, 1])) > 1.0
+    # When the model's only relabel on validation is wrong, the threshold rises above it.
+    assert choose_relabel_threshold(posterior, np.array([1, 1, 1]), np.array([1, 1, 1])) > 0.6
+    # ... and to "never" when even its most confident relabel is wrong.
+    confident_wrong = np.array([[0.99, 0.01], [0.2, 0.8]])
+    assert choose_relabel_threshold(confident_wrong, np.array([1, 1]), np.array([1, 1])) > 0.99
+
+
+def test_relabel_threshold_ties_go_to_the_argmax() -> None:
+    # Validation cannot tell 0 from 0.9 here (both relabel the one wrong label): the posterior
+    # already weighs the original label, so its argmax is kept.
+    posterior = np.array([[0.05, 0.95], [0.3, 0.7]])
+    assert choose_relabel_threshold(posterior, np.array([0, 1]), np.array([1, 1])) == 0.0
+    # With no validation rows there is no evidence against the argmax either.
+    empty = np.zeros((0, 2))
+    assert choose_relabel_threshold(empty, np.zeros(0, np.int64), np.zeros(0, np.int64)) == 0.0
