@@ -108,6 +108,7 @@ def run_with_kills(
             "the campaign to complete",
             lambda: campaign_state(engine, c.campaign_id)[0] == "completed",
             180,
+            poll_s=0.25,  # no hurry here: leave the CPU to the scheduler
         )
         proc.send_signal(signal.SIGTERM)  # graceful: exits 0 and releases its leases
         assert proc.wait(60) == 0, tail(log)

@@ -79,6 +79,7 @@ def test_two_schedulers_share_campaigns_without_duplicates(
                     f"campaign {c.campaign_id} to complete",
                     lambda c=c: campaign_state(engine, c.campaign_id)[0] == "completed",
                     240,
+                    poll_s=0.25,  # leave the CPU to the schedulers
                 )
             assert procs[1].poll() is None, tail(logs[1])
             for p in procs:
