@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         nargs="+",
         default=list(ALL_METHODS),
-        help=f"any of: {' '.join(ALL_METHODS)} (default: all)",
+        help=f"any of: {' '.join(ALL_METHODS)} (default: all); diagnostic: crowdclean_lean",
     )
     p.add_argument("--json", dest="as_json", action="store_true", help="print rows as JSON")
     p.add_argument("--out-dir", type=Path, default=Path("benchmarks"))

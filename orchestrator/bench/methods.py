@@ -32,6 +32,8 @@ spend (e.g. ``cleanlab_lr`` and ``cleanlab_lr_replace`` re-check the same items)
 ``crowdclean_argmax``  diagnostic: the same campaign's final model argmax everywhere (no
                        relabel threshold, no propagation), crowd labels where verified
 ``crowdclean_c1``      a campaign with c = 1 (no clusters in sampling or propagation)
+``crowdclean_lean``    diagnostic (not in the default run): a campaign without the 15 % reserve
+                       for adaptive extra answers, so the whole budget buys first answers
 ``oracle``             re-check only truly wrong items (reference ceiling of re-checking)
 =====================  ====================================================================
 
@@ -437,11 +439,14 @@ def campaign_outputs(
     return out
 
 
-def _run_campaign(inp: MethodInput, name: str, n_clusters: int | None) -> dict[str, MethodOutput]:
+def _run_campaign(
+    inp: MethodInput, name: str, n_clusters: int | None, **overrides: Any
+) -> dict[str, MethodOutput]:
     from orchestrator.scheduler.config import CampaignConfig
 
     opts = inp.options
     config = CampaignConfig(
+        **overrides,
         rounds=opts.rounds,
         seed=inp.seed,
         poll_interval_s=0.02,
@@ -478,6 +483,11 @@ def run_crowdclean_c1(inp: MethodInput) -> dict[str, MethodOutput]:
     return _run_campaign(inp, "crowdclean_c1", 1)
 
 
+def run_crowdclean_lean(inp: MethodInput) -> dict[str, MethodOutput]:
+    # Every dollar on first answers: no reserve for adaptive extra answers (3 per item).
+    return _run_campaign(inp, "crowdclean_lean", None, extra_answer_reserve=0.0, max_answers=3)
+
+
 GROUPS: tuple[MethodGroup, ...] = (
     MethodGroup("original", ("original",), run_original),
     MethodGroup("dpm", ("dpm",), run_dpm),
@@ -492,6 +502,7 @@ GROUPS: tuple[MethodGroup, ...] = (
         run_crowdclean,
     ),
     MethodGroup("crowdclean_c1", ("crowdclean_c1",), run_crowdclean_c1),
+    MethodGroup("crowdclean_lean", ("crowdclean_lean",), run_crowdclean_lean),
     MethodGroup("oracle", ("oracle",), run_oracle, uses_gold=True),
 )
 METHODS: dict[str, MethodGroup] = {v: g for g in GROUPS for v in g.variants}

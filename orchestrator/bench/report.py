@@ -27,6 +27,7 @@ NOT_BASELINES = {
     "crowdclean_noprop",
     "crowdclean_argmax",
     "crowdclean_c1",
+    "crowdclean_lean",
     "oracle",
 }
 METHOD_ORDER = (
@@ -44,6 +45,7 @@ METHOD_ORDER = (
     "crowdclean_noprop",
     "crowdclean_argmax",
     "crowdclean_c1",
+    "crowdclean_lean",
     "oracle",
 )
 
