@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,7 +26,12 @@ class CampaignConfig(BaseModel):
     propagation_fraction: float | None = Field(
         default=None, ge=0, le=1, description="p; None: tuned on validation."
     )
-    aggregator: str = Field(default="dawid_skene", description="dawid_skene | majority_vote")
+    aggregator: Literal["one_coin", "dawid_skene", "majority_vote"] = Field(
+        default="one_coin",
+        description="How answers become labels: one_coin (Dawid-Skene with one accuracy per "
+        "worker), dawid_skene (a full confusion matrix per worker: needs many answers per "
+        "worker and class), majority_vote.",
+    )
     confidence_target: float = Field(
         default=0.9, gt=0.5, le=1, description="Ask more workers until an item is this sure."
     )
