@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from orchestrator.api.errors import InvalidInputError, NotFoundError
 from orchestrator.db.models import ApiKey, ApiKeyRole
 from orchestrator.db.types import utcnow
 
@@ -49,7 +50,7 @@ def key_digest(key: str) -> str:
 def validate_requester(name: str) -> str:
     """A requester name: 1-200 of letters, digits and ``_ . @ -``, starting alphanumeric."""
     if not REQUESTER_PATTERN.fullmatch(name):
-        raise ValueError(
+        raise InvalidInputError(
             f"requester name {name!r} is not allowed: use 1-200 letters, digits, '_', '.', '@' "
             "or '-', starting with a letter or digit"
         )
@@ -112,7 +113,7 @@ def revoke_api_key(engine: Engine, ref: str) -> ApiKey:
             except ValueError:
                 row = None
         if row is None:
-            raise LookupError(f"no API key with prefix or id {ref!r}")
+            raise NotFoundError(f"no API key with prefix or id {ref!r}")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             s.add(row)

@@ -6,9 +6,12 @@ words a requester can act on) and ``instance`` (the request path). Some add memb
 ``errors`` (422: each invalid field with its location), ``row`` / ``column`` (a refused
 dataset upload), ``state`` (409: the campaign's current state), ``limit_bytes`` (413).
 
-Domain errors raised below the API (``LookupError``, ``PermissionError``,
-``CampaignStateError``, ``DatasetError``, ``MoneyError``, ``ValueError``) are mapped here, so
-handlers stay thin and the rules stay in the service layer.
+Domain errors raised below the API are mapped here, so handlers stay thin and the rules stay in
+the service layer: :mod:`orchestrator.api.errors` (``NotFoundError`` 404, ``ForbiddenError``
+403, ``InvalidInputError`` 422), ``CampaignStateError`` 409, ``DatasetError`` and
+``MoneyError`` 422, the scheduler's plain ``LookupError("no campaign …")`` 404, a crowd
+``PlatformError`` 502. Anything else, a stray ``KeyError`` or ``ValueError`` included, is a bug
+and answers 500 without internals (and is logged).
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ def _loc(loc: Any) -> str:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem details."""
+    from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
     from orchestrator.crowd.money import MoneyError
     from orchestrator.crowd.platform import PlatformError
     from orchestrator.data.errors import DatasetError
@@ -149,12 +153,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, 409, "invalid-state", str(exc))
 
     async def on_value(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(request, 422, "validation-error", str(exc))
+        # Client-input errors only; any other ValueError is a bug (500).
+        if isinstance(exc, InvalidInputError | MoneyError):
+            return problem_response(request, 422, "validation-error", str(exc))
+        return await on_error(request, exc)
 
     async def on_lookup(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(request, 404, "not-found", str(exc).strip("'\""))
+        # Our NotFoundError, or the scheduler's plain LookupError("no campaign …"); a KeyError
+        # or IndexError is a bug, answered as one.
+        if isinstance(exc, NotFoundError) or type(exc) is LookupError:
+            return problem_response(request, 404, "not-found", str(exc))
+        return await on_error(request, exc)
 
-    async def on_permission(request: Request, exc: Exception) -> JSONResponse:
+    async def on_forbidden(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(request, 403, "forbidden", str(exc))
 
     async def on_platform(request: Request, exc: Exception) -> JSONResponse:
@@ -177,6 +188,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MoneyError, on_value)
     app.add_exception_handler(PlatformError, on_platform)
     app.add_exception_handler(LookupError, on_lookup)
-    app.add_exception_handler(PermissionError, on_permission)
+    app.add_exception_handler(ForbiddenError, on_forbidden)
     app.add_exception_handler(ValueError, on_value)
     app.add_exception_handler(Exception, on_error)

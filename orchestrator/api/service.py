@@ -1,9 +1,9 @@
 """The rules behind the HTTP API: who may see and do what, status, items, cancel.
 
 Handlers in :mod:`orchestrator.api.routes` only parse and serialise; everything they decide
-comes from here. This module does not import FastAPI. Errors are domain exceptions that
-:mod:`orchestrator.api.problems` maps to problem details: ``LookupError`` → 404,
-``PermissionError`` → 403, ``CampaignStateError`` → 409, ``ValueError`` → 422.
+comes from here. This module does not import FastAPI. Errors are the exceptions of
+:mod:`orchestrator.api.errors` (404, 403, 422) and ``CampaignStateError`` (409), which
+:mod:`orchestrator.api.problems` turns into problem details.
 
 Visibility: a requester sees its own campaigns and datasets only; another requester's
 campaign answers 404 exactly like a missing one (its existence is not revealed). An operator
@@ -29,6 +29,7 @@ from sqlalchemy import distinct, func, type_coerce
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
 from orchestrator.api.keys import Principal
 from orchestrator.db.models import (
     Answer,
@@ -66,8 +67,8 @@ _CENT = Decimal("0.01")
 # --------------------------------------------------------------------------- access
 
 
-def _not_found(kind: str, ref: object) -> LookupError:
-    return LookupError(f"no {kind} {ref} visible to this API key")
+def _not_found(kind: str, ref: object) -> NotFoundError:
+    return NotFoundError(f"no {kind} {ref} visible to this API key")
 
 
 def campaign_for(engine: Engine, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
@@ -98,7 +99,7 @@ def list_campaigns(
     ``requester`` filters by owner; a requester key may only name itself.
     """
     if requester is not None and not principal.is_operator and requester != principal.requester:
-        raise PermissionError("a requester key may list its own campaigns only")
+        raise ForbiddenError("a requester key may list its own campaigns only")
     owner = requester if principal.is_operator else principal.requester
     with Session(engine) as s:
         query = select(Campaign)
@@ -196,7 +197,7 @@ def create_campaign_for(
     owner = principal.requester
     if requester is not None and requester != principal.requester:
         if not principal.is_operator:
-            raise PermissionError("only an operator key may create campaigns for another requester")
+            raise ForbiddenError("only an operator key may create campaigns for another requester")
         owner = validate_requester(requester)
     ds = dataset_for(engine, principal, dataset)
     return create_campaign(
@@ -377,7 +378,7 @@ class StatusService:
         with Session(self.engine) as s:
             c = s.get(Campaign, campaign_id)
             if c is None:
-                raise LookupError(f"no campaign {campaign_id}")
+                raise NotFoundError(f"no campaign {campaign_id}")
             n_items = s.exec(select(Dataset.n_items).where(Dataset.id == c.dataset_id)).one()
             n_verified = int(
                 s.exec(
@@ -537,7 +538,7 @@ class ItemFilter:
 
     def __post_init__(self) -> None:
         if self.source is not None and self.source not in LABEL_SOURCES:
-            raise ValueError(
+            raise InvalidInputError(
                 f"source must be one of {', '.join(LABEL_SOURCES)}, got {self.source!r}"
             )
 
@@ -557,7 +558,7 @@ def decode_cursor(cursor: str | None) -> int:
             raise ValueError
         return int(pos)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError(
+        raise InvalidInputError(
             f"cursor {cursor!r} is not valid; pass the next_cursor of a previous page"
         ) from None
 
@@ -647,7 +648,7 @@ def items_page(
     ctx = label_context(engine, campaign_id)
     classes = ctx.classes
     if flt.label is not None and flt.label not in classes:
-        raise ValueError(
+        raise InvalidInputError(
             f"label {flt.label!r} is not a class of this campaign's dataset; "
             f"classes: {', '.join(classes)}"
         )

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from orchestrator.api import service
 from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
+from orchestrator.api.errors import NotFoundError
 from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, CancelOut, StatusOut
 from orchestrator.db.models import CampaignStatus
 
@@ -154,5 +155,5 @@ async def campaign_status(
         except LookupError:
             entry = None
     if entry is None or not service.can_see(principal, entry[0]["requester"]):
-        raise LookupError(f"no campaign {campaign_id} visible to this API key")
+        raise NotFoundError(f"no campaign {campaign_id} visible to this API key")
     return Response(entry[1], media_type="application/json")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 
 from orchestrator.api import service
 from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
+from orchestrator.api.errors import InvalidInputError
 from orchestrator.api.problems import Problem
 from orchestrator.api.schemas import DatasetOut
 
@@ -73,7 +74,7 @@ def import_dataset(
     try:
         feature_kind = FeatureKind(kind) if kind else None
     except ValueError:
-        raise ValueError(
+        raise InvalidInputError(
             f"kind must be one of {', '.join(k.value for k in FeatureKind)}, got {kind!r}"
         ) from None
     mapping = ColumnMapping(

@@ -452,3 +452,18 @@ def test_unexpected_errors_are_problem_details_without_internals(api: Api) -> No
     r = api.client.get("/v1/boom")
     body = assert_problem(r, 500, "internal-error", contains="RuntimeError")
     assert "secret internals" not in r.text and body["instance"] == "/v1/boom"
+
+
+def test_a_bug_is_a_500_not_a_client_error(api: Api) -> None:
+    app = api.client.app
+
+    @app.get("/v1/keyerror")  # type: ignore[attr-defined,untyped-decorator]
+    def keyerror() -> None:
+        raise KeyError("missing")
+
+    @app.get("/v1/valueerror")  # type: ignore[attr-defined,untyped-decorator]
+    def valueerror() -> None:
+        raise ValueError("bad internal value")
+
+    assert_problem(api.client.get("/v1/keyerror"), 500, "internal-error")
+    assert_problem(api.client.get("/v1/valueerror"), 500, "internal-error")
