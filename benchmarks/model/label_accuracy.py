@@ -56,7 +56,14 @@ def cleanlab_fix(
     return np.where(val, labels, fixed)  # validation labels are verified: keep them
 
 
-def run_one(name: str, noise: str, seed: int, share: float, threads: int) -> dict[str, object]:
+def run_one(
+    name: str,
+    noise: str,
+    seed: int,
+    share: float,
+    threads: int,
+    overrides: dict[str, object] | None = None,
+) -> dict[str, object]:
     from orchestrator.data.builtin import load_builtin
     from orchestrator.data.noise import inject_noise
     from orchestrator.model import ModelConfig, fit_label_model
@@ -80,7 +87,9 @@ def run_one(name: str, noise: str, seed: int, share: float, threads: int) -> dic
         "threads": threads,
         "loadavg_start": list(os.getloadavg()),
     }
-    cfg = ModelConfig(torch_threads=threads)
+    cfg = ModelConfig(torch_threads=threads).model_copy(update=overrides or {})
+    row["config_overrides"] = overrides or {}
+    row["schedule"] = {"search_epochs": cfg.search_epochs, "patience": cfg.patience}
     t0 = time.perf_counter()
     out = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=seed)
     row["dpm"] = acc(out.predicted)
@@ -124,18 +133,25 @@ def main() -> None:
     ap.add_argument("--validation-share", type=float, default=0.025)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--patience", type=int, default=None, help="default: ModelConfig's")
+    ap.add_argument("--search-epochs", type=int, default=None, help="default: ModelConfig's")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     done = {(r["dataset"], r["noise"], r["seed"]) for r in rows}
+    overrides: dict[str, object] = {}
+    if args.patience is not None:
+        overrides["patience"] = args.patience
+    if args.search_epochs is not None:
+        overrides["search_epochs"] = args.search_epochs
     for name in args.datasets:
         for noise in args.noise:
             for seed in args.seeds:
                 if (name, noise, seed) in done:
                     continue
-                row = run_one(name, noise, seed, args.validation_share, args.threads)
+                row = run_one(name, noise, seed, args.validation_share, args.threads, overrides)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 args.out.write_text(json.dumps(rows, indent=1))
