@@ -15,7 +15,7 @@ import pytest
 from api_synthetic import build_campaign, expected_labels
 from sqlalchemy.engine import Engine
 
-from orchestrator.export import EXPORT_COLUMNS, write_export
+from orchestrator.export import EXPORT_COLUMNS, ExportRow, write_export
 from orchestrator.export.campaign import (
     campaign_export_chunks,
     campaign_export_rows,
@@ -94,6 +94,9 @@ def _peak_while_exporting(engine: Engine, campaign_id, fmt: str) -> tuple[int, i
             n_rows += len(chunk)
             yield chunk
 
+    # pyarrow initialises itself on the first Parquet write (~25 MiB, once per process):
+    # warm the encoder up so the bound measures the export, not that.
+    b"".join(iter_export_bytes([[ExportRow("w", "a", "a", "original", 1.0, "{}", 0, -1, -1)]], fmt))  # type: ignore[arg-type]
     tracemalloc.start()
     try:
         for block in iter_export_bytes(counted(), fmt):  # type: ignore[arg-type]
@@ -123,9 +126,9 @@ def test_large_export_stays_in_bounded_memory(
     peak, n_bytes, n_rows = _peak_while_exporting(sqlite_engine, sc.campaign_id, fmt)
     seconds = time.perf_counter() - started
     # The whole export is ~10 MB of CSV (~3 MB Parquet) and 200k row objects (well over
-    # 100 MB as Python objects); one 10,000-row chunk and its encoding stay far below 40 MB.
+    # 100 MB as Python objects); one 10,000-row chunk and its encoding stay far below 32 MiB.
     assert n_rows == n and n_bytes > 2_000_000
-    assert peak < 40 * 2**20, f"peak {peak / 2**20:.1f} MiB while exporting {fmt}"
+    assert peak < 32 * 2**20, f"peak {peak / 2**20:.1f} MiB while exporting {fmt}"
     print(
         f"{fmt}: {n} rows, {n_bytes / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB, {seconds:.1f} s"
     )
