@@ -291,6 +291,61 @@ def campaign_status(campaign_id: str) -> None:
         raise _fail(str(exc)) from exc
 
 
+@campaign_app.command("cancel")
+def campaign_cancel(
+    campaign_id: str,
+    approve_submitted: Annotated[
+        bool, typer.Option(help="Pay for work already submitted before disposing HITs.")
+    ] = True,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Cancel a campaign: no further steps, then expire and dispose of its outstanding HITs.
+
+    The state changes first and the clean-up runs under the campaign's scheduler lease, so it
+    never races a running scheduler's publish; when a scheduler holds the campaign, it does
+    the clean-up after its step (exit code 3: run cancel again later to see it done).
+    """
+    from orchestrator.crowd.ledger import campaign_spend
+    from orchestrator.crowd.mturk import MTurkPlatform
+    from orchestrator.scheduler.campaigns import CampaignStateError, cancel_campaign_safely
+    from orchestrator.settings import get_settings
+
+    if not yes:
+        typer.confirm(f"Cancel campaign {campaign_id} and all its HITs?", abort=True)
+    settings = get_settings()
+    engine = _engine()
+    try:
+        out = cancel_campaign_safely(
+            engine,
+            uuid.UUID(campaign_id),
+            lambda: MTurkPlatform.from_settings(settings.mturk),
+            lease_ttl_s=settings.scheduler.lease_ttl_s,
+            approve_submitted=approve_submitted,
+            owner_prefix="cli",
+        )
+    except (LookupError, ValueError, CampaignStateError) as exc:
+        raise _fail(str(exc)) from exc
+    spend = campaign_spend(engine, out.campaign.id)
+    report = out.cleanup
+    if out.deferred:
+        typer.echo(f"cancelled; a scheduler holds the campaign and disposes {out.open_hits} HITs")
+    elif report is not None:
+        typer.echo(
+            f"cancelled; expired {report.expired}, disposed {report.disposed}, approved "
+            f"{report.approved}, abandoned intents {report.abandoned_intents}, released "
+            f"{report.released_usd} USD"
+        )
+        for hit_id, why in report.still_open.items():
+            typer.echo(f"still open: {hit_id}: {why}")
+    else:
+        typer.echo("cancelled; no open HITs")
+    typer.echo(f"committed spend {spend.committed_usd} USD of {spend.budget_usd} USD")
+    if out.deferred:
+        raise typer.Exit(3)
+    if report is not None and report.still_open:
+        raise typer.Exit(1)
+
+
 @campaign_app.command("run")
 def campaign_run(campaign_id: str) -> None:
     """Drive a running campaign in the foreground against the configured MTurk endpoint."""

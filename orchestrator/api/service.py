@@ -36,8 +36,6 @@ from orchestrator.db.models import (
     Campaign,
     CampaignStatus,
     Dataset,
-    Hit,
-    HitStatus,
     Item,
     LedgerEntry,
     LedgerKind,
@@ -246,21 +244,6 @@ class CancelOutcome:
     deferred: bool  # a scheduler holds the campaign; it disposes of the HITs after its step
 
 
-def _open_hits(engine: Engine, campaign_id: uuid.UUID) -> int:
-    with Session(engine) as s:
-        return int(
-            s.exec(
-                select(func.count())
-                .select_from(Hit)
-                .where(
-                    Hit.campaign_id == campaign_id,
-                    # the scheduler's notion of open: a COMPLETED HIT has all its answers
-                    col(Hit.status).in_((HitStatus.INTENT, HitStatus.PUBLISHED, HitStatus.EXPIRED)),
-                )
-            ).one()
-        )
-
-
 def cancel_campaign_for(
     engine: Engine,
     principal: Principal,
@@ -269,37 +252,21 @@ def cancel_campaign_for(
     *,
     lease_ttl_s: float = 60.0,
 ) -> CancelOutcome:
-    """Cancel a campaign, then expire and dispose of its outstanding HITs.
+    """Cancel a campaign the principal may act on (rules:
+    :func:`orchestrator.scheduler.campaigns.cancel_campaign_safely`)."""
+    from orchestrator.scheduler.campaigns import cancel_campaign_safely
 
-    The state changes first, so no scheduler starts another step. The HIT clean-up
-    (:func:`orchestrator.crowd.manager.cancel_campaign`: expire, collect, pay submitted work,
-    dispose, release reservations) runs here under the campaign's scheduler lease, so it never
-    races a publish in flight; when a scheduler holds the lease right now, the clean-up is left
-    to it (it sweeps cancelled campaigns with open HITs) and ``deferred`` is set. Calling cancel
-    again on a cancelled campaign retries the clean-up.
-    """
-    from orchestrator.crowd.manager import cancel_campaign
-    from orchestrator.scheduler.campaigns import transition
-
-    campaign = campaign_for(engine, principal, campaign_id)
-    if campaign.status != CampaignStatus.CANCELLED:
-        campaign = transition(engine, campaign_id, CampaignStatus.CANCELLED)
-    n_open = _open_hits(engine, campaign_id)
-    if n_open == 0:
-        return CancelOutcome(campaign, 0, None, deferred=False)
-    from orchestrator.scheduler.lease import claim_lease, new_owner_id, release_lease
-
-    owner = f"api:{new_owner_id()}"
-    if not claim_lease(engine, campaign_id, owner, lease_ttl_s):
-        return CancelOutcome(campaign, n_open, None, deferred=True)
-    try:
-        report = cancel_campaign(engine, platform_factory(), campaign_id)
-    finally:
-        release_lease(engine, campaign_id, owner)
+    campaign_for(engine, principal, campaign_id)
+    out = cancel_campaign_safely(
+        engine, campaign_id, platform_factory, lease_ttl_s=lease_ttl_s, owner_prefix="api"
+    )
+    report = out.cleanup
     return CancelOutcome(
-        campaign,
-        n_open,
-        {
+        out.campaign,
+        out.open_hits,
+        None
+        if report is None
+        else {
             "expired": report.expired,
             "disposed": report.disposed,
             "approved": report.approved,
@@ -307,7 +274,7 @@ def cancel_campaign_for(
             "released_usd": str(report.released_usd),
             "still_open": report.still_open,
         },
-        deferred=False,
+        deferred=out.deferred,
     )
 
 

@@ -46,45 +46,6 @@ def estimate(
 
 
 @app.command()
-def cancel(
-    campaign_id: Annotated[uuid.UUID, typer.Argument(help="Campaign to stop.")],
-    database_url: Annotated[str | None, typer.Option(help="Overrides settings.")] = None,
-    approve_submitted: Annotated[
-        bool, typer.Option(help="Pay for work already submitted before disposing HITs.")
-    ] = True,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-) -> None:
-    """Expire and dispose of every outstanding HIT of a campaign and release its reservations.
-
-    Marks the campaign CANCELLED.
-    """
-    from orchestrator.crowd.ledger import campaign_spend
-    from orchestrator.crowd.manager import cancel_campaign
-    from orchestrator.db.engine import session_scope
-    from orchestrator.db.models import Campaign, CampaignStatus
-
-    if not yes:
-        typer.confirm(f"Cancel all HITs of campaign {campaign_id}?", abort=True)
-    engine, platform = _engine_and_platform(database_url)
-    report = cancel_campaign(engine, platform, campaign_id, approve_submitted=approve_submitted)
-    with session_scope(engine) as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is not None:
-            campaign.status = CampaignStatus.CANCELLED
-            session.add(campaign)
-    spend = campaign_spend(engine, campaign_id)
-    typer.echo(
-        f"expired {report.expired}, disposed {report.disposed}, approved {report.approved}, "
-        f"abandoned intents {report.abandoned_intents}, released {report.released_usd} USD"
-    )
-    typer.echo(f"committed spend {spend.committed_usd} USD of {spend.budget_usd} USD")
-    for hit_id, why in report.still_open.items():
-        typer.echo(f"still open: {hit_id}: {why}")
-    if report.still_open:
-        raise typer.Exit(1)
-
-
-@app.command()
 def reconcile(
     campaign_id: Annotated[
         uuid.UUID | None, typer.Argument(help="Campaign (default: every crowdclean HIT).")

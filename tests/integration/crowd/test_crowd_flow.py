@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from conftest import connect, make_campaign  # type: ignore[import-not-found]
+from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import select
 
 from orchestrator.crowd import (

@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from conftest import connect, make_campaign  # type: ignore[import-not-found]
+from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import select
 
 from orchestrator.crowd import (

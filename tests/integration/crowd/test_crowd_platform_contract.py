@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import connect  # type: ignore[import-not-found]
+from crowd_helpers import connect  # type: ignore[import-not-found]
 
 from orchestrator.crowd.platform import (
     QUAL_PERCENT_APPROVED,

@@ -12,7 +12,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from conftest import make_campaign  # type: ignore[import-not-found]
+from crowd_helpers import make_campaign  # type: ignore[import-not-found]
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
