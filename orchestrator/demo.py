@@ -89,14 +89,15 @@ def run_demo(
     )
     # The dataset's gold labels score the report only; gold-check HITs would use them as
     # free control answers, so the demo publishes none.
-    # A shorter β grid and search keep the demo within minutes on 2 cores; a campaign's
-    # default searches the full grid {1e-4, …, 1}.
+    # A shorter β grid, search and patience keep the demo within minutes on 2 cores; a
+    # campaign's default searches the full grid {1e-4, …, 1} with longer patience (which
+    # structural noise needs; the demo's noise is random).
     config = CampaignConfig(
         rounds=options.rounds,
         seed=options.seed,
         poll_interval_s=0.05,
         crowd={"gold_rate": 0.0},
-        model={"beta_grid": [0.01, 0.1, 1.0], "search_epochs": 10},
+        model={"beta_grid": [0.01, 0.1, 1.0], "search_epochs": 10, "patience": 10},
     )
     campaign = create_campaign(
         engine, ds.id, name="demo", budget_usd=options.budget_usd, config=config, data_dir=workdir
