@@ -343,6 +343,16 @@ def _score_row(
     }
 
 
+def _model_source_hash() -> str:
+    """8 hex digits of SHA-1 over the DPM's source files (the cached fits depend on them)."""
+    import hashlib
+
+    h = hashlib.sha1(usedforsecurity=False)
+    for f in sorted((Path(__file__).resolve().parents[1] / "model").glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
 def run_cell(
     dataset: str,
     noise: Noise,
@@ -393,7 +403,8 @@ def run_cell(
     if not todo:
         return rows
     public = without_gold(noisy)
-    cache_key = f"{dataset}-n{n}-{noise.kind}-{noise.rate:g}-s{seed}"
+    # The model's source is part of the key: a changed DPM must not be served from the cache.
+    cache_key = f"{dataset}-n{n}-{noise.kind}-{noise.rate:g}-s{seed}-m{_model_source_hash()}"
     shared = SharedWork(
         public,
         cache_key,
