@@ -7,12 +7,12 @@ STAMP := $(VENV)/.crowdclean-installed
 
 .PHONY: setup demo test test-all lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU build of torch, pinned: an unpinned torch pulls a CUDA build of several GB.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,browser]'
+	$(BIN)/pip install -q -e '.[dev,browser,bench]'
 	touch $(STAMP)
 
 setup: $(STAMP)
