@@ -124,7 +124,9 @@ class Settings(BaseSettings):
     )
     seed: int = Field(default=0, description="Seed for every random generator of a run.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int = Field(default=2, ge=1, description="torch / BLAS threads.")
+    torch_threads: int = Field(
+        default=1, ge=1, description="torch / BLAS threads (see ModelConfig.torch_threads)."
+    )
     mturk: MTurkSettings = Field(default_factory=MTurkSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)

@@ -96,7 +96,12 @@ class ModelConfig(BaseModel):
     )
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda'.")
     torch_threads: int | None = Field(
-        default=2, ge=1, description="torch.set_num_threads for the fit; None leaves it alone."
+        default=1,
+        ge=1,
+        description="torch.set_num_threads for the fit; None leaves it alone. 1, not 2: the "
+        "MLPs are small, and on 2 cores with anything else running a second intra-op thread "
+        "waits at every barrier (a 1,797-item digits fit took 3-8 s with 1 thread and 28-34 s "
+        "with 2 at load average 2-4; benchmarks/results/model.md section 3).",
     )
 
     @field_validator("beta_grid")
