@@ -25,26 +25,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import distinct, func, type_coerce
+from sqlalchemy import distinct, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
 from orchestrator.api.keys import Principal
+from orchestrator.crowd.ledger import spend_summary
 from orchestrator.db.models import (
     Answer,
     Campaign,
     CampaignStatus,
     Dataset,
     Item,
-    LedgerEntry,
-    LedgerKind,
     PropagatedLabel,
     Round,
     VerifiedLabel,
     Worker,
 )
-from orchestrator.db.types import Money
 from orchestrator.export.campaign import (
     LabelChunk,
     LabelContext,
@@ -281,20 +279,6 @@ def cancel_campaign_for(
 # --------------------------------------------------------------------------- status
 
 
-def _money(session: Session, campaign_id: uuid.UUID) -> dict[LedgerKind, tuple[Decimal, Decimal]]:
-    """kind → (amount, fee) USD: one grouped aggregate over the campaign's ledger (indexed)."""
-    rows = session.exec(
-        select(
-            LedgerEntry.kind,
-            type_coerce(func.sum(LedgerEntry.amount_usd), Money()),
-            type_coerce(func.sum(LedgerEntry.fee_usd), Money()),
-        )
-        .where(LedgerEntry.campaign_id == campaign_id)
-        .group_by(col(LedgerEntry.kind))
-    ).all()
-    return {LedgerKind(kind): (Decimal(a or 0), Decimal(f or 0)) for kind, a, f in rows}
-
-
 def _usd(x: Decimal) -> str:
     return str(x.quantize(_CENT))
 
@@ -393,17 +377,10 @@ class StatusService:
                         )
                     ).one()
                 )
-            money = _money(s, campaign_id)
-        zero = (Decimal(0), Decimal(0))
-        reserved = Decimal(0)
-        for kind in (LedgerKind.HIT_RESERVATION, LedgerKind.RELEASE):
-            amount, fee = money.get(kind, zero)
-            reserved += amount + fee
-        rewards, reward_fees = money.get(LedgerKind.REWARD, zero)
-        bonuses, bonus_fees = money.get(LedgerKind.BONUS, zero)
-        fees = reward_fees + bonus_fees
-        committed = reserved + rewards + bonuses + fees
-        budget = Decimal(c.budget_usd)
+            money = spend_summary(s, campaign_id)
+        reserved, fees = money.reserved_usd, money.fees_usd
+        rewards, bonuses = money.rewards_usd, money.bonuses_usd
+        committed, budget = money.committed_usd, money.budget_usd
         cfg = c.config or {}
         # The estimate changes only with the labels, the rounds or the final model (fitted when
         # the campaign completes).

@@ -14,23 +14,7 @@ from pathlib import Path
 
 import typer
 
-ALL_METHODS = (
-    "original",
-    "dpm",
-    "random",
-    "verified_only",
-    "uncertainty",
-    "cleanlab_lr",
-    "cleanlab_lr_replace",
-    "cleanlab_mlp",
-    "cleanlab_mlp_replace",
-    "activelab",
-    "crowdclean",
-    "crowdclean_noprop",
-    "crowdclean_argmax",
-    "crowdclean_c1",
-    "oracle",
-)
+from orchestrator.bench.report import PROTOCOL_METHODS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--methods",
         nargs="+",
-        default=list(ALL_METHODS),
-        help=f"any of: {' '.join(ALL_METHODS)} (default: all); diagnostic: crowdclean_lean",
+        default=list(PROTOCOL_METHODS),
+        help=f"any of: {' '.join(PROTOCOL_METHODS)} (default: all); diagnostic: crowdclean_lean",
     )
     p.add_argument("--json", dest="as_json", action="store_true", help="print rows as JSON")
     p.add_argument("--out-dir", type=Path, default=Path("benchmarks"))

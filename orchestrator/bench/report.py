@@ -48,6 +48,8 @@ METHOD_ORDER = (
     "crowdclean_lean",
     "oracle",
 )
+# The protocol's methods; ``crowdclean_lean`` is a diagnostic, run only on request.
+PROTOCOL_METHODS = tuple(m for m in METHOD_ORDER if m != "crowdclean_lean")
 
 
 def _import_pyplot() -> Any:
@@ -104,8 +106,6 @@ def protocol_grid() -> list[tuple[str, str, float]]:
 
 def missing_cells(rows: list[dict[str, Any]], n_seeds: int = 3) -> list[str]:
     """Markdown lines: protocol cells without every method on ``n_seeds`` full-pool seeds."""
-    from orchestrator.bench.cli import ALL_METHODS
-
     seen: dict[tuple[str, str, float, str], set[int]] = defaultdict(set)
     for r in rows:
         if r.get("max_items") is None:
@@ -113,7 +113,7 @@ def missing_cells(rows: list[dict[str, Any]], n_seeds: int = 3) -> list[str]:
             seen[key].add(int(r["seed"]))
     out = []
     for d, n, b in protocol_grid():
-        have = min(len(seen[(d, n, round(b, 6), m)]) for m in ALL_METHODS)
+        have = min(len(seen[(d, n, round(b, 6), m)]) for m in PROTOCOL_METHODS)
         if have >= n_seeds:
             continue
         out.append(
