@@ -60,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
     p.add_argument("--rounds", type=int, default=2, help="crowdclean rounds after validation")
     p.add_argument(
+        "--beta-grid",
+        nargs="+",
+        type=float,
+        default=None,
+        help="crowdclean's β candidates (default: the product's ModelConfig.beta_grid)",
+    )
+    p.add_argument(
+        "--search-epochs",
+        type=int,
+        default=None,
+        help="epochs per β candidate (default: the product's ModelConfig.search_epochs)",
+    )
+    p.add_argument(
         "--no-report", dest="report", action="store_false", help="do not rewrite the report"
     )
     p.add_argument("--fresh", action="store_true", help="recompute rows already on disk")
@@ -88,6 +101,8 @@ def bench(ctx: typer.Context) -> None:
         max_items=args.max_items,
         threads=args.threads,
         rounds=args.rounds,
+        beta_grid=None if args.beta_grid is None else tuple(args.beta_grid),
+        search_epochs=args.search_epochs,
         resume=not args.fresh,
         command=command,
         log=lambda msg: typer.echo(msg, err=True),

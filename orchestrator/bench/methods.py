@@ -65,8 +65,9 @@ class MethodOptions:
     """Knobs of the crowdclean campaigns (see ``crowdclean bench --help``)."""
 
     rounds: int = 2
-    beta_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
-    search_epochs: int = 10
+    # None: the product's ModelConfig defaults (the campaign is measured as shipped).
+    beta_grid: tuple[float, ...] | None = None
+    search_epochs: int | None = None
     threads: int = 1
     activelab_batches: int = 3
 
@@ -384,6 +385,7 @@ def campaign_outputs(
                 "strategy": r.strategy,
                 "c": r.metrics.get("n_clusters"),
                 "beta": r.metrics.get("beta"),
+                "beta_search": r.metrics.get("beta_search"),
                 "p": r.metrics.get("p"),
                 "propagated": r.metrics.get("propagated"),
             }
@@ -454,9 +456,9 @@ def _run_campaign(
         aggregator="majority_vote",  # see orchestrator.bench.crowd.aggregate_answers
         crowd={"gold_rate": 0.0},  # gold-check HITs would be free gold
         model={
-            "beta_grid": list(opts.beta_grid),
-            "search_epochs": opts.search_epochs,
             "torch_threads": opts.threads,
+            **({} if opts.beta_grid is None else {"beta_grid": list(opts.beta_grid)}),
+            **({} if opts.search_epochs is None else {"search_epochs": opts.search_epochs}),
         },
     )
     stages: dict[str, float] = {}

@@ -107,8 +107,8 @@ class BenchOptions:
     max_items: int | None = None
     threads: int = 1
     rounds: int = 2
-    beta_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
-    search_epochs: int = 10
+    beta_grid: tuple[float, ...] | None = None
+    search_epochs: int | None = None
     time_factor: float = 0.0002
     resume: bool = True
     command: str = ""

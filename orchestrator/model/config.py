@@ -48,7 +48,8 @@ class ModelConfig(BaseModel):
     min_delta: float = Field(
         default=1e-3,
         ge=0,
-        description="At equal validation accuracy, the NLL (nats) must drop by more than this.",
+        description="Unused: early stopping compares validation accuracy only (see "
+        "orchestrator.model.dpm). Still accepted so stored campaign configs load.",
     )
     beta: float | None = Field(
         default=None, ge=0, description="Data-term weight; None searches beta_grid."

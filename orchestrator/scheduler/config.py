@@ -19,12 +19,28 @@ class CampaignConfig(BaseModel):
         gt=0,
         lt=1,
         description="Share of the inspectable items spent on round 0, a stratified random "
-        "sample whose crowd labels become the validation set (never free gold).",
+        "sample whose crowd labels become the validation set (never free gold); raised to "
+        "two items per class, capped by max_validation_share.",
+    )
+    max_validation_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Round 0 never takes more than this share of the inspectable items, even "
+        "when two items per class would need more: the rest is kept for targeted rounds.",
     )
     strategy: str = Field(default="auto", description="Sampling strategy, or 'auto'.")
     n_clusters: int | None = Field(default=None, ge=1, description="None: tuned on validation.")
     propagation_fraction: float | None = Field(
         default=None, ge=0, le=1, description="p; None: tuned on validation."
+    )
+    propagation_significance: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="When p is tuned: a p > 0 is chosen only if its net gain over the model's "
+        "labels on the validation items passes a one-sided sign test at this level (1 accepts "
+        "any positive gain; see orchestrator.propagation.propagator).",
     )
     aggregator: Literal["one_coin", "dawid_skene", "majority_vote"] = Field(
         default="one_coin",

@@ -62,6 +62,22 @@ def inspectable_items(budget_usd: Decimal, config: CampaignConfig) -> int:
     return int(usable // cost_per_item(config))
 
 
+def validation_round_size(total: int, n_classes: int, config: CampaignConfig) -> int:
+    """Items of round 0 (the random validation round) when ``total`` items are inspectable.
+
+    ``validation_share · total``, raised to two items per class so each class can be checked,
+    but never more than ``max_validation_share · total`` (at least 1): at small budgets the
+    per-class floor alone would take most of the budget (10 classes, 34 inspectable items: 20
+    random items and only 14 chosen by the model; at 11 items, all of them) although the
+    targeted rounds are what fixes labels (benchmarks/results/bench-notes.md).
+    """
+    if total <= 0:
+        return 0
+    want = max(2 * n_classes, round(config.validation_share * total))
+    cap = max(1, math.floor(config.max_validation_share * total))
+    return min(want, cap, total)
+
+
 def _save_npy(path: Path, array: npt.ArrayLike) -> None:
     """``np.save`` via a temporary file and a rename, so a kill never leaves a torn file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -200,6 +216,25 @@ class RoundRunner:
         amount, fee = spend_usd(self.engine, campaign_id)
         return amount + fee
 
+    def extra_answers_bought(self, ctx: _Context) -> int:
+        """Assignments bought beyond ``assignments_per_item`` on the campaign's item HITs."""
+        from orchestrator.db.models import Hit
+
+        with Session(self.engine) as s:
+            per_hit = s.exec(
+                select(Hit.max_assignments).where(
+                    Hit.campaign_id == ctx.campaign.id,
+                    col(Hit.is_gold_check).is_(False),
+                    col(Hit.hit_id).is_not(None),
+                )
+            ).all()
+        return sum(max(0, int(m) - ctx.config.assignments_per_item) for m in per_hit)
+
+    def _extra_answer_usd(self, ctx: _Context, n_answers: int) -> Decimal:
+        from orchestrator.crowd.money import with_fee
+
+        return with_fee(ctx.config.reward_usd * n_answers)
+
     def verified(self, ctx: _Context) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
         """(n,) crowd-verified class per row (-1 if none) and (n,) validation flags."""
         n = ctx.data.n_items
@@ -300,6 +335,11 @@ class RoundRunner:
         _save_npy(out_dir / "posterior.npy", out.posterior)
         _save_npy(out_dir / "latent.npy", out.latent)
         metrics: dict[str, Any] = {}
+        searched = cast("dict[float, tuple[float, float]]", out.info.get("beta_scores") or {})
+        if searched:  # β → validation accuracy of the search, for the round's record
+            metrics["beta_search"] = {
+                f"{b:g}": round(float(sc[0]), 4) for b, sc in searched.items()
+            }
         if validation.any():
             pred = out.predicted
             metrics["validation_accuracy"] = float(
@@ -320,12 +360,17 @@ class RoundRunner:
     def _budget_items(self, ctx: _Context, rnd: Round) -> int:
         cfg = ctx.config
         total = inspectable_items(ctx.campaign.budget_usd, cfg)
-        n_val = max(2 * ctx.data.n_classes, round(cfg.validation_share * total))
-        n_val = min(n_val, total)
+        n_val = validation_round_size(total, ctx.data.n_classes, cfg)
         want = n_val if rnd.number == 0 else math.ceil((total - n_val) / cfg.rounds)
-        remaining_usd = ctx.campaign.budget_usd * Decimal(
-            str(1 - cfg.extra_answer_reserve)
-        ) - self.spent_usd(ctx.campaign.id)
+        # First answers are paid from the budget less the reserve; extra answers from the
+        # reserve (see _extra_answers_needed). Counting the extras against the items' part too
+        # took the reserve twice: a 2-round campaign on $7.20 lost its whole second round.
+        spent = self.spent_usd(ctx.campaign.id)
+        extras = self._extra_answer_usd(ctx, self.extra_answers_bought(ctx))
+        items_left = ctx.campaign.budget_usd * Decimal(str(1 - cfg.extra_answer_reserve)) - (
+            spent - extras
+        )
+        remaining_usd = min(items_left, ctx.campaign.budget_usd - spent)
         affordable = max(0, int(remaining_usd // cost_per_item(cfg)))
         return max(0, min(want, affordable))
 
@@ -430,7 +475,16 @@ class RoundRunner:
             max_answers=ctx.config.max_answers,
         )
         round_items = {str(ctx.item_ids[i]) for i in self._selected(rnd)}
-        return {uuid.UUID(task): 1 for task, flag in more.items() if flag and task in round_items}
+        wanted = [task for task, flag in more.items() if flag and task in round_items]
+        # Extra answers come out of the reserve only, so they never starve later rounds:
+        # the least confident items first.
+        reserve = ctx.campaign.budget_usd * Decimal(str(ctx.config.extra_answer_reserve))
+        left = reserve - self._extra_answer_usd(ctx, self.extra_answers_bought(ctx))
+        allowed = max(0, int(left // self._extra_answer_usd(ctx, 1)))
+        if len(wanted) > allowed:
+            confidence = proba.max(axis=1).fillna(0.0)
+            wanted = sorted(wanted, key=lambda t: (float(confidence.get(t, 0.0)), t))[:allowed]
+        return {uuid.UUID(task): 1 for task in wanted}
 
     def _aggregate(self, ctx: _Context, rnd: Round) -> bool:
         frame = self._answer_frame(ctx)
@@ -501,6 +555,7 @@ class RoundRunner:
             validation_idx=val_idx,
             validation_labels=observed[val_idx],
             current_labels=model_labels,
+            significance=ctx.config.propagation_significance,
         )
         with Session(self.engine) as s:
             # This round's propagation replaces the last one: it used a newer latent space

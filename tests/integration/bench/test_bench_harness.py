@@ -133,3 +133,29 @@ def test_bench_cli_prints_json_rows(tmp_path: Path) -> None:
     assert rows[0]["command"].startswith("crowdclean bench --dataset digits")
     bad = CliRunner().invoke(app, [*args[:3], "--noise", "gaussian:0.2", *args[5:]])
     assert bad.exit_code == 2 and "gaussian" in bad.output
+
+
+def test_crowdclean_campaign_row_pays_for_its_validation_and_targets_the_rest(
+    tmp_path: Path,
+) -> None:
+    # A real campaign through the harness: 400 digits, 5 % budget = 20 items × 3 answers.
+    options = BenchOptions(
+        rows_dir=tmp_path / "bench", workdir=tmp_path / "work", max_items=400, threads=1, rounds=2
+    )
+    rows = run_bench(["digits"], [Noise.parse("random:0.2")], [0.05], [0], ["crowdclean"], options)
+    (row,) = rows
+    assert row["method"] == "crowdclean" and row["n_gold_given"] == 0
+    assert 0 < row["spend_usd"] <= row["budget_usd"] == 3.60
+    rounds = row["extra"]["rounds"]
+    # Round 0 (random validation) takes at most half of the inspectable items, so a targeted
+    # round follows it (17 inspectable after the 15 % reserve: at most 8 for validation).
+    assert rounds[0]["strategy"] == "stratified_random" and rounds[0]["n"] <= 8
+    assert len(rounds) == 3 and rounds[1]["strategy"] != "stratified_random"
+    # Extra answers come from the 15 % reserve only ($0.54 = 9 answers at $0.06), so they do
+    # not starve the last round of its first answers.
+    assert row["n_answers"] - 3 * row["n_inspected"] <= 9
+    assert rounds[1]["n"] > 0 and rounds[2]["n"] > 0
+    # The first model round records the β search it ran on the paid validation items.
+    assert rounds[1]["beta_search"] and rounds[1]["beta"] is not None
+    assert row["n_inspected"] == sum(r["n"] for r in rounds)
+    assert row["accuracy"] > row["accuracy_noisy"]

@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.data.dataset import FeatureKind, LabeledData
 from orchestrator.model import DeepProbabilisticModel, ModelConfig, fit_label_model
+from orchestrator.model.dpm import search_order
 
 FAST = ModelConfig(
     latent_dim=4,
@@ -78,8 +79,17 @@ def test_beta_search_returns_validation_best(easy_fit: tuple) -> None:
     _, _, _, out = easy_fit
     scores = out.info["beta_scores"]
     assert set(scores) == set(FAST.beta_grid)
-    best = max(scores.values())
-    assert out.beta == next(b for b in FAST.beta_grid if scores[b] == best)
+    # The most accurate β wins; among equally accurate ones, the first in the search order
+    # (the fallback first): the NLL does not break accuracy ties.
+    best_acc = max(acc for acc, _nll in scores.values())
+    order = search_order(FAST.beta_grid, FAST.fallback_beta)
+    assert out.beta == next(b for b in order if scores[b][0] == best_acc)
+
+
+def test_beta_search_order_starts_from_the_fallback() -> None:
+    assert search_order((1e-4, 1e-2, 0.1, 1.0), 0.1) == [0.1, 1e-4, 1e-2, 1.0]
+    # A fallback outside the grid is not searched; the grid keeps its order.
+    assert search_order((0.01, 1.0), 0.1) == [0.01, 1.0]
 
 
 def test_seeded_fit_is_reproducible_and_ignores_gold() -> None:
@@ -145,3 +155,15 @@ def test_digits_random_noise_recovered() -> None:
         data, observed=observed, validation=val, config=ModelConfig(torch_threads=1), seed=0
     )
     assert data.label_accuracy(out.predicted) > 0.93
+
+
+def test_flat_validation_accuracy_does_not_stop_training() -> None:
+    # Well-separated clusters: the validation items are all right after an epoch or two and
+    # stay right. Equal accuracy is not "worse", so the fit keeps training to its last epoch
+    # (an NLL tie-break stopped such fits after `patience` epochs, under-trained).
+    data = _easy(n_per=60, noise=0.1)
+    observed, val = _val(data, per_class=4)
+    cfg = FAST.model_copy(update={"beta": 0.1, "epochs": 25, "patience": 2})
+    out = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=0)
+    assert out.info["val_accuracy"] == 1.0
+    assert out.info["epochs_run"] == 25 and out.info["epochs"] == 25

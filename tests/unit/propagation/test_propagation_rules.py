@@ -99,10 +99,70 @@ def test_tuning_with_current_labels_maximises_gain() -> None:
         current_labels=current,
     )
     table: Any = pr.info["tuning"]
-    gains = {p: row["gain"] for p, row in table.items()}
+    gains = {p: row["gain"] for p, row in table.items() if row["p_value"] <= 0.05}
     best = max(gains.values())
     assert best > 0
     assert pr.fraction == min(p for p, g in gains.items() if g == best)
+    for row in table.values():  # gain = wins - losses over the covered items
+        assert row["gain"] == row["wins"] - row["losses"]
+
+
+def _chance_gain_world() -> dict[str, Any]:
+    # Two clusters of 20 on a line. Cluster 0 holds validation rows 0..3, all class 0; the
+    # current labels are wrong on rows 1 and 2 only, so propagating inside cluster 0 wins
+    # 2 items and loses none: a net gain of 2 that a sign test calls chance (p = 0.25).
+    x = _line([float(i) for i in range(20)] + [100.0 + i for i in range(20)])
+    clusters = np.repeat([0, 1], 20).astype(np.int64)
+    y = np.zeros(40, dtype=np.int64)
+    current = y.copy()
+    current[[1, 2]] = 1
+    val = np.array([0, 1, 2, 3])
+    return {
+        "latent": x,
+        "clusters": clusters,
+        "verified_idx": val,
+        "verified_labels": y[val],
+        "validation_idx": val,
+        "validation_labels": y[val],
+        "current_labels": current,
+    }
+
+
+def test_chance_gain_does_not_propagate() -> None:
+    world = _chance_gain_world()
+    guarded = propagate_labels(**world)
+    table: Any = guarded.info["tuning"]
+    assert max(row["gain"] for row in table.values()) == 2
+    assert all(row["p_value"] >= 0.25 for row in table.values() if row["gain"] > 0)
+    assert guarded.fraction == 0.0 and len(guarded.indices) == 0
+    # The same evidence accepted without the test: some p > 0 wins and labels are copied.
+    loose = propagate_labels(**world, significance=1.0)
+    assert loose.fraction > 0 and len(loose.indices) > 0
+
+
+def test_significant_gain_propagates() -> None:
+    # Six wins, no loss: p = 1/64 passes the 0.05 sign test.
+    world = _chance_gain_world()
+    current = np.zeros(40, dtype=np.int64)
+    val = np.arange(8)
+    current[1:7] = 1
+    world.update(
+        verified_idx=val,
+        verified_labels=np.zeros(8, dtype=np.int64),
+        validation_idx=val,
+        validation_labels=np.zeros(8, dtype=np.int64),
+        current_labels=current,
+    )
+    pr = propagate_labels(**world)
+    assert pr.fraction > 0
+    row: Any = pr.info["tuning"][pr.fraction]  # type: ignore[index]
+    assert row["wins"] >= 5 and row["p_value"] <= 0.05
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, 1.5])
+def test_significance_out_of_range_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="significance"):
+        propagate_labels(**_chance_gain_world(), significance=bad)
 
 
 def test_tuning_without_current_labels_largest_accurate_p() -> None:
