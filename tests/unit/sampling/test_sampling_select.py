@@ -261,3 +261,35 @@ def test_top_of_each_cluster_matches_full_sort(seed: int) -> None:
     order = cand[np.lexsort((cand, -scores[cand], clusters[cand]))]
     expect = np.concatenate([order[clusters[order] == j][: quota[j]] for j in range(c)])
     assert got.tolist() == sorted(expect.tolist())
+
+
+def test_tuning_on_a_small_round_still_ranks_a_third_of_the_validation_items() -> None:
+    # A 2-item round on a 240-item pool with 30 validation items: the proportional share of
+    # the validation items is 0, so each candidate picks ceil(30 / 3) = 10 of them, enough for
+    # uncertainty to show it finds the 12 items the model is unsure and wrong about.
+    x, y = _blobs(n_per=60, k=4, seed=1)
+    post = _posterior(y, 4, seed=2)
+    rng = np.random.default_rng(3)
+    val = rng.choice(len(y), 30, replace=False)
+    unsure = val[:12]
+    post[unsure] = 0.7 / 3  # near-uniform, argmax one class off the truth
+    post[unsure, (y[unsure] + 1) % 4] = 0.3
+    inspected = np.zeros(len(y), dtype=bool)
+    inspected[val] = True
+    sel = select_items(
+        x,
+        post,
+        y.copy(),
+        inspected,
+        2,
+        strategy="auto",
+        n_clusters=1,
+        validation_idx=val,
+        validation_labels=y[val],
+        rng=np.random.default_rng(0),
+        config=NUMPY,
+    )
+    cov: Any = sel.info["coverage"]
+    assert cov["uncertainty/1"] == 10 > cov["random/1"]
+    assert sel.strategy == "uncertainty"
+    assert len(sel.indices) == 2
