@@ -21,7 +21,8 @@ validation set and a 1,400-item pool, so the choice rested on whether one pick h
 wrong, and ``random`` won rounds that way (digits, structural noise, 2.8 % budget).
 Ties keep the earlier candidate: strategies in the order of ``STRATEGIES`` (uncertainty,
 label_noise, margin, diffusion, random), and for ``c`` the grid order, which starts with the
-default ``c = K`` (number of classes). Without validation items, ``auto`` means ``uncertainty`` and ``c = K``.
+default ``c = K`` (number of classes). Without validation items, ``auto`` means
+``uncertainty`` and ``c = K``.
 """
 
 from __future__ import annotations
