@@ -75,3 +75,25 @@ def test_report_writes_a_png_per_dataset_and_noise(tmp_path: Path) -> None:
     png = tmp_path / "results" / "bench-digits-random-0.2.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "bench-digits-random-0.2.png" in path.read_text()
+
+
+def test_verdict_compares_on_the_seeds_both_sides_ran() -> None:
+    # crowdclean ran seeds 0-1 only; the baseline's seed 2 (a lucky 0.99) must not count.
+    rows = [_row("crowdclean", s, 0.93) for s in (0, 1)]
+    rows += [_row("uncertainty", s, a) for s, a in ((0, 0.92), (1, 0.92), (2, 0.99))]
+    (v,) = verdicts(summarise(rows))
+    assert v["beaten_by"] == [] and v["seeds"] == 2
+    assert v["best_accuracy"] == pytest.approx(0.92) and v["margin"] == pytest.approx(0.01)
+
+
+def test_report_has_a_verdict_table_per_budget(tmp_path: Path) -> None:
+    rows = [
+        {**_row(m, s, a), "budget": b}
+        for b in (0.01, 0.028)
+        for m, a in (("crowdclean", 0.9), ("dpm", 0.91))
+        for s in range(3)
+    ]
+    text = write_report(_write(tmp_path, rows), tmp_path / "results", plots=False).read_text()
+    assert "## Verdict at 2.8 %" in text and "## Verdict at 1 %" in text
+    assert text.index("## Verdict at 2.8 %") < text.index("## Verdict at 1 %")
+    assert "below: dpm" in text and "-0.0100" in text
