@@ -164,7 +164,7 @@ def verdicts(
     side ran would otherwise decide the comparison); ``seeds`` is the fewest such seeds.
     """
     cells = sorted({(d, n) for d, n, b, _m in summary if abs(b - budget) < 1e-9})
-    out = []
+    out: list[dict[str, Any]] = []
     for d, n in cells:
         here = {
             m: s

@@ -55,6 +55,12 @@ class ModelConfig(BaseModel):
         default=None, ge=0, description="Data-term weight; None searches beta_grid."
     )
     beta_grid: tuple[float, ...] = Field(default=(1e-4, 1e-3, 1e-2, 1e-1, 1.0))
+    beta_switch_items: int = Field(
+        default=2,
+        ge=1,
+        description="The β search leaves the incumbent (fallback_beta first) only for a value "
+        "that gets at least this many more validation items right (1: any strict gain).",
+    )
     beta_reference_dim: float = Field(
         default=256.0,
         gt=0,

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.data.dataset import FeatureKind, LabeledData
 from orchestrator.model import DeepProbabilisticModel, ModelConfig, fit_label_model
-from orchestrator.model.dpm import search_order
+from orchestrator.model.dpm import choose_beta, search_order
 
 FAST = ModelConfig(
     latent_dim=4,
@@ -76,14 +76,32 @@ def test_beats_noisy_labels_on_easy_problem(easy_fit: tuple) -> None:
 
 
 def test_beta_search_returns_validation_best(easy_fit: tuple) -> None:
-    _, _, _, out = easy_fit
+    _, _, val, out = easy_fit
     scores = out.info["beta_scores"]
     assert set(scores) == set(FAST.beta_grid)
-    # The most accurate β wins; among equally accurate ones, the first in the search order
-    # (the fallback first): the NLL does not break accuracy ties.
-    best_acc = max(acc for acc, _nll in scores.values())
-    order = search_order(FAST.beta_grid, FAST.fallback_beta)
-    assert out.beta == next(b for b in order if scores[b][0] == best_acc)
+    # Walk the search order (the fallback first): a value takes over only with at least
+    # beta_switch_items more validation items right; the NLL never decides.
+    n_val = int(val.sum())
+    incumbent = None
+    for b in search_order(FAST.beta_grid, FAST.fallback_beta):
+        right = round(scores[b][0] * n_val)
+        if incumbent is None or right >= incumbent[1] + FAST.beta_switch_items:
+            incumbent = (b, right)
+    assert incumbent is not None and out.beta == incumbent[0]
+
+
+def test_beta_search_needs_two_more_items_to_leave_the_incumbent() -> None:
+    order = [0.1, 1e-4, 1.0]
+    # 14 validation items: 1.0 gets one more right (11 vs 10) — chance, the fallback stays.
+    one_up = {0.1: (10 / 14, -0.6), 1e-4: (10 / 14, -0.1), 1.0: (11 / 14, -0.7)}
+    assert choose_beta(order, one_up, 14, switch_items=2) == 0.1
+    assert choose_beta(order, one_up, 14, switch_items=1) == 1.0
+    # Two more right: a real lead. The better NLL of 1e-4 at equal accuracy never counts.
+    two_up = {**one_up, 1.0: (12 / 14, -0.9)}
+    assert choose_beta(order, two_up, 14, switch_items=2) == 1.0
+    # A later value must beat the current incumbent, not the first one.
+    chain = {0.1: (10 / 20, 0.0), 1e-4: (12 / 20, 0.0), 1.0: (13 / 20, 0.0)}
+    assert choose_beta(order, chain, 20, switch_items=2) == 1e-4
 
 
 def test_beta_search_order_starts_from_the_fallback() -> None:
