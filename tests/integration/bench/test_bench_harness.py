@@ -155,6 +155,9 @@ def test_crowdclean_campaign_row_pays_for_its_validation_and_targets_the_rest(
     # not starve the last round of its first answers.
     assert row["n_answers"] - 3 * row["n_inspected"] <= 9
     assert rounds[1]["n"] > 0 and rounds[2]["n"] > 0
+    # Every inspectable item gets its first answers: 8 + 5 + 4 = 17. (Counting the extras
+    # against the items' share as well left the last round 2 items: 15 in all.)
+    assert row["n_inspected"] == 17
     # The first model round records the β search it ran on the paid validation items.
     assert rounds[1]["beta_search"] and rounds[1]["beta"] is not None
     assert row["n_inspected"] == sum(r["n"] for r in rounds)
