@@ -286,9 +286,13 @@ def read_rows(rows_dir: Path, datasets: Iterable[str] | None = None) -> list[dic
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{f}:{lineno}: not a JSON row ({exc})") from exc
+            missing = [k for k in ROW_KEYS if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise ValueError(f"{f}:{lineno}: not a benchmark row (missing {missing})")
+            rows.append(row)
     return rows
 
 

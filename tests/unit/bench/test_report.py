@@ -97,3 +97,12 @@ def test_report_has_a_verdict_table_per_budget(tmp_path: Path) -> None:
     assert "## Verdict at 2.8 %" in text and "## Verdict at 1 %" in text
     assert text.index("## Verdict at 2.8 %") < text.index("## Verdict at 1 %")
     assert "below: dpm" in text and "-0.0100" in text
+
+
+def test_a_file_of_other_rows_in_the_rows_dir_is_refused_with_its_place(tmp_path: Path) -> None:
+    from orchestrator.bench.protocol import read_rows
+
+    rows_dir = _write(tmp_path, [_row("dpm", 0, 0.9)])
+    (rows_dir / "notes.jsonl").write_text('{"dataset": "digits", "beta": 0.1}\n')
+    with pytest.raises(ValueError, match=r"notes\.jsonl:1: not a benchmark row .*budget"):
+        read_rows(rows_dir)

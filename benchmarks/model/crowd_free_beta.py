@@ -7,8 +7,8 @@ gap without any crowd: one fit per (dataset, noise, seed, β) on the benchmark's
 epochs, no validation items; gold is read only to score.
 
 Usage (rows are printed as JSON lines):
-    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/bench/crowd_free_beta.py \
-        > benchmarks/bench/crowd_free_beta.jsonl
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/model/crowd_free_beta.py \
+        > benchmarks/model/crowd_free_beta.jsonl
 """
 
 from __future__ import annotations
