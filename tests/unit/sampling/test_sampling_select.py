@@ -263,33 +263,39 @@ def test_top_of_each_cluster_matches_full_sort(seed: int) -> None:
     assert got.tolist() == sorted(expect.tolist())
 
 
-def test_tuning_on_a_small_round_still_ranks_a_third_of_the_validation_items() -> None:
-    # A 2-item round on a 240-item pool with 30 validation items: the proportional share of
-    # the validation items is 0, so each candidate picks ceil(30 / 3) = 10 of them, enough for
-    # uncertainty to show it finds the 12 items the model is unsure and wrong about.
+def test_a_one_item_lead_does_not_replace_the_default_strategy() -> None:
+    # One validation item is wrongly inferred, confidently (low entropy) and against its noisy
+    # label: label_noise covers it, uncertainty does not. One item is chance: the default stays
+    # unless switch_items is 1.
     x, y = _blobs(n_per=60, k=4, seed=1)
-    post = _posterior(y, 4, seed=2)
+    post = _posterior(y, 4, seed=2)  # right everywhere, moderately sure
     rng = np.random.default_rng(3)
     val = rng.choice(len(y), 30, replace=False)
-    unsure = val[:12]
-    post[unsure] = 0.7 / 3  # near-uniform, argmax one class off the truth
-    post[unsure, (y[unsure] + 1) % 4] = 0.3
+    odd = val[0]
+    post[odd] = 0.01
+    post[odd, (y[odd] + 1) % 4] = 0.97
     inspected = np.zeros(len(y), dtype=bool)
     inspected[val] = True
-    sel = select_items(
+    kwargs: dict[str, Any] = {
+        "strategy": "auto",
+        "n_clusters": 1,
+        "validation_idx": val,
+        "validation_labels": y[val],
+    }
+    default = select_items(
+        x, post, y.copy(), inspected, 2, rng=np.random.default_rng(0), config=NUMPY, **kwargs
+    )
+    cov: Any = default.info["coverage"]
+    assert cov["label_noise/1"] == 1 and cov["uncertainty/1"] == 0
+    assert default.strategy == "uncertainty"
+    eager = select_items(
         x,
         post,
         y.copy(),
         inspected,
         2,
-        strategy="auto",
-        n_clusters=1,
-        validation_idx=val,
-        validation_labels=y[val],
         rng=np.random.default_rng(0),
-        config=NUMPY,
+        config=SamplingConfig(backend="numpy", switch_items=1),
+        **kwargs,
     )
-    cov: Any = sel.info["coverage"]
-    assert cov["uncertainty/1"] == 10 > cov["random/1"]
-    assert sel.strategy == "uncertainty"
-    assert len(sel.indices) == 2
+    assert eager.strategy == "label_noise"
