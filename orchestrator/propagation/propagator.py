@@ -31,7 +31,8 @@ which differs from the exact leave-one-out only by one item per ranking.) Criter
   loss). Why: with a dozen validation items a net gain of one or two is chance, and a chance
   "gain" at a large ``p`` relabels most of the dataset (movie snippets, 14 validation items:
   p = 0.5 won by one item and propagated onto 1,835 of 2,000 items, accuracy 0.80 → 0.69;
-  benchmarks/results/bench-notes.md);
+  benchmarks/results/bench-notes.md). The test is not corrected for the number of ``p`` tried
+  on the same items, so a chance gain can still pass (seen once: p = 0.1, 1,531 items);
 * without: the largest ``p`` whose propagated labels reach ``min_accuracy`` on the covered
   validation items.
 
