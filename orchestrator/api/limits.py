@@ -93,3 +93,8 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+SQL_INT_MAX = 2**62
+"""Largest offset or position a request may carry: inside the signed 64-bit range that SQLite
+and PostgreSQL bind, with headroom for the offset + limit arithmetic after it."""

@@ -8,10 +8,10 @@ dataset upload), ``state`` (409: the campaign's current state), ``limit_bytes`` 
 
 Domain errors raised below the API are mapped here, so handlers stay thin and the rules stay in
 the service layer: :mod:`orchestrator.api.errors` (``NotFoundError`` 404, ``ForbiddenError``
-403, ``InvalidInputError`` 422), ``CampaignStateError`` 409, ``DatasetError`` and
-``MoneyError`` 422, the scheduler's plain ``LookupError("no campaign …")`` 404, a crowd
-``PlatformError`` 502. Anything else, a stray ``KeyError`` or ``ValueError`` included, is a bug
-and answers 500 without internals (and is logged).
+403, ``InvalidInputError`` 422), ``CampaignStateError`` 409, ``DatasetNameTakenError`` 409,
+``DatasetError`` and ``MoneyError`` 422, the scheduler's plain ``LookupError("no campaign …")``
+404, a crowd ``PlatformError`` 502. Anything else, a stray ``KeyError`` or ``ValueError``
+included, is a bug and answers 500 without internals (and is logged).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ PROBLEM_TYPES: dict[str, str] = {
     "method-not-allowed": "Method not allowed",
     "validation-error": "Invalid request",
     "invalid-dataset": "Dataset refused",
+    "name-taken": "You already have a dataset of this name",
     "invalid-state": "Action not allowed in the campaign's current state",
     "payload-too-large": "Request body too large",
     "unsupported-media-type": "Unsupported media type",
@@ -113,7 +114,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
     from orchestrator.crowd.money import MoneyError
     from orchestrator.crowd.platform import PlatformError
-    from orchestrator.data.errors import DatasetError
+    from orchestrator.data.errors import DatasetError, DatasetNameTakenError
     from orchestrator.scheduler.campaigns import CampaignStateError
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -145,6 +146,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_dataset(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DatasetError)
+        if isinstance(exc, DatasetNameTakenError):
+            return problem_response(request, 409, "name-taken", str(exc))
         return problem_response(
             request, 422, "invalid-dataset", str(exc), row=exc.row, column=exc.column
         )

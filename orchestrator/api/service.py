@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
 from orchestrator.api.keys import Principal
+from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.crowd.ledger import spend_summary
 from orchestrator.db.models import (
     Answer,
@@ -127,10 +128,13 @@ def list_datasets(engine: Engine, principal: Principal) -> list[Dataset]:
 def dataset_for(engine: Engine, principal: Principal, ref: str) -> Dataset:
     """A dataset by id or name that the principal may use; LookupError otherwise."""
     from orchestrator.data.errors import DatasetError
-    from orchestrator.data.store import get_dataset
+    from orchestrator.data.store import ANY_OWNER, get_dataset
 
+    # A requester's names resolve among its own datasets only, so a name another requester
+    # uses is simply not found (and an id of theirs is refused below).
     try:
-        ds = get_dataset(engine, ref)
+        scope = ANY_OWNER if principal.is_operator else principal.requester
+        ds = get_dataset(engine, ref, owner=scope)
     except DatasetError as exc:
         raise _not_found("dataset", ref) from exc
     if not can_see(principal, ds.owner):
@@ -160,16 +164,14 @@ def import_dataset(
         data = read_dataset_file(path, mapping, name=name)
     except DatasetError as exc:
         raise DatasetError(exc.message, source=filename, row=exc.row, column=exc.column) from exc
-    ds = save_dataset(engine, data, name=name, source=f"upload:{filename}", data_dir=data_dir)
-    # save_dataset knows nothing about owners; until this update lands the dataset is
-    # operator-only, the safe side.
-    with Session(engine, expire_on_commit=False) as s:
-        row = s.get(Dataset, ds.id)
-        assert row is not None
-        row.owner = principal.requester
-        s.add(row)
-        s.commit()
-        return row
+    return save_dataset(
+        engine,
+        data,
+        name=name,
+        source=f"upload:{filename}",
+        data_dir=data_dir,
+        owner=principal.requester,
+    )
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -196,6 +198,13 @@ def create_campaign_for(
             raise ForbiddenError("only an operator key may create campaigns for another requester")
         owner = validate_requester(requester)
     ds = dataset_for(engine, principal, dataset)
+    if owner != principal.requester and ds.owner != owner:
+        # The requester will read this dataset's ids and labels through the campaign's export,
+        # so it must be theirs: an operator cannot hand bob's data to alice by a campaign.
+        raise ForbiddenError(
+            f"dataset {dataset} does not belong to requester {owner}; a campaign created for "
+            "a requester may only use a dataset that requester owns"
+        )
     return create_campaign(
         engine,
         ds.id,
@@ -498,7 +507,9 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         tag, _, pos = raw.partition(":")
-        if tag != "p1" or not pos.isdigit():
+        # At most 19 digits: int() of a long digit string is slow, and a position past
+        # SQL_INT_MAX would overflow the database's integer.
+        if tag != "p1" or not pos.isdigit() or len(pos) > 19 or int(pos) > SQL_INT_MAX:
             raise ValueError
         return int(pos)
     except (ValueError, binascii.Error, UnicodeDecodeError):

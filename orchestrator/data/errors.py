@@ -41,3 +41,8 @@ class MissingExtraError(ImportError):
             f"install it with: pip install 'crowdclean[{extra}]'"
         )
         self.extra = extra
+
+
+class DatasetNameTakenError(DatasetError):
+    """The owner already has a dataset of this name (the API answers 409). Names are per owner,
+    so the message never concerns another requester's datasets."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from orchestrator.data.dataset import UNKNOWN, LabeledData
-from orchestrator.data.errors import DatasetError
+from orchestrator.data.errors import DatasetError, DatasetNameTakenError
 from orchestrator.data.importer import fingerprint
 from orchestrator.db.models import Dataset, Item
 
@@ -26,15 +27,39 @@ FEATURES_FILE = "features.npy"
 _INSERT_BATCH = 5000
 
 
-def save_dataset(
-    engine: Engine, data: LabeledData, *, name: str, source: str, data_dir: Path
-) -> Dataset:
-    """Store ``data`` under ``name``; raise :class:`DatasetError` if the name is taken."""
+def _owned_by(owner: str | None) -> Any:
+    return col(Dataset.owner).is_(None) if owner is None else col(Dataset.owner) == owner
+
+
+def _name_taken(engine: Engine, name: str, owner: str | None) -> bool:
     with Session(engine) as session:
-        if session.exec(select(Dataset).where(Dataset.name == name)).first() is not None:
-            raise DatasetError(
-                f"a dataset named {name!r} already exists; pick another --name", source=source
-            )
+        query = select(Dataset.id).where(Dataset.name == name, _owned_by(owner))
+        return session.exec(query).first() is not None
+
+
+def _taken(name: str, source: str) -> DatasetNameTakenError:
+    return DatasetNameTakenError(
+        f"you already have a dataset named {name!r}; pick another name", source=source
+    )
+
+
+def save_dataset(
+    engine: Engine,
+    data: LabeledData,
+    *,
+    name: str,
+    source: str,
+    data_dir: Path,
+    owner: str | None = None,
+) -> Dataset:
+    """Store ``data`` under ``name`` for ``owner`` (None: the operator).
+
+    Names are unique per owner; :class:`DatasetNameTakenError` if the owner has the name
+    already, including when a concurrent import of the same name commits first (the unique
+    index decides, so exactly one of them wins).
+    """
+    if _name_taken(engine, name, owner):
+        raise _taken(name, source)
     dataset_id = uuid.uuid4()
     final_dir = Path(data_dir) / "datasets" / str(dataset_id)
     tmp_dir = final_dir.with_name(f".{dataset_id}.tmp")
@@ -51,10 +76,10 @@ def save_dataset(
             classes=list(data.classes),
             artifact_dir=str(final_dir.resolve()),
             fingerprint=fingerprint(data),
+            owner=owner,
         )
         with Session(engine, expire_on_commit=False) as session:
             session.add(dataset)
-            session.flush()
             rows = [
                 {
                     "id": uuid.uuid4(),
@@ -72,10 +97,16 @@ def save_dataset(
                 for i in range(data.n_items)
             ]
             try:
+                # The dataset row is flushed here, inside the try: a concurrent import of the
+                # same name fails on the unique index at this flush or at the commit.
+                session.flush()
                 for start in range(0, len(rows), _INSERT_BATCH):
                     session.execute(insert(Item), rows[start : start + _INSERT_BATCH])
                 session.commit()
             except IntegrityError as exc:
+                session.rollback()
+                if _name_taken(engine, name, owner):
+                    raise _taken(name, source) from None
                 raise DatasetError(
                     f"could not store dataset {name!r}: {exc.orig}", source=source
                 ) from exc
@@ -86,16 +117,39 @@ def save_dataset(
     return dataset
 
 
-def get_dataset(engine: Engine, ref: str | uuid.UUID) -> Dataset:
-    """The dataset with this id or name; :class:`DatasetError` if there is none."""
+ANY_OWNER = "*any*"
+"""``owner`` for :func:`get_dataset`: look across every owner (an operator's view)."""
+
+
+def get_dataset(engine: Engine, ref: str | uuid.UUID, *, owner: str | None = ANY_OWNER) -> Dataset:
+    """The dataset with this id, or this name among ``owner``'s datasets.
+
+    ``owner`` None means the operator's own datasets; :data:`ANY_OWNER` (the default, the
+    CLI's view) takes a name the operator owns first, else the one dataset of that name, and
+    refuses a name several requesters use (pass the id). :class:`DatasetError` if none.
+    """
     with Session(engine, expire_on_commit=False) as session:
         found: Dataset | None = None
         try:
             found = session.get(Dataset, uuid.UUID(str(ref)))
         except ValueError:
             found = None
+        if found is not None and owner != ANY_OWNER and found.owner != owner:
+            found = None
         if found is None:
-            found = session.exec(select(Dataset).where(Dataset.name == str(ref))).first()
+            query = select(Dataset).where(Dataset.name == str(ref))
+            if owner != ANY_OWNER:
+                query = query.where(_owned_by(owner))
+            named = list(session.exec(query.limit(50)).all())
+            mine = [d for d in named if d.owner is None]
+            if len(named) == 1 or (owner == ANY_OWNER and len(mine) == 1):
+                found = (mine or named)[0]
+            elif named:
+                owners = ", ".join(sorted(str(d.owner) for d in named))
+                raise DatasetError(
+                    f"several datasets are named {str(ref)!r} (owners {owners}); pass the id",
+                    source=str(ref),
+                )
         if found is None:
             raise DatasetError("no such dataset (id or name)", source=str(ref))
         return found

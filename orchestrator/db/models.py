@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
 from orchestrator.db.types import Money, UTCDateTime, utcnow
@@ -106,7 +106,11 @@ class ApiKeyRole(StrEnum):
 
 
 class DatasetBase(SQLModel):
-    name: str = Field(index=True, unique=True, max_length=200)
+    name: str = Field(
+        index=True,
+        max_length=200,
+        description="Unique per owner (operator datasets share the owner ''): see migration 0004.",
+    )
     source: str = Field(description="File path or built-in dataset name it was imported from.")
     feature_kind: FeatureKind
     n_items: int = Field(ge=0)
@@ -115,6 +119,11 @@ class DatasetBase(SQLModel):
 
 
 class Dataset(DatasetBase, table=True):
+    # Names are per owner, so one requester's names never collide with (or reveal) another's.
+    # NULL owners (operator datasets) must collide with each other too, hence the coalesce.
+    __table_args__ = (
+        Index("uq_dataset_owner_name", func.coalesce(text("owner"), ""), "name", unique=True),
+    )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner: str | None = Field(
         default=None,

@@ -55,7 +55,7 @@ def test_duplicate_name_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     data = read_dataset_file(_csv(tmp_path), ColumnMapping(feature_columns=("f1", "f2")))
     save_dataset(engine, data, name="pets", source="a", data_dir=tmp_path / "art")
     before = sorted((tmp_path / "art" / "datasets").iterdir())
-    with pytest.raises(DatasetError, match="already exists"):
+    with pytest.raises(DatasetError, match="already have a dataset named"):
         save_dataset(engine, data, name="pets", source="b", data_dir=tmp_path / "art")
     assert _counts(engine) == (1, 50)
     assert sorted((tmp_path / "art" / "datasets").iterdir()) == before
@@ -79,3 +79,55 @@ def test_failed_insert_rolls_back_rows_and_files(engine: Engine, tmp_path: Path)
 def test_unknown_dataset(engine: Engine) -> None:
     with pytest.raises(DatasetError, match="no such dataset"):
         load_dataset(engine, "nope")
+
+
+def test_names_are_per_owner_and_lookups_stay_in_scope(engine: Engine, tmp_path: Path) -> None:
+    from orchestrator.data.errors import DatasetNameTakenError
+    from orchestrator.data.store import get_dataset
+
+    data = read_dataset_file(_csv(tmp_path), ColumnMapping(feature_columns=("f1", "f2")))
+    art = tmp_path / "art"
+    a = save_dataset(engine, data, name="pets", source="a", data_dir=art, owner="alice")
+    b = save_dataset(engine, data, name="pets", source="b", data_dir=art, owner="bob")
+    op = save_dataset(engine, data, name="pets", source="c", data_dir=art)
+    assert len({a.id, b.id, op.id}) == 3 and (a.owner, b.owner, op.owner) == ("alice", "bob", None)
+    for owner in ("alice", None):  # operator datasets (NULL owner) collide with each other too
+        with pytest.raises(DatasetNameTakenError, match="you already have"):
+            save_dataset(engine, data, name="pets", source="d", data_dir=art, owner=owner)
+    assert get_dataset(engine, "pets", owner="bob").id == b.id
+    assert get_dataset(engine, "pets", owner=None).id == op.id
+    assert get_dataset(engine, "pets").id == op.id  # the operator's view prefers its own
+    with pytest.raises(DatasetError, match="no such dataset"):
+        get_dataset(engine, str(a.id), owner="bob")  # another owner's id is not found either
+    with pytest.raises(DatasetError, match="no such dataset"):
+        get_dataset(engine, "pets", owner="carol")
+
+
+def test_concurrent_imports_of_one_name_store_exactly_one(engine: Engine, tmp_path: Path) -> None:
+    import threading
+
+    from orchestrator.data.errors import DatasetNameTakenError
+
+    data = read_dataset_file(_csv(tmp_path), ColumnMapping(feature_columns=("f1", "f2")))
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            save_dataset(engine, data, name="race", source="x", data_dir=tmp_path, owner="alice")
+            outcomes.append("ok")
+        except DatasetNameTakenError:
+            outcomes.append("taken")
+        except Exception as exc:  # anything else is the bug under test
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok"] + ["taken"] * 5, outcomes
+    assert _counts(engine) == (1, 50)
+    leftovers = [p.name for p in (tmp_path / "datasets").iterdir() if p.name.startswith(".")]
+    assert leftovers == []

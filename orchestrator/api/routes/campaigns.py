@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from orchestrator.api import service
 from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.errors import NotFoundError
+from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, CancelOut, StatusOut
 from orchestrator.db.models import CampaignStatus
 
@@ -27,7 +28,7 @@ def list_campaigns(
         str | None, Query(description="Owner filter (operator keys: any owner).")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> CampaignPage:
     rows, total = service.list_campaigns(
         engine, principal, status=status_, requester=requester, limit=limit, offset=offset

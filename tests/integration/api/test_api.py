@@ -194,8 +194,8 @@ def test_bad_input_is_refused_with_problem_details(api: Api) -> None:
         upload(api, "alice", CSV_OK, filename="pets.xlsx"), 415, "unsupported-media-type"
     )
     assert upload(api, "alice", CSV_OK).status_code == 201
-    body = assert_problem(upload(api, "alice", CSV_OK), 422, "invalid-dataset")
-    assert "already exists" in body["detail"]
+    body = assert_problem(upload(api, "alice", CSV_OK), 409, "name-taken")
+    assert "you already have a dataset named 'pets'" in body["detail"]
 
     # JSON bodies: field errors are listed with their location
     r = api.post("alice", "/v1/campaigns", json={"dataset": "pets", "budget_usd": "-1"})
