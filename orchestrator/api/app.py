@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from orchestrator.api.deps import AuthCache
 from orchestrator.api.limits import BodyLimitMiddleware
 from orchestrator.api.problems import install_problem_handlers
+from orchestrator.api.security_headers import SecurityHeadersMiddleware
 from orchestrator.api.service import StatusService
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def create_app(
     app.state.status_service = StatusService(engine, ttl_s=settings.api.status_cache_ttl_s)
     app.state.platform_factory = platform_factory or _mturk_factory(settings)
     install_problem_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware, docs_path=f"{API_PREFIX}/docs")
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.api.max_body_bytes,

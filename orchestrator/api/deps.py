@@ -1,9 +1,10 @@
 """Typed dependencies: settings, engine, session, and the calling principal (API-key auth).
 
 Authentication: ``Authorization: Bearer <key>`` on every request. Browsers (the dashboard)
-may instead present the key in the ``crowdclean_key`` cookie set by ``POST /v1/login``; the
-cookie is accepted on GET/HEAD requests only, so it can never trigger a state change
-(no CSRF exposure). Missing or bad credentials answer 401 with ``WWW-Authenticate: Bearer``.
+may instead present the ``crowdclean_session`` cookie set by ``POST /v1/login``: a server-side
+session token, not the key (see :mod:`orchestrator.api.sessions`). The cookie is accepted on
+GET/HEAD requests only, so it can never trigger a state change (no CSRF exposure). Missing or
+bad credentials answer 401 with ``WWW-Authenticate: Bearer``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from orchestrator.api.keys import Principal, key_digest, verify_api_key
 from orchestrator.api.problems import Problem
 from orchestrator.settings import Settings
 
-COOKIE_NAME = "crowdclean_key"
+COOKIE_NAME = "crowdclean_session"
 _bearer = HTTPBearer(auto_error=False, description="An API key from `crowdclean apikey create`.")
 
 
@@ -90,8 +91,15 @@ async def authenticate(
     key: str | None = None
     if credentials is not None:
         key = credentials.credentials
-    elif request.method in ("GET", "HEAD"):
-        key = request.cookies.get(COOKIE_NAME)
+    elif request.method in ("GET", "HEAD") and request.cookies.get(COOKIE_NAME):
+        # Not cached: a logout or a revoked key must end the session on the next request.
+        from orchestrator.api.sessions import session_principal
+
+        token = request.cookies[COOKIE_NAME]
+        session = await run_in_threadpool(session_principal, request.app.state.engine, token)
+        if session is None:
+            raise _unauthorized("the sign-in session has ended (logged out, expired or revoked)")
+        return session
     if not key:
         if request.headers.get("authorization"):
             raise _unauthorized("the Authorization header must read 'Bearer <API key>'")

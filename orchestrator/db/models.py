@@ -419,3 +419,16 @@ class ApiKeyPublic(SQLModel):
     note: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+class BrowserSession(SQLModel, table=True):
+    """A dashboard sign-in. The cookie carries a random session token, never the API key; only
+    the token's SHA-256 digest is stored. Logout deletes the row; revoking the key behind it, or
+    passing ``expires_at``, ends it too (checked on every request)."""
+
+    __tablename__ = "browser_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    api_key_id: uuid.UUID = Field(foreign_key="apikey.id", index=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

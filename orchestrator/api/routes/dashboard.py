@@ -1,9 +1,11 @@
 """``/v1/campaigns/{id}/dashboard`` (HTML) and the browser sign-in (``/v1/login``).
 
 A browser cannot send a Bearer header on a plain link, so ``POST /v1/login`` takes the API key
-from a form, checks it, and stores it in an ``HttpOnly``, ``SameSite=Strict`` cookie scoped to
-``/v1`` (``Secure`` on HTTPS). The cookie is honoured on GET/HEAD only. Keys never travel in
-URLs (they would end up in logs and browser history). ``POST /v1/logout`` clears the cookie.
+from a form, checks it, opens a server-side session (:mod:`orchestrator.api.sessions`) and puts
+its token, never the key, in an ``HttpOnly``, ``SameSite=Strict`` cookie scoped to ``/v1``
+(``Secure`` on HTTPS). The cookie is honoured on GET/HEAD only. Keys never travel in URLs (they
+would end up in logs and browser history). ``POST /v1/logout`` ends the session on the server
+and clears the cookie; revoking the key ends it too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from orchestrator.api.dashboard import latent_view, render_dashboard, render_log
 from orchestrator.api.deps import COOKIE_NAME, EngineDep, authenticate
 from orchestrator.api.keys import Principal, verify_api_key
 from orchestrator.api.problems import Problem
+from orchestrator.api.sessions import SESSION_TTL, close_session, open_session
 
 router = APIRouter(tags=["dashboard"])
 
@@ -45,7 +48,8 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/v1/whoami",
 ) -> Response:
     target = _safe_next(next)
-    if verify_api_key(engine, key) is None:
+    principal = verify_api_key(engine, key)
+    if principal is None:
         return HTMLResponse(
             render_login(str(request.url.path), target, "That API key is not valid."),
             status_code=401,
@@ -54,18 +58,19 @@ def login(
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        key.strip(),
+        open_session(engine, principal),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
         path="/v1",
-        max_age=12 * 3600,
+        max_age=int(SESSION_TTL.total_seconds()),
     )
     return response
 
 
-@router.post("/logout", summary="Forget the dashboard cookie")
-def logout() -> Response:
+@router.post("/logout", summary="End the dashboard session and clear its cookie")
+def logout(request: Request, engine: EngineDep) -> Response:
+    close_session(engine, request.cookies.get(COOKIE_NAME, ""))
     response = RedirectResponse("/v1/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/v1")
     return response
