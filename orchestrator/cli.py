@@ -34,6 +34,11 @@ app.add_typer(campaign_app, name="campaign")
 console = Console(stderr=True)
 
 
+# Typed as a UUID so that typer refuses a malformed id with a usage error naming the argument
+# (exit 2), before any command runs, instead of a ValueError traceback.
+CampaignIdArg = Annotated[uuid.UUID, typer.Argument(help="Campaign id (a UUID).")]
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code)
@@ -251,49 +256,49 @@ def campaign_create(
     typer.echo(json.dumps({"id": str(campaign.id), "status": campaign.status.value}))
 
 
-def _transition(campaign_id: str, target: str) -> None:
+def _transition(campaign_id: uuid.UUID, target: str) -> None:
     from orchestrator.db.models import CampaignStatus
     from orchestrator.scheduler.campaigns import CampaignStateError, transition
 
     try:
-        c = transition(_engine(), uuid.UUID(campaign_id), CampaignStatus(target))
+        c = transition(_engine(), campaign_id, CampaignStatus(target))
     except (CampaignStateError, LookupError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps({"id": str(c.id), "status": c.status.value}))
 
 
 @campaign_app.command("start")
-def campaign_start(campaign_id: str) -> None:
+def campaign_start(campaign_id: CampaignIdArg) -> None:
     """Move a draft campaign to running (a scheduler or `campaign run` then drives it)."""
     _transition(campaign_id, "running")
 
 
 @campaign_app.command("pause")
-def campaign_pause(campaign_id: str) -> None:
+def campaign_pause(campaign_id: CampaignIdArg) -> None:
     """Pause a running campaign after its current step."""
     _transition(campaign_id, "paused")
 
 
 @campaign_app.command("resume")
-def campaign_resume(campaign_id: str) -> None:
+def campaign_resume(campaign_id: CampaignIdArg) -> None:
     """Resume a paused campaign."""
     _transition(campaign_id, "running")
 
 
 @campaign_app.command("status")
-def campaign_status(campaign_id: str) -> None:
+def campaign_status(campaign_id: CampaignIdArg) -> None:
     """Print a campaign's state, round, spend and label counts as JSON."""
     from orchestrator.scheduler.status import campaign_status as status_of
 
     try:
-        typer.echo(json.dumps(status_of(_engine(), uuid.UUID(campaign_id)), default=str))
+        typer.echo(json.dumps(status_of(_engine(), campaign_id), default=str))
     except (LookupError, ValueError) as exc:
         raise _fail(str(exc)) from exc
 
 
 @campaign_app.command("cancel")
 def campaign_cancel(
-    campaign_id: str,
+    campaign_id: CampaignIdArg,
     approve_submitted: Annotated[
         bool, typer.Option(help="Pay for work already submitted before disposing HITs.")
     ] = True,
@@ -317,7 +322,7 @@ def campaign_cancel(
     try:
         out = cancel_campaign_safely(
             engine,
-            uuid.UUID(campaign_id),
+            campaign_id,
             lambda: MTurkPlatform.from_settings(settings.mturk),
             lease_ttl_s=settings.scheduler.lease_ttl_s,
             approve_submitted=approve_submitted,
@@ -347,7 +352,7 @@ def campaign_cancel(
 
 
 @campaign_app.command("run")
-def campaign_run(campaign_id: str) -> None:
+def campaign_run(campaign_id: CampaignIdArg) -> None:
     """Drive a running campaign in the foreground against the configured MTurk endpoint."""
     from orchestrator.crowd.mturk import MTurkPlatform
     from orchestrator.scheduler.mturk_stage import MTurkStage
@@ -359,7 +364,12 @@ def campaign_run(campaign_id: str) -> None:
     runner = RoundRunner(
         engine, MTurkStage(engine, platform), progress=lambda e, i: console.print(f"{e}: {i}")
     )
-    runner.run(uuid.UUID(campaign_id))
+    try:
+        runner.run(campaign_id)
+    except LookupError as exc:
+        if type(exc) is not LookupError:  # a KeyError or IndexError is a bug: keep its trace
+            raise
+        raise _fail(str(exc)) from exc  # the runner's "no campaign …"
 
 
 # ----------------------------------------------------------------------------- export
@@ -367,7 +377,7 @@ def campaign_run(campaign_id: str) -> None:
 
 @app.command("export")
 def export(
-    campaign_id: str,
+    campaign_id: CampaignIdArg,
     out: Annotated[Path, typer.Option(help="Output file (.csv, .jsonl or .parquet).")],
 ) -> None:
     """Write a campaign's cleaned labels with provenance (schema in the README)."""
@@ -375,7 +385,7 @@ def export(
     from orchestrator.export.campaign import campaign_export_rows
 
     try:
-        n = write_export(campaign_export_rows(_engine(), uuid.UUID(campaign_id)), out)
+        n = write_export(campaign_export_rows(_engine(), campaign_id), out)
     except (LookupError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps({"path": str(out), "rows": n}))
