@@ -142,6 +142,14 @@ class MTurkStage:
         return PollReport(report.new_answers, len(report.outstanding_hits))
 
     def answers(self, campaign_id: uuid.UUID) -> list[CrowdAnswer]:
+        """Usable answers on the campaign's items, gold checks and excluded workers left out.
+
+        A worker who failed the gold checks (``Worker.blocked_reason`` set by the crowd layer,
+        blocked or only excluded by qualification) gave answers the aggregator would otherwise
+        weigh like anyone's; with a handful of answers per worker, the gold record is better
+        evidence of their accuracy than the aggregator's agreement estimate. The block is
+        requester-wide on MTurk, so a worker excluded in one campaign counts in none.
+        """
         with Session(self.engine) as s:
             rows = s.exec(
                 select(
@@ -154,6 +162,8 @@ class MTurkStage:
                     Answer.campaign_id == campaign_id,
                     col(Answer.label).is_not(None),
                     col(Hit.is_gold_check).is_(False),
+                    col(Worker.blocked).is_(False),
+                    col(Worker.blocked_reason).is_(None),
                 )
             ).all()
         return [CrowdAnswer(i, w, str(lab), a) for i, w, lab, a in rows]
