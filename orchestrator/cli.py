@@ -40,7 +40,9 @@ CampaignIdArg = Annotated[uuid.UUID, typer.Argument(help="Campaign id (a UUID)."
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -233,7 +235,7 @@ def campaign_create(
     """Create a campaign in draft (nothing is published until `campaign start`)."""
     from pydantic import ValidationError
 
-    from orchestrator.crowd.money import MoneyError
+    from orchestrator.crowd.money import MoneyError, validate_usd
     from orchestrator.data.errors import DatasetError
     from orchestrator.scheduler.campaigns import create_campaign
     from orchestrator.scheduler.config import CampaignConfig
@@ -246,13 +248,18 @@ def campaign_create(
             _engine(),
             dataset,
             name=name,
-            budget_usd=Decimal(budget),
+            budget_usd=validate_usd(budget, what="--budget", maximum=Decimal("1000000")),
             config=cfg,
             data_dir=get_settings().data_dir,
             requester=requester,
         )
-    except (ValidationError, MoneyError, DatasetError, json.JSONDecodeError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid campaign config {config}: {fields}") from None
+    except (MoneyError, DatasetError, json.JSONDecodeError, OSError) as exc:
+        raise _fail(str(exc)) from None
     typer.echo(json.dumps({"id": str(campaign.id), "status": campaign.status.value}))
 
 

@@ -48,6 +48,7 @@ def run_demo(
     options: DemoOptions, *, console: Console | None = None, show_progress: bool = True
 ) -> dict[str, Any]:
     """Run the demo and return its report (see the README for the keys)."""
+    from orchestrator.crowd.config import CrowdConfig
     from orchestrator.crowd.mturk import MTurkPlatform
     from orchestrator.data.builtin import load_builtin
     from orchestrator.data.noise import inject_noise
@@ -57,6 +58,7 @@ def run_demo(
     from orchestrator.db.models import CampaignStatus
     from orchestrator.export import write_export
     from orchestrator.export.campaign import campaign_export_rows, cleaned_labels
+    from orchestrator.model.config import ModelConfig
     from orchestrator.scheduler.campaigns import create_campaign, transition
     from orchestrator.scheduler.config import CampaignConfig
     from orchestrator.scheduler.mturk_stage import MTurkStage
@@ -96,8 +98,8 @@ def run_demo(
         rounds=options.rounds,
         seed=options.seed,
         poll_interval_s=0.05,
-        crowd={"gold_rate": 0.0},
-        model={"beta_grid": [0.01, 0.1, 1.0], "search_epochs": 10, "patience": 10},
+        crowd=CrowdConfig(gold_rate=0.0),
+        model=ModelConfig(beta_grid=(0.01, 0.1, 1.0), search_epochs=10, patience=10),
     )
     campaign = create_campaign(
         engine, ds.id, name="demo", budget_usd=options.budget_usd, config=config, data_dir=workdir

@@ -227,12 +227,18 @@ def campaign_action(
     engine: Engine, principal: Principal, campaign_id: uuid.UUID, action: Action
 ) -> Campaign:
     """start (draft → running), pause (running → paused), resume (paused | failed → running)."""
-    from orchestrator.scheduler.campaigns import CampaignStateError, transition
+    from orchestrator.scheduler.campaigns import (
+        CampaignNotRunnableError,
+        CampaignStateError,
+        transition,
+    )
 
     campaign_for(engine, principal, campaign_id)
     target, sources = _ACTIONS[action]
     try:
         return transition(engine, campaign_id, target, allowed_from=sources)
+    except CampaignNotRunnableError:
+        raise  # its own message names the invalid field
     except CampaignStateError as exc:
         now = campaign_for(engine, principal, campaign_id).status.value
         raise CampaignStateError(

@@ -255,6 +255,7 @@ class BenchCrowd:
         from sqlmodel import Session
 
         from orchestrator.bench.metrics import answers_cost_usd
+        from orchestrator.crowd.config import CrowdConfig
         from orchestrator.db.models import CampaignStatus, Round
         from orchestrator.scheduler.campaigns import transition
         from orchestrator.scheduler.config import CampaignConfig
@@ -272,7 +273,7 @@ class BenchCrowd:
             extra_answer_reserve=0.0,
             assignments_per_item=answers_per_item,
             reward_usd=REWARD_USD,
-            crowd={"gold_rate": 0.0},
+            crowd=CrowdConfig(gold_rate=0.0),
         )
         budget = answers_cost_usd(rows.size * answers_per_item, REWARD_USD)
         campaign_id = self._campaign(f"bench-{tag}-{self._n_requests}", budget, config)

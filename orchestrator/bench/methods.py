@@ -444,6 +444,8 @@ def campaign_outputs(
 def _run_campaign(
     inp: MethodInput, name: str, n_clusters: int | None, **overrides: Any
 ) -> dict[str, MethodOutput]:
+    from orchestrator.crowd.config import CrowdConfig
+    from orchestrator.model.config import ModelConfig
     from orchestrator.scheduler.config import CampaignConfig
 
     opts = inp.options
@@ -454,12 +456,14 @@ def _run_campaign(
         poll_interval_s=0.02,
         n_clusters=n_clusters,
         aggregator="majority_vote",  # see orchestrator.bench.crowd.aggregate_answers
-        crowd={"gold_rate": 0.0},  # gold-check HITs would be free gold
-        model={
-            "torch_threads": opts.threads,
-            **({} if opts.beta_grid is None else {"beta_grid": list(opts.beta_grid)}),
-            **({} if opts.search_epochs is None else {"search_epochs": opts.search_epochs}),
-        },
+        crowd=CrowdConfig(gold_rate=0.0),  # gold-check HITs would be free gold
+        model=ModelConfig.model_validate(
+            {
+                "torch_threads": opts.threads,
+                **({} if opts.beta_grid is None else {"beta_grid": list(opts.beta_grid)}),
+                **({} if opts.search_epochs is None else {"search_epochs": opts.search_epochs}),
+            }
+        ),
     )
     stages: dict[str, float] = {}
     last = [time.perf_counter()]

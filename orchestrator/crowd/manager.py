@@ -29,12 +29,12 @@ from decimal import Decimal
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from orchestrator.crowd.answers import parse_answer
+from orchestrator.crowd.config import CrowdConfig
 from orchestrator.crowd.ledger import (
     BudgetExceededError,
     book,
@@ -93,37 +93,6 @@ _LIVE = (HitStatus.PUBLISHED, HitStatus.COMPLETED, HitStatus.EXPIRED)
 # --------------------------------------------------------------------------- configuration
 
 
-class CrowdConfig(BaseModel):
-    """Per-campaign crowd options, read from ``Campaign.config["crowd"]`` (all optional).
-
-    Durations in seconds; ``min_approval_rate`` in percent; ``gold_rate`` = gold-check HITs per
-    published item (0-1); a worker with at least ``gold_min_answers`` gold answers and an
-    accuracy on them below ``gold_min_accuracy`` is excluded from the campaign (qualification)
-    and, if ``block_on_gold_failure``, blocked (CreateWorkerBlock).
-    """
-
-    title: str = "Is this label correct?"
-    description: str = "Check the label of one training example and fix it if it is wrong."
-    keywords: str = "label, verification, classification, quick"
-    instructions: str | None = None
-    lifetime_s: int = Field(default=3 * 24 * 3600, ge=30)
-    assignment_duration_s: int = Field(default=600, ge=30)
-    auto_approval_delay_s: int = Field(default=3 * 24 * 3600, ge=0)
-    min_approval_rate: int | None = Field(default=95, ge=0, le=100)
-    locales: list[str] | None = None
-    use_exclusion_qualification: bool = True
-    gold_rate: float = Field(default=0.1, ge=0, lt=1)
-    gold_min_answers: int = Field(default=3, ge=1)
-    gold_min_accuracy: float = Field(default=0.6, ge=0, le=1)
-    block_on_gold_failure: bool = True
-
-    @classmethod
-    def of(cls, campaign: Campaign) -> CrowdConfig:
-        """The campaign's crowd options (defaults where unset)."""
-        raw = (campaign.config or {}).get("crowd", {})
-        return cls.model_validate(raw if isinstance(raw, dict) else {})
-
-
 # --------------------------------------------------------------------------- identities
 
 
@@ -135,9 +104,26 @@ def unique_request_token(campaign_id: uuid.UUID, item_id: uuid.UUID, attempt: in
 
 def item_key(item: Item) -> str:
     """The item key shown to the simulator/oracle: ``Item.external_id`` (hashed past 120 chars)."""
-    if len(item.external_id) <= 120:
-        return item.external_id
-    return "sha256:" + hashlib.sha256(item.external_id.encode()).hexdigest()[:32]
+    return key_of_external_id(item.external_id)
+
+
+def key_of_external_id(external_id: str) -> str:
+    """:func:`item_key` of an item with this ``external_id``."""
+    if len(external_id) <= 120:
+        return external_id
+    return "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()[:32]
+
+
+def annotation_fits(external_id: str) -> bool:
+    """Whether an item with this id can be published: its key, JSON-escaped in the requester
+    annotation, keeps the annotation within MTurk's 255 characters (an id of up to 120
+    characters is sent as is, so 26 non-ASCII characters, 6 each once escaped, are enough to
+    overflow it)."""
+    try:
+        requester_annotation(uuid.UUID(int=0), "cc1-" + "0" * 40, key_of_external_id(external_id))
+    except ValueError:
+        return False
+    return True
 
 
 def requester_annotation(campaign_id: uuid.UUID, token: str, key: str) -> str:

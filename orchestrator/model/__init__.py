@@ -1,8 +1,16 @@
-"""The deep probabilistic label model (torch): ``fit_label_model`` and its ``ModelConfig``."""
+"""The deep probabilistic label model (torch): ``fit_label_model`` and its ``ModelConfig``.
+
+``ModelConfig`` (pydantic only) is imported eagerly; the torch parts load on first use, so that
+validating a campaign config (API, CLI) does not import torch.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.model.base import LabelModel, LabelModelOutput
 from orchestrator.model.config import ModelConfig
-from orchestrator.model.dpm import DeepProbabilisticModel, fit_label_model
+
+if TYPE_CHECKING:
+    from orchestrator.model.dpm import DeepProbabilisticModel, fit_label_model
 
 __all__ = [
     "DeepProbabilisticModel",
@@ -11,3 +19,11 @@ __all__ = [
     "ModelConfig",
     "fit_label_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("DeepProbabilisticModel", "fit_label_model"):
+        from orchestrator.model import dpm
+
+        return getattr(dpm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,7 +23,7 @@ from orchestrator.crowd.platform import CrowdPlatform
 from orchestrator.data.store import get_dataset
 from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
 from orchestrator.db.types import utcnow
-from orchestrator.scheduler.config import CampaignConfig
+from orchestrator.scheduler.config import CampaignConfig, check_fits_budget
 
 TRANSITIONS: dict[CampaignStatus, set[CampaignStatus]] = {
     CampaignStatus.DRAFT: {CampaignStatus.RUNNING, CampaignStatus.CANCELLED},
@@ -57,6 +57,7 @@ def create_campaign(
     """A new campaign in ``draft`` on an imported dataset. Money is validated here."""
     budget = validate_usd(budget_usd, what="budget_usd", maximum=Decimal("1000000"))
     validate_usd(config.reward_usd, what="reward_usd")
+    check_fits_budget(budget, config)
     dataset = get_dataset(engine, dataset_ref)
     campaign_id = uuid.uuid4()
     campaign = Campaign(
@@ -74,6 +75,31 @@ def create_campaign(
         s.add(campaign)
         s.commit()
     return campaign
+
+
+class CampaignNotRunnableError(CampaignStateError):
+    """A draft whose stored config fails the creation rules: it cannot be started."""
+
+
+def _check_runnable(campaign: Campaign) -> None:
+    """CampaignStateError unless the stored config passes today's creation rules: a campaign
+    created before they existed (or written to the database by hand) never starts broken."""
+    from pydantic import ValidationError
+
+    from orchestrator.crowd.money import MoneyError
+
+    try:
+        config = CampaignConfig.model_validate(campaign.config or {})
+        check_fits_budget(Decimal(campaign.budget_usd), config)
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise CampaignNotRunnableError(
+            f"campaign {campaign.id} cannot start: its config is invalid ({fields})"
+        ) from None
+    except MoneyError as exc:
+        raise CampaignNotRunnableError(f"campaign {campaign.id} cannot start: {exc}") from None
 
 
 def transition(
@@ -99,6 +125,8 @@ def transition(
                 f"campaign {campaign_id} is {campaign.status.value}; "
                 f"it cannot become {target.value}"
             )
+        if target == CampaignStatus.RUNNING and campaign.status == CampaignStatus.DRAFT:
+            _check_runnable(campaign)
         campaign.status = target
         campaign.updated_at = utcnow()
         s.add(campaign)

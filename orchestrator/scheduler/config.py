@@ -1,11 +1,39 @@
-"""A campaign's configuration, stored as JSON on the campaign row."""
+"""A campaign's configuration, stored as JSON on the campaign row.
+
+Validated completely at creation (API, CLI and every other caller of
+:func:`orchestrator.scheduler.campaigns.create_campaign` share these rules): unknown keys are
+refused at every level (``model`` is checked against :class:`~orchestrator.model.ModelConfig`,
+``crowd`` is a :class:`~orchestrator.crowd.config.CrowdConfig`), types and ranges are checked,
+and :func:`check_fits_budget` refuses a reward that the budget cannot pay for one item. A stored
+config is read back with :meth:`CampaignConfig.from_stored`, which drops the unknown keys that
+older versions let through instead of failing a running campaign.
+"""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.crowd.config import CrowdConfig
+from orchestrator.crowd.money import MoneyError, validate_usd, with_fee
+from orchestrator.model.config import ModelConfig
+from orchestrator.sampling.strategies import STRATEGIES
+
+log = logging.getLogger(__name__)
+
+#: Seeds feed numpy and torch generators (and are offset by the round number): kept in int32.
+MAX_SEED = 2**31 - 1
 
 
 class CampaignConfig(BaseModel):
@@ -29,7 +57,9 @@ class CampaignConfig(BaseModel):
         description="Round 0 never takes more than this share of the inspectable items, even "
         "when two items per class would need more: the rest is kept for targeted rounds.",
     )
-    strategy: str = Field(default="auto", description="Sampling strategy, or 'auto'.")
+    strategy: str = Field(
+        default="auto", description=f"Sampling strategy, one of {', '.join(STRATEGIES)}, or 'auto'."
+    )
     n_clusters: int | None = Field(default=None, ge=1, description="None: tuned on validation.")
     propagation_fraction: float | None = Field(
         default=None, ge=0, le=1, description="p; None: tuned on validation."
@@ -70,11 +100,80 @@ class CampaignConfig(BaseModel):
     )
     poll_interval_s: float = Field(default=1.0, gt=0)
     hit_lifetime_s: int = Field(default=3 * 24 * 3600, ge=60)
-    model: dict[str, object] = Field(default_factory=dict, description="ModelConfig overrides.")
-    crowd: dict[str, object] = Field(
-        default_factory=dict,
+    model: ModelConfig = Field(
+        default_factory=ModelConfig,
+        description="ModelConfig overrides (only the keys given are stored).",
+    )
+    crowd: CrowdConfig = Field(
+        default_factory=CrowdConfig,
         description="orchestrator.crowd.CrowdConfig options (HIT text, qualifications, gold rate).",
     )
-    seed: int = 0
-    reward_usd: Decimal = Decimal("0.05")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    reward_usd: Decimal = Field(
+        default=Decimal("0.05"),
+        description="USD per assignment: two decimals, 0.01 to 100 (MTurk's fee comes on top).",
+    )
     assignments_per_item: int = Field(default=3, ge=1, le=9)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        if v != "auto" and v not in STRATEGIES:
+            raise ValueError(f"unknown strategy; use 'auto' or one of {', '.join(STRATEGIES)}")
+        return v
+
+    @field_validator("reward_usd", mode="before")
+    @classmethod
+    def _reward(cls, v: Any) -> Decimal:
+        if isinstance(v, float):  # JSON numbers arrive as floats: their shortest repr is meant
+            v = repr(v)
+        try:
+            return validate_usd(v, what="reward_usd")
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_serializer("model")
+    def _model_overrides(self, model: ModelConfig) -> dict[str, Any]:
+        # The overrides only: a stored config keeps meaning "the defaults of the version that
+        # runs it" for every key not given (and "beta" unset lets later rounds reuse round 1's).
+        return model.model_dump(mode="json", exclude_unset=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored(cls, data: Any, info: ValidationInfo) -> Any:
+        if not (info.context or {}).get("stored") or not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if k in cls.model_fields}
+        for key, model in (("model", ModelConfig), ("crowd", CrowdConfig)):
+            raw = data.get(key)
+            if isinstance(raw, dict):
+                unknown = sorted(set(raw) - set(model.model_fields))
+                if unknown:
+                    log.warning("ignoring unknown stored %s options %s", key, unknown)
+                data[key] = {k: v for k, v in raw.items() if k in model.model_fields}
+        return data
+
+    @classmethod
+    def from_stored(cls, raw: Any) -> CampaignConfig:
+        """A config read back from a campaign row: keys that older versions accepted and
+        ignored are dropped (and logged); everything else is checked as at creation."""
+        return cls.model_validate(raw or {}, context={"stored": True})
+
+    def model_overrides(self) -> dict[str, Any]:
+        """The ModelConfig fields this campaign sets (the rest take ModelConfig's defaults)."""
+        return self.model.model_dump(exclude_unset=True)
+
+
+def check_fits_budget(budget_usd: Decimal, config: CampaignConfig) -> None:
+    """MoneyError unless the budget pays at least one item: ``assignments_per_item`` rewards
+    plus MTurk's fee, after the extra-answer reserve. A campaign that fails this could only
+    publish nothing, or spend round 0 on nothing."""
+    per_item = with_fee(config.reward_usd * config.assignments_per_item)
+    usable = budget_usd * Decimal(str(1 - config.extra_answer_reserve))
+    if per_item > usable:
+        raise MoneyError(
+            f"config.reward_usd: {config.reward_usd} USD × {config.assignments_per_item} "
+            f"assignments + MTurk fee = {per_item.normalize():f} USD per item does not fit "
+            f"budget_usd {budget_usd} USD ({usable.quantize(Decimal('0.0001')).normalize():f} "
+            f"USD after the {config.extra_answer_reserve:.0%} extra-answer reserve)"
+        )

@@ -180,7 +180,7 @@ class RoundRunner:
                 item_ids_by_position(self.engine, campaign.dataset_id),
             )
         data, ids = self._data_cache[campaign.dataset_id]
-        cfg = CampaignConfig.model_validate(campaign.config)
+        cfg = CampaignConfig.from_stored(campaign.config)
         return _Context(campaign, cfg, data, ids, Path(campaign.artifact_dir))
 
     def _round(self, s: Session, campaign: Campaign) -> Round:
@@ -319,7 +319,7 @@ class RoundRunner:
         from orchestrator.model import ModelConfig, fit_label_model
 
         observed, validation = self.verified(ctx)
-        overrides = dict(ctx.config.model)
+        overrides = ctx.config.model_overrides()
         beta = self._previous_beta(ctx.campaign.id)
         if beta is not None and "beta" not in overrides:
             overrides["beta"] = beta  # the β search runs once, in the first model round
