@@ -6,10 +6,19 @@ data row, header excluded; for JSONL the line) and the column, and nothing is im
 Features come from, in this order: numeric ``feature_columns``; a ``vector_column`` holding a
 list of numbers (a JSON array in CSV); otherwise the ``text_column`` as bag-of-words counts;
 otherwise the images at ``image_column`` as 28×28 grey pixels (extra ``images``).
+
+Refused, with row and column named (see :func:`frame_to_dataset`): control characters,
+Unicode noncharacters and lone surrogates in ids, labels, gold labels and texts (the rule of
+:mod:`orchestrator.data.text`); lists or objects where one value is expected; ids longer than
+the database column (:data:`MAX_ID_CHARS`) or too long for the HIT annotation once escaped;
+features that are not finite in float32, outside the declared kind's range (pixels in [0, 1],
+counts >= 0) or absent (0 features); 2-D vectors; reserved (``__line__``) or repeated column
+names; JSON nested deeper than Python can parse.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -25,7 +34,13 @@ import pandas as pd
 from orchestrator.data.builtin import bag_of_words
 from orchestrator.data.dataset import UNKNOWN, LabeledData
 from orchestrator.data.errors import DatasetError, MissingExtraError
-from orchestrator.db.models import FeatureKind
+from orchestrator.data.text import first_unusable_char
+from orchestrator.db.models import FeatureKind, Item
+
+#: Column names the importer uses itself (the JSONL line number), refused in a file.
+RESERVED_COLUMNS = frozenset({"__line__"})
+#: Longest id the database stores (``Item.external_id``).
+MAX_ID_CHARS: int = Item.model_fields["external_id"].metadata[0].max_length
 
 SUPPORTED_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 _TRUE = {"1", "true", "yes", "y", "t"}
@@ -89,9 +104,14 @@ def read_dataset_file(
         raise DatasetError("file is empty", source=src)
     if fmt == "parquet":
         frame = _read_parquet(raw, src)
+        _refuse_reserved(frame, src)
     else:
         text = _decode(raw, src, header_lines=1 if fmt == "csv" else 0)
-        frame = _read_csv(text, src) if fmt == "csv" else _read_jsonl(text, src)
+        if fmt == "csv":
+            frame = _read_csv(text, src)
+            _refuse_reserved(frame, src)
+        else:
+            frame = _read_jsonl(text, src)
     if frame.empty:
         raise DatasetError("file has a header but no data rows", source=src)
     return frame_to_dataset(frame, mapping, source=src, name=name or path.stem)
@@ -112,6 +132,19 @@ def _decode(raw: bytes, src: str, *, header_lines: int) -> str:
 
 def _read_csv(text: str, src: str) -> pd.DataFrame:
     try:
+        header = next(csv.reader(io.StringIO(text)), [])
+    except csv.Error:
+        header = []  # pandas names the problem below
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DatasetError(
+                "the header names this column twice; give every column its own name",
+                source=src,
+                column=name,
+            )
+        seen.add(name)
+    try:
         return pd.read_csv(
             io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True
         )
@@ -129,18 +162,66 @@ def _read_jsonl(text: str, src: str) -> pd.DataFrame:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"invalid JSON: {exc.msg}", source=src, row=lineno) from exc
+        except RecursionError:
+            raise DatasetError(
+                "JSON value nested too deeply to read; flatten it", source=src, row=lineno
+            ) from None
+        except _DuplicateKeyError as exc:
+            raise DatasetError(
+                "the object names this key twice", source=src, row=lineno, column=exc.key
+            ) from None
         if not isinstance(obj, dict):
             raise DatasetError(
                 f"each line must be a JSON object, got {type(obj).__name__}", source=src, row=lineno
+            )
+        for key, value in obj.items():
+            # A lone surrogate (a "\ud800" escape) is no text: pandas cannot even hold it.
+            for what, text in (("key", key), ("value", value)):
+                if isinstance(text, str) and _SURROGATE.search(text):
+                    bad = first_unusable_char(text)
+                    raise DatasetError(
+                        f"{what} contains a {bad[1] if bad else 'lone surrogate'}; JSON text "
+                        "must not hold unpaired \\ud800-\\udfff escapes",
+                        source=src,
+                        row=lineno,
+                        column=key if what == "value" else None,
+                    )
+        for key in RESERVED_COLUMNS & obj.keys():
+            raise DatasetError(
+                "reserved column name; rename it", source=src, row=lineno, column=key
             )
         obj["__line__"] = lineno
         records.append(obj)
     if not records:
         raise DatasetError("file holds no JSON objects", source=src)
     return pd.DataFrame.from_records(records)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def _refuse_reserved(frame: pd.DataFrame, src: str) -> None:
+    for col in frame.columns:
+        if str(col) in RESERVED_COLUMNS:
+            raise DatasetError("reserved column name; rename it", source=src, column=str(col))
 
 
 def _read_parquet(raw: bytes, src: str) -> pd.DataFrame:
@@ -151,6 +232,14 @@ def _read_parquet(raw: bytes, src: str) -> pd.DataFrame:
         table = pq.read_table(io.BytesIO(raw))
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"not a readable Parquet file: {exc}", source=src) from exc
+    names = [str(n) for n in table.column_names]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise DatasetError(
+                "the file names this column twice; give every column its own name",
+                source=src,
+                column=n,
+            )
     return table.to_pandas()
 
 
@@ -174,6 +263,40 @@ def _as_label(value: Any) -> str:
     return str(value).strip()
 
 
+def _one_value(value: Any, *, source: str, row: int, column: str) -> Any:
+    """``value``, or DatasetError when it is a list or an object where one value belongs."""
+    if isinstance(value, list | tuple | dict | np.ndarray):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise DatasetError(f"expected one value, got {kind}", source=source, row=row, column=column)
+    return value
+
+
+def _usable(text: str, *, what: str, source: str, row: int | None, column: str) -> str:
+    """``text``, or DatasetError naming the first character no HIT can carry."""
+    bad = first_unusable_char(text)
+    if bad is not None:
+        raise DatasetError(
+            f"{what} contains a {bad[1]}; remove it (it cannot be shown in a HIT)",
+            source=source,
+            row=row,
+            column=column,
+        )
+    return text
+
+
+def _text_values(
+    frame: pd.DataFrame, rows: np.ndarray, source: str, column: str, what: str
+) -> list[Any]:
+    """The column's values, each one value (not a list or an object) with usable text."""
+    out: list[Any] = []
+    for value, row in zip(frame[column].tolist(), rows, strict=True):
+        _one_value(value, source=source, row=int(row), column=column)
+        if isinstance(value, str):
+            _usable(value, what=what, source=source, row=int(row), column=column)
+        out.append(value)
+    return out
+
+
 def _sort_classes(values: set[str]) -> tuple[str, ...]:
     try:
         return tuple(sorted(values, key=lambda v: (float(v), v)))
@@ -193,12 +316,33 @@ def frame_to_dataset(
                 f"missing column; the file has {available}", source=source, column=col
             )
 
+    from orchestrator.crowd.manager import annotation_fits
+
     ids: list[str] = []
     first_row: dict[str, int] = {}
-    for value, row in zip(frame[mapping.id_column].tolist(), rows, strict=True):
+    id_values = _text_values(frame, rows, source, mapping.id_column, "id")
+    for value, row in zip(id_values, rows, strict=True):
         if _is_missing(value):
             raise DatasetError("empty id", source=source, row=int(row), column=mapping.id_column)
-        key = _as_label(value)
+        key = _usable(
+            _as_label(value), what="id", source=source, row=int(row), column=mapping.id_column
+        )
+        if len(key) > MAX_ID_CHARS:
+            raise DatasetError(
+                f"id of {len(key)} characters; at most {MAX_ID_CHARS} are stored",
+                source=source,
+                row=int(row),
+                column=mapping.id_column,
+            )
+        if not annotation_fits(key):
+            raise DatasetError(
+                f"id {key[:40]!r}… is too long once escaped for the HIT's 255-character "
+                "annotation (non-ASCII characters count 6 each); shorten it, or make it longer "
+                "than 120 characters so that it is sent hashed",
+                source=source,
+                row=int(row),
+                column=mapping.id_column,
+            )
         if key in first_row:
             raise DatasetError(
                 f"duplicate id {key!r} (first seen in row {first_row[key]})",
@@ -210,12 +354,25 @@ def frame_to_dataset(
         ids.append(key)
 
     labels: list[str] = []
-    for value, row in zip(frame[mapping.label_column].tolist(), rows, strict=True):
+    label_values = _text_values(frame, rows, source, mapping.label_column, "label")
+    for value, row in zip(label_values, rows, strict=True):
         if _is_missing(value):
             raise DatasetError(
                 "empty or NaN label", source=source, row=int(row), column=mapping.label_column
             )
-        labels.append(_as_label(value))
+        labels.append(
+            _usable(
+                _as_label(value),
+                what="label",
+                source=source,
+                row=int(row),
+                column=mapping.label_column,
+            )
+        )
+    for c in mapping.classes or ():
+        _usable(
+            c, what=f"declared class {c!r}", source=source, row=None, column=mapping.label_column
+        )
     classes = mapping.classes if mapping.classes is not None else _sort_classes(set(labels))
     if len(classes) < 2:
         raise DatasetError(
@@ -239,9 +396,8 @@ def frame_to_dataset(
 
     gold = np.full(len(labels), UNKNOWN, dtype=np.int64)
     if mapping.gold_column is not None:
-        for i, (value, row) in enumerate(
-            zip(frame[mapping.gold_column].tolist(), rows, strict=True)
-        ):
+        gold_values = _text_values(frame, rows, source, mapping.gold_column, "gold label")
+        for i, (value, row) in enumerate(zip(gold_values, rows, strict=True)):
             if _is_missing(value):
                 continue
             g = _as_label(value)
@@ -258,6 +414,7 @@ def frame_to_dataset(
     if mapping.validation_column is not None:
         col = mapping.validation_column
         for i, (value, row) in enumerate(zip(frame[col].tolist(), rows, strict=True)):
+            _one_value(value, source=source, row=int(row), column=col)
             flag = _as_flag(value, source=source, row=int(row), column=col)
             if flag and gold[i] == UNKNOWN:
                 raise DatasetError(
@@ -271,12 +428,14 @@ def frame_to_dataset(
 
     texts = None
     if mapping.text_column is not None:
-        texts = tuple("" if _is_missing(v) else str(v) for v in frame[mapping.text_column].tolist())
+        text_values = _text_values(frame, rows, source, mapping.text_column, "text")
+        texts = tuple("" if _is_missing(v) else str(v) for v in text_values)
     image_paths = None
     if mapping.image_column is not None:
         base = Path(source).parent
         resolved: list[str] = []
         for value, row in zip(frame[mapping.image_column].tolist(), rows, strict=True):
+            _one_value(value, source=source, row=int(row), column=mapping.image_column)
             if _is_missing(value):
                 raise DatasetError(
                     "empty image path", source=source, row=int(row), column=mapping.image_column
@@ -294,6 +453,7 @@ def frame_to_dataset(
         image_paths = tuple(resolved)
 
     features, kind = _features(frame, mapping, rows, source, texts, image_paths)
+    _check_features(features, kind, mapping, rows, source)
     return LabeledData(
         ids=np.asarray(ids, dtype=np.str_),
         features=features,
@@ -306,6 +466,47 @@ def frame_to_dataset(
         image_paths=image_paths,
         name=name,
     )
+
+
+def _feature_column_name(mapping: ColumnMapping, j: int) -> str | None:
+    if mapping.feature_columns:
+        return mapping.feature_columns[j]
+    return mapping.vector_column or mapping.text_column or mapping.image_column
+
+
+def _check_features(
+    x: np.ndarray, kind: FeatureKind, mapping: ColumnMapping, rows: np.ndarray, source: str
+) -> None:
+    """0 features, non-finite values (float32 overflow included) or values outside the
+    declared kind's range (pixels in [0, 1], counts >= 0) are refused, the first one named."""
+    if x.ndim != 2 or x.shape[1] == 0:
+        what = (
+            f"text column {mapping.text_column!r} yields no word to count"
+            if mapping.text_column is not None
+            and not mapping.feature_columns
+            and mapping.vector_column is None
+            else "the features have no column"
+        )
+        raise DatasetError(
+            f"0 features: {what}; the model needs at least one feature",
+            source=source,
+            column=_feature_column_name(mapping, 0),
+        )
+    checks: list[tuple[np.ndarray, str]] = [(~np.isfinite(x), _TOO_BIG)]
+    if kind == FeatureKind.PIXELS:
+        checks.append(((x < 0) | (x > 1), "is outside [0, 1], the range of --kind pixels"))
+    elif kind == FeatureKind.COUNTS:
+        checks.append((x < 0, "is negative; --kind counts needs counts >= 0"))
+    for bad, why in checks:
+        if bad.any():
+            i, j = (int(v) for v in np.argwhere(bad)[0])
+            where = "" if mapping.feature_columns else f" (entry {j})"
+            raise DatasetError(
+                f"feature value {float(x[i, j])!r}{where} {why}",
+                source=source,
+                row=int(rows[i]),
+                column=_feature_column_name(mapping, j),
+            )
 
 
 def _as_flag(value: Any, *, source: str, row: int, column: str) -> bool:
@@ -353,13 +554,28 @@ def _features(
     )
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_TOO_BIG = "is not finite as a 32-bit float (at most about 3.4e38)"
+
+
 def _numeric_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -> np.ndarray:
+    for value, row in zip(series.tolist(), rows, strict=True):
+        _one_value(value, source=source, row=int(row), column=col)
     values = pd.to_numeric(series.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DatasetError(
             f"feature value {series.iloc[i]!r} is not a finite number",
+            source=source,
+            row=int(rows[i]),
+            column=col,
+        )
+    big = np.abs(values) > _FLOAT32_MAX
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise DatasetError(
+            f"feature value {series.iloc[i]!r} {_TOO_BIG}",
             source=source,
             row=int(rows[i]),
             column=col,
@@ -382,8 +598,25 @@ def _vector_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -
                     row=int(row),
                     column=col,
                 ) from exc
+            except RecursionError:
+                raise DatasetError(
+                    "vector nested too deeply to read; it must be a flat list of numbers",
+                    source=source,
+                    row=int(row),
+                    column=col,
+                ) from None
         if isinstance(vec, np.ndarray):
             vec = vec.tolist()
+        if isinstance(vec, list) and any(
+            isinstance(v, list | tuple | dict | np.ndarray) for v in vec
+        ):
+            raise DatasetError(
+                "vector must be a flat list of numbers (this one nests lists or objects: "
+                "2-D vectors are not features)",
+                source=source,
+                row=int(row),
+                column=col,
+            )
         if not isinstance(vec, list) or not vec:
             raise DatasetError(
                 "vector must be a non-empty list of numbers",
@@ -409,6 +642,14 @@ def _vector_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -
         if not np.isfinite(arr).all():
             raise DatasetError(
                 "vector holds NaN or infinity", source=source, row=int(row), column=col
+            )
+        if (np.abs(arr) > _FLOAT32_MAX).any():
+            j = int(np.flatnonzero(np.abs(arr) > _FLOAT32_MAX)[0])
+            raise DatasetError(
+                f"vector entry {j} ({arr[j]!r}) {_TOO_BIG}",
+                source=source,
+                row=int(row),
+                column=col,
             )
         vectors.append(arr)
     return np.asarray(vectors, dtype=np.float32)
