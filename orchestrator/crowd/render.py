@@ -14,6 +14,7 @@ import importlib.util
 import json
 import mimetypes
 import os
+import re
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -100,8 +101,18 @@ class QuestionRenderer(Protocol):
         ...
 
 
+# Characters XML 1.0 forbids anywhere, CDATA included (control characters such as Excel's
+# in-cell break \x0b, \x00, \x1b; the noncharacters \ufffe and \uffff; lone surrogates). One of
+# them makes the whole HTMLQuestion malformed: MTurk refuses it, or a lenient path shows workers
+# a broken form whose answers come back empty, paid for nothing.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def cdata(text: str) -> str:
-    """``text`` as one or more CDATA sections; ``]]>`` cannot terminate them early."""
+    """``text`` as one or more CDATA sections; ``]]>`` cannot terminate them early, and a
+    character XML forbids becomes U+FFFD (the import refuses such text; this is the last guard
+    for text from anywhere else: built-in data, HIT instructions)."""
+    text = _NOT_XML_CHAR.sub("\ufffd", text)
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 

@@ -4,7 +4,9 @@ Every public ``op_*`` method takes the decoded JSON request and returns the JSON
 raises :class:`MTurkError`. All methods run under one lock; the file outlives the process, so an
 orchestrator (or simulator) restart sees the same HITs, assignments, tokens and payments.
 Money is stored as text decimals; the account balance is the initial balance minus every
-ledger row (reward or bonus plus MTurk's 20 % fee).
+ledger row (reward or bonus plus MTurk's fee: 20 %, 40 % on the rewards of HITs with 10 or
+more assignments). CreateHITType and CreateHIT enforce MTurk's rules on the request
+(:mod:`orchestrator.simulator.question_rules`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.simulator.config import SimulatorConfig
+from orchestrator.simulator.question_rules import QuestionRuleError, check_hit_type, check_question
 from orchestrator.simulator.workers import (
     SimWorker,
     build_answer_xml,
@@ -87,8 +90,21 @@ def _req_error(message: str, code: str) -> MTurkError:
     return MTurkError(message, turk_code=f"AWS.MechanicalTurk.{code}")
 
 
-def _fee(amount: Decimal) -> Decimal:
-    return (amount * FEE_RATE).quantize(Decimal("0.0001"))
+LARGE_HIT_FEE_RATE = Decimal("0.40")
+"""MTurk's fee on the rewards of HITs with 10 or more assignments (20 % plus 20 %); bonuses
+stay at 20 %."""
+
+
+def _fee(amount: Decimal, rate: Decimal = FEE_RATE) -> Decimal:
+    return (amount * rate).quantize(Decimal("0.0001"))
+
+
+def _checked(check: Any, *args: Any) -> Any:
+    """Run a rule of :mod:`question_rules`, turning its refusal into MTurk's error."""
+    try:
+        return check(*args)
+    except QuestionRuleError as exc:
+        raise _req_error(str(exc), exc.code) from None
 
 
 class SimulatorState:
@@ -382,8 +398,10 @@ class SimulatorState:
         worker_id: str,
         reason: str,
         now: float,
+        *,
+        fee_rate: Decimal = FEE_RATE,
     ) -> None:
-        fee = _fee(amount)
+        fee = _fee(amount, fee_rate)
         if self.balance() < amount + fee:
             raise _req_error(
                 "You do not have enough funds to complete this transaction.", "InsufficientFunds"
@@ -397,16 +415,14 @@ class SimulatorState:
     def _pay_reward(
         self, db: sqlite3.Connection, assignment_id: str, worker_id: str, now: float, *, kind: str
     ) -> None:
-        reward = Decimal(
-            json.loads(
-                db.execute(
-                    "SELECT t.spec FROM assignments a JOIN hits h ON h.id=a.hit_id "
-                    "JOIN hit_types t ON t.id=h.hit_type_id WHERE a.id=?",
-                    (assignment_id,),
-                ).fetchone()["spec"]
-            )["Reward"]
-        )
-        self._debit(db, kind, reward, assignment_id, worker_id, "", now)
+        row = db.execute(
+            "SELECT t.spec, h.max_assignments FROM assignments a JOIN hits h ON h.id=a.hit_id "
+            "JOIN hit_types t ON t.id=h.hit_type_id WHERE a.id=?",
+            (assignment_id,),
+        ).fetchone()
+        reward = Decimal(json.loads(row["spec"])["Reward"])
+        rate = LARGE_HIT_FEE_RATE if int(row["max_assignments"]) >= 10 else FEE_RATE
+        self._debit(db, kind, reward, assignment_id, worker_id, "", now, fee_rate=rate)
         db.execute(
             "UPDATE assignments SET status='Approved', approval_time=? WHERE id=?",
             (now, assignment_id),
@@ -419,8 +435,7 @@ class SimulatorState:
         spec.setdefault("AutoApprovalDelayInSeconds", 2592000)
         spec.setdefault("Keywords", "")
         spec.setdefault("QualificationRequirements", [])
-        if Decimal(spec["Reward"]) < Decimal("0.01"):
-            raise _req_error("Reward must be at least 0.01 USD.", "ParameterValidationError")
+        _checked(check_hit_type, spec)
         canon = json.dumps(spec, sort_keys=True, separators=(",", ":"))
         type_id = "3" + hashlib.sha256(canon.encode()).hexdigest().upper()[:29]
         with self.tx() as db:
@@ -433,10 +448,7 @@ class SimulatorState:
     def op_create_hit_with_hit_type(self, req: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
         question = str(req.get("Question") or "")
-        if not question:
-            raise _req_error("Question or HITLayoutId is required.", "ParameterValidationError")
-        if len(question.encode()) > 65535:
-            raise _req_error("Question is larger than 65535 bytes.", "ParameterValidationError")
+        _checked(check_question, question)
         max_a = int(req.get("MaxAssignments", 1))
         if not 1 <= max_a <= 1_000_000:
             raise _req_error("MaxAssignments must be in [1, 1000000].", "ParameterValidationError")
@@ -615,6 +627,8 @@ class SimulatorState:
         amount = Decimal(req["BonusAmount"])
         if amount <= 0:
             raise _req_error("BonusAmount must be positive.", "ParameterValidationError")
+        if not str(req.get("Reason") or "").strip():
+            raise _req_error("Reason is required for SendBonus.", "ParameterValidationError")
         token = req.get("UniqueRequestToken")
         with self.tx() as db:
             if (

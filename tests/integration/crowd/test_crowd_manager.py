@@ -29,6 +29,7 @@ from orchestrator.crowd import (
 from orchestrator.crowd.ledger import BudgetExceededError
 from orchestrator.crowd.manager import requester_annotation, unique_request_token
 from orchestrator.crowd.platform import HitRequest, HitTypeSpec
+from orchestrator.crowd.render import html_question
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import (
     Answer,
@@ -42,6 +43,11 @@ from orchestrator.db.models import (
 )
 
 R = TaskRenderer()
+
+# The smallest question MTurk (and the simulator) accepts: a form, assignmentId, a submit.
+MINIMAL_QUESTION = html_question(
+    '<!DOCTYPE html><form><input name="assignmentId"><button type="submit">go</button></form>'
+)
 
 
 def collect_all(db, platform, cid, timeout=15.0):
@@ -248,12 +254,19 @@ def test_reconcile_adopts_intents_and_reports_orphans(db, simulator_factory):
             )
         )
     hid = platform.create_hit(
-        HitRequest(type_id, "<x/>", 3, 3600, token, requester_annotation(c.campaign_id, token, "k"))
+        HitRequest(
+            type_id,
+            MINIMAL_QUESTION,
+            3,
+            3600,
+            token,
+            requester_annotation(c.campaign_id, token, "k"),
+        )
     )
     orphan = platform.create_hit(
         HitRequest(
             type_id,
-            "<x/>",
+            MINIMAL_QUESTION,
             1,
             3600,
             "other",
