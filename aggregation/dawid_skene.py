@@ -428,15 +428,49 @@ class OneCoinDawidSkene(_DawidSkeneEM):
     """Dawid–Skene with a single accuracy per worker ("one coin").
 
     ``E[w, y, z] = s_w`` if ``y == z`` else ``(1 - s_w) / (K - 1)``. The M-step sets
-    ``s_w = (Σ_{answers (t, w, y)} T[t, y] + a) / (n_w + 2a)`` – the worker's expected
-    accuracy under the current posterior, with ``a = smoothing`` (a symmetric Beta prior;
-    0 = crowd-kit's maximum likelihood) – clipped to ``[1e-10, 1 - 1e-10]``. Everything
-    else (initialisation, loss, stopping, ties, degenerate input, gold clamping) is as
-    in :class:`DawidSkene`.
+    ``s_w = (c_w + a + m·μ) / (n_w + 2a + m)`` clipped to ``[1e-10, 1 - 1e-10]``, where
+    ``c_w = Σ_{answers (t, w, y)} T[t, y]`` is the worker's expected number of correct
+    answers under the current posterior and ``n_w`` their number of answers;
+    ``a = smoothing`` is a symmetric Beta(a, a) prior; ``m = prior_strength`` pseudo-answers
+    at the crowd's pooled accuracy ``μ = (Σ_w c_w + 1) / (Σ_w n_w + 2)`` (an empirical-Bayes
+    Beta(m·μ, m·(1-μ)) prior, re-estimated at every M-step). With ``a = m = 0`` this is
+    crowd-kit's maximum likelihood. Everything else (initialisation, loss, stopping, ties,
+    degenerate input, gold clamping) is as in :class:`DawidSkene`.
+
+    Why the pooled prior: a worker seen on one or two items who agrees with the current
+    posterior gets ``s_w → 1`` under maximum likelihood, and EM then turns even a 1-1-1
+    split into certainty (30 items × 3 answers from 60 workers, 10 classes: posteriors of
+    1.0 on split items). With ``m`` pseudo-answers such a worker stays near the crowd's
+    accuracy until their own answers outweigh the prior, so a split stays uncertain and a
+    unanimous vote is confident but not certain. ``m`` is in answers: a worker with
+    ``n_w = m`` answers is trusted half on their own record, half on the crowd's.
+
+    Args:
+        n_iter, tol, duplicates, classes: as :class:`DawidSkene`.
+        smoothing: ``a`` above (symmetric Beta pseudo-count, ``>= 0``).
+        prior_strength: ``m`` above (pseudo-answers at the pooled accuracy, ``>= 0``).
 
     Fitted attributes: as :class:`DawidSkene`; ``skills_`` is ``s_w`` itself and
     ``errors_`` the implied confusion matrices.
     """
+
+    def __init__(
+        self,
+        n_iter: int = 100,
+        tol: float = 1e-5,
+        *,
+        smoothing: float = 0.0,
+        prior_strength: float = 0.0,
+        duplicates: DuplicatePolicy = "last",
+        classes: Sequence[Hashable] | pd.Index | None = None,
+    ) -> None:
+        super().__init__(n_iter, tol, smoothing=smoothing, duplicates=duplicates, classes=classes)
+        self.prior_strength = prior_strength
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not self.prior_strength >= 0:
+            raise ValueError(f"prior_strength must be >= 0, got {self.prior_strength!r}")
 
     def fit(self, frame: pd.DataFrame, true_labels: pd.Series | None = None) -> OneCoinDawidSkene:
         """Run EM on ``frame``; ``true_labels`` (task → gold label) clamps those tasks."""
@@ -461,7 +495,10 @@ class OneCoinDawidSkene(_DawidSkeneEM):
         correct = np.bincount(enc.worker, weights=hit, minlength=enc.n_workers)
         n = np.bincount(enc.worker, minlength=enc.n_workers).astype(np.float64)
         a = self.smoothing
-        skill = np.clip((correct + a) / (n + 2 * a), _EPS, 1 - _EPS)
+        m = self.prior_strength
+        # The +1/+2 keeps the pooled accuracy off 0 and 1 when every answer agrees.
+        mu = (correct.sum() + 1.0) / (n.sum() + 2.0) if m > 0 else 0.0
+        skill = np.clip((correct + a + m * mu) / (n + 2 * a + m), _EPS, 1 - _EPS)
         off = (1.0 - skill) / (k - 1)
         errors = np.repeat(off[:, None, None], k, axis=1).repeat(k, axis=2)
         diag = np.arange(k)

@@ -72,11 +72,13 @@ class CampaignConfig(BaseModel):
         "labels on the validation items passes a one-sided sign test at this level (1 accepts "
         "any positive gain; see orchestrator.propagation.propagator).",
     )
-    aggregator: Literal["one_coin", "dawid_skene", "majority_vote"] = Field(
-        default="one_coin",
-        description="How answers become labels: one_coin (Dawid-Skene with one accuracy per "
-        "worker), dawid_skene (a full confusion matrix per worker: needs many answers per "
-        "worker and class), majority_vote.",
+    aggregator: Literal["one_coin_prior", "one_coin", "dawid_skene", "majority_vote"] = Field(
+        default="one_coin_prior",
+        description="How answers become labels: one_coin_prior (Dawid-Skene with one accuracy "
+        "per worker, shrunk toward the crowd's accuracy so that a worker seen on a few items "
+        "cannot make a split vote certain), one_coin (the same, maximum likelihood: "
+        "overconfident when workers answer few items), dawid_skene (a full confusion matrix "
+        "per worker: needs many answers per worker and class), majority_vote.",
     )
     confidence_target: float = Field(
         default=0.9, gt=0.5, le=1, description="Ask more workers until an item is this sure."

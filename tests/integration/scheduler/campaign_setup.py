@@ -109,6 +109,9 @@ def make_campaign(
     if dataset is None:
         dataset, oracle = make_dataset(engine, data_dir, seed=seed)
     assert oracle is not None
+    # Majority vote and no extra answers unless a test asks: the scheduler tests count HITs
+    # and money, not aggregation.
+    config = {"aggregator": "majority_vote", "max_answers": 3, **config}
     cfg = CampaignConfig(
         rounds=rounds,
         seed=seed,
@@ -116,8 +119,6 @@ def make_campaign(
         crowd={"gold_rate": 0.0, "min_approval_rate": None},
         model=FAST_MODEL,
         n_clusters=3,
-        aggregator="majority_vote",
-        max_answers=3,
         **config,
     )
     c = create_campaign(

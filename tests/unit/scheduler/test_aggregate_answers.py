@@ -51,7 +51,7 @@ def test_default_aggregator_keeps_every_clear_majority(answers: pd.DataFrame) ->
     assert proba.to_numpy().sum(axis=1) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("method", ["one_coin", "dawid_skene", "majority_vote"])
+@pytest.mark.parametrize("method", ["one_coin_prior", "one_coin", "dawid_skene", "majority_vote"])
 def test_every_method_labels_every_answered_item(answers: pd.DataFrame, method: str) -> None:
     proba = aggregate_answers(answers, method)
     assert set(proba.index) == set(answers["task"])
