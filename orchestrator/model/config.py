@@ -18,14 +18,17 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    latent_dim: int = Field(default=16, ge=1, description="Dimension d_z of z.")
+    latent_dim: int = Field(default=16, ge=1, le=4096, description="Dimension d_z of z.")
     hidden: tuple[int, ...] = Field(
         default=(128,), description="Hidden layer widths of every MLP (encoders and decoders)."
     )
-    epochs: int = Field(default=100, ge=1, description="Maximum epochs of the final fit.")
+    epochs: int = Field(
+        default=100, ge=1, le=100_000, description="Maximum epochs of the final fit."
+    )
     search_epochs: int = Field(
         default=20,
         ge=1,
+        le=100_000,
         description=(
             "Maximum epochs per beta candidate during the search. 20, not 10: under structural "
             "noise the data term overrules the regional wrong labels only after 15-60 epochs "
@@ -33,7 +36,7 @@ class ModelConfig(BaseModel):
             "no evidence (benchmarks/results/model.md, section 1)."
         ),
     )
-    batch_size: int = Field(default=128, ge=1, description="Items per mini-batch.")
+    batch_size: int = Field(default=128, ge=1, le=1_000_000, description="Items per mini-batch.")
     lr: float = Field(default=5e-3, gt=0, description="Adam learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, description="Adam L2 weight decay.")
     patience: int = Field(
@@ -99,12 +102,17 @@ class ModelConfig(BaseModel):
         description="L2 penalty on the z-dependent part of the noisy-label logits.",
     )
     posterior_samples: int = Field(
-        default=8, ge=1, description="Monte-Carlo samples of z for E_q(z|x,y) p(ŷ|z,y)."
+        default=8, ge=1, le=4096, description="Monte-Carlo samples of z for E_q(z|x,y) p(ŷ|z,y)."
     )
-    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda'.")
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$",
+        description="'auto' (CUDA when present), 'cpu', 'cuda' (or 'cuda:N'), 'mps'.",
+    )
     torch_threads: int | None = Field(
         default=1,
         ge=1,
+        le=1024,
         description="torch.set_num_threads for the fit; None leaves it alone. 1, not 2: the "
         "MLPs are small, and on 2 cores with anything else running a second intra-op thread "
         "waits at every barrier (a 1,797-item digits fit took 3-8 s with 1 thread and 28-34 s "
@@ -123,4 +131,6 @@ class ModelConfig(BaseModel):
     def _hidden_positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if not v or any(h < 1 for h in v):
             raise ValueError("hidden needs at least one positive width")
+        if len(v) > 16 or any(h > 16384 for h in v):
+            raise ValueError("hidden allows at most 16 layers of at most 16384 units")
         return v
