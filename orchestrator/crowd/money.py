@@ -50,6 +50,10 @@ def validate_usd(
         raise MoneyError(f"{what} {value!r} is not finite")
     if amount > maximum:
         raise MoneyError(f"{what} {amount} USD is above the ceiling {maximum} USD")
+    # Before quantize: an amount with more digits than the context's precision (e.g. -1e26)
+    # makes quantize raise InvalidOperation instead of answering.
+    if amount < minimum:
+        raise MoneyError(f"{what} {amount} USD is below the minimum {minimum} USD")
     if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
         raise MoneyError(f"{what} {value!r} has more than two decimals")
     amount = amount.quantize(CENT)
