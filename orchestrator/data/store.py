@@ -7,6 +7,7 @@ A failure at any step leaves neither rows nor files behind.
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -37,6 +38,26 @@ def _name_taken(engine: Engine, name: str, owner: str | None) -> bool:
         return session.exec(query).first() is not None
 
 
+MAX_NAME_CHARS = 200  # the column's width (``Dataset.name``)
+_BAD_NAME_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def _check_name(name: str, source: str) -> None:
+    """1-200 characters, none of them a control character, noncharacter or lone surrogate:
+    PostgreSQL refuses NUL and over-long values with a DataError, SQLite stores them."""
+    if not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise DatasetError(
+            f"a dataset name has 1 to {MAX_NAME_CHARS} characters; got {len(name)}", source=source
+        )
+    bad = _BAD_NAME_CHAR.search(name)
+    if bad is not None:
+        raise DatasetError(
+            f"the dataset name holds the character U+{ord(bad.group()):04X} at position "
+            f"{bad.start() + 1}, which is not allowed (control character or noncharacter)",
+            source=source,
+        )
+
+
 def _taken(name: str, source: str) -> DatasetNameTakenError:
     return DatasetNameTakenError(
         f"you already have a dataset named {name!r}; pick another name", source=source
@@ -58,6 +79,7 @@ def save_dataset(
     already, including when a concurrent import of the same name commits first (the unique
     index decides, so exactly one of them wins).
     """
+    _check_name(name, source)
     if _name_taken(engine, name, owner):
         raise _taken(name, source)
     dataset_id = uuid.uuid4()

@@ -131,3 +131,13 @@ def test_concurrent_imports_of_one_name_store_exactly_one(engine: Engine, tmp_pa
     assert _counts(engine) == (1, 50)
     leftovers = [p.name for p in (tmp_path / "datasets").iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "n" * 201, "a\x00b", "tab\x0bname", "x\ufffe"])
+def test_bad_dataset_names_are_refused_alike_on_both_databases(
+    engine: Engine, tmp_path: Path, bad: str
+) -> None:
+    data = read_dataset_file(_csv(tmp_path), ColumnMapping(feature_columns=("f1", "f2")))
+    with pytest.raises(DatasetError, match="dataset name"):
+        save_dataset(engine, data, name=bad, source="upload", data_dir=tmp_path / "art")
+    assert _counts(engine) == (0, 0)
