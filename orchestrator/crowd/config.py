@@ -25,7 +25,10 @@ MAX_AUTO_APPROVAL_DELAY_S = 30 * 24 * 3600
 MAX_TITLE_CHARS = 128
 MAX_DESCRIPTION_CHARS = 2000
 MAX_KEYWORDS_CHARS = 1000
-MAX_INSTRUCTIONS_CHARS = 20_000
+#: Instructions go into every HIT: 1,000 characters (at most 6 bytes each once escaped) and a
+#: title stay within the room that import keeps free below MTurk's Question size limit
+#: (:data:`orchestrator.data.importer.HIT_HEADROOM_BYTES`).
+MAX_INSTRUCTIONS_CHARS = 1_000
 
 
 class CrowdConfig(BaseModel):

@@ -288,13 +288,17 @@ def _text_values(
     frame: pd.DataFrame, rows: np.ndarray, source: str, column: str, what: str
 ) -> list[Any]:
     """The column's values, each one value (not a list or an object) with usable text."""
-    out: list[Any] = []
-    for value, row in zip(frame[column].tolist(), rows, strict=True):
-        _one_value(value, source=source, row=int(row), column=column)
-        if isinstance(value, str):
-            _usable(value, what=what, source=source, row=int(row), column=column)
-        out.append(value)
-    return out
+    values: list[Any] = frame[column].tolist()
+    nested = [isinstance(v, list | tuple | dict | np.ndarray) for v in values]
+    if any(nested):
+        i = nested.index(True)
+        _one_value(values[i], source=source, row=int(rows[i]), column=column)
+    strings = [v if isinstance(v, str) else "" for v in values]
+    # One scan of the joined column ("\n" is allowed), then the row, only when something is bad.
+    if first_unusable_char("\n".join(strings)) is not None:
+        for i, text in enumerate(strings):
+            _usable(text, what=what, source=source, row=int(rows[i]), column=column)
+    return values
 
 
 def _plain_short(key: str) -> bool:
@@ -331,9 +335,7 @@ def frame_to_dataset(
     for value, row in zip(id_values, rows, strict=True):
         if _is_missing(value):
             raise DatasetError("empty id", source=source, row=int(row), column=mapping.id_column)
-        key = _usable(
-            _as_label(value), what="id", source=source, row=int(row), column=mapping.id_column
-        )
+        key = _as_label(value)  # its characters were checked by _text_values
         if len(key) > MAX_ID_CHARS:
             raise DatasetError(
                 f"id of {len(key)} characters; at most {MAX_ID_CHARS} are stored",
@@ -367,15 +369,7 @@ def frame_to_dataset(
             raise DatasetError(
                 "empty or NaN label", source=source, row=int(row), column=mapping.label_column
             )
-        labels.append(
-            _usable(
-                _as_label(value),
-                what="label",
-                source=source,
-                row=int(row),
-                column=mapping.label_column,
-            )
-        )
+        labels.append(_as_label(value))  # its characters were checked by _text_values
     for c in mapping.classes or ():
         _usable(
             c, what=f"declared class {c!r}", source=source, row=None, column=mapping.label_column
@@ -461,6 +455,7 @@ def frame_to_dataset(
 
     features, kind = _features(frame, mapping, rows, source, texts, image_paths)
     _check_features(features, kind, mapping, rows, source)
+    _check_hit_size(ids, labels, tuple(classes), texts, mapping, rows, source)
     return LabeledData(
         ids=np.asarray(ids, dtype=np.str_),
         features=features,
@@ -473,6 +468,84 @@ def frame_to_dataset(
         image_paths=image_paths,
         name=name,
     )
+
+
+#: Bytes of MTurk's 65,535-byte Question limit kept free for what a campaign adds to the HIT
+#: (an image, its title and instructions).
+HIT_HEADROOM_BYTES = 8192
+_HIT_CANDIDATES = 5
+
+
+def _check_hit_size(
+    ids: list[str],
+    labels: list[str],
+    classes: tuple[str, ...],
+    texts: tuple[str, ...] | None,
+    mapping: ColumnMapping,
+    rows: np.ndarray,
+    source: str,
+) -> None:
+    """Refuse an item (or a class set) whose HIT cannot fit MTurk's Question size limit.
+
+    Every HIT lists all classes and holds one item's text, so only the items with the largest
+    escaped text and label are rendered (with the default templates): if they fit, all do.
+    """
+    import html
+
+    from orchestrator.crowd.manager import key_of_external_id
+    from orchestrator.crowd.render import (
+        MAX_QUESTION_BYTES,
+        ItemView,
+        QuestionTooLargeError,
+        TaskRenderer,
+    )
+
+    limit = MAX_QUESTION_BYTES - HIT_HEADROOM_BYTES
+    renderer = TaskRenderer()
+
+    def size(i: int, text: str) -> int:
+        view = ItemView(
+            key=key_of_external_id(ids[i]),
+            current_label=labels[i],
+            options=list(classes),
+            text=text or f"Item {ids[i]}",
+        )
+        try:
+            return len(renderer.render_item(view).encode("utf-8"))
+        except QuestionTooLargeError:
+            return MAX_QUESTION_BYTES + 1
+
+    def escaped(t: str) -> int:
+        return len(html.escape(t).encode("utf-8", "surrogatepass"))
+
+    score = np.asarray(
+        [
+            escaped(labels[i]) + (escaped(texts[i]) if texts is not None else len(ids[i]))
+            for i in range(len(ids))
+        ],
+        dtype=np.int64,
+    )
+    for i in np.argsort(-score, kind="stable")[:_HIT_CANDIDATES].tolist():
+        text = texts[i] if texts is not None else ""
+        if size(i, text) <= limit:
+            continue
+        bare = size(i, "")
+        if bare > limit:
+            raise DatasetError(
+                f"the class names ({sum(len(c) for c in classes)} characters in all) make every "
+                f"HIT larger than MTurk's {MAX_QUESTION_BYTES}-byte Question limit (less "
+                f"{HIT_HEADROOM_BYTES} bytes kept for the campaign); shorten them",
+                source=source,
+                column=mapping.label_column,
+            )
+        raise DatasetError(
+            f"this item's text ({len(text)} characters) makes its HIT larger than MTurk's "
+            f"{MAX_QUESTION_BYTES}-byte Question limit (less {HIT_HEADROOM_BYTES} bytes kept for "
+            "the campaign); shorten it",
+            source=source,
+            row=int(rows[i]),
+            column=mapping.text_column,
+        )
 
 
 def _feature_column_name(mapping: ColumnMapping, j: int) -> str | None:

@@ -206,3 +206,17 @@ def test_nothing_is_returned_half_built(tmp_path: Path) -> None:
     rows = [*two(), {"id": "z", "label": "cat", "f1": 0.1, "t": "bad\x0b"}]
     with pytest.raises(DatasetError):
         read_dataset_file(jsonl(tmp_path, rows), TEXT)
+
+
+# --------------------------------------------------------------------------- HIT size
+
+
+def test_a_text_too_large_for_any_hit_is_refused(tmp_path: Path) -> None:
+    rows = two(t="word " * 20_000)  # 100 kB of text: MTurk refuses a Question over 64 kB
+    expect_error(jsonl(tmp_path, rows), TEXT, row=2, column="t", words="Question limit")
+    read_dataset_file(jsonl(tmp_path, two(t="word " * 5_000)), TEXT)  # 25 kB fits
+
+
+def test_class_names_too_large_for_any_hit_are_refused(tmp_path: Path) -> None:
+    rows = two(label="c" * 100_000)
+    expect_error(jsonl(tmp_path, rows), TEXT, row=None, column="label", words="class names")

@@ -28,6 +28,7 @@ BAD: list[tuple[dict[str, Any], tuple[str | int, ...]]] = [
     ({"crowd": {"auto_approval_delay_s": 31 * 24 * 3600}}, ("crowd", "auto_approval_delay_s")),
     ({"crowd": {"title": "x" * 129}}, ("crowd", "title")),
     ({"crowd": {"title": "bad\x0btitle"}}, ("crowd", "title")),
+    ({"crowd": {"instructions": "x" * 1001}}, ("crowd", "instructions")),
     ({"crowd": {"locales": ["usa"]}}, ("crowd", "locales")),
     ({"crowd": {"gold_rate": 1.5}}, ("crowd", "gold_rate")),
     ({"crowd": "abc"}, ("crowd",)),
