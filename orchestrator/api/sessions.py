@@ -35,7 +35,7 @@ def open_session(engine: Engine, principal: Principal) -> str:
     now = utcnow()
     with Session(engine) as s:
         # Expired rows of this key are swept here, so the table stays small without a job.
-        s.exec(  # type: ignore[call-overload]
+        s.exec(
             delete(BrowserSession).where(
                 BrowserSession.api_key_id == principal.key_id,  # type: ignore[arg-type]
                 BrowserSession.expires_at < now,  # type: ignore[arg-type]
@@ -76,7 +76,7 @@ def close_session(engine: Engine, token: str) -> None:
     if not token or len(token) > 100:
         return
     with Session(engine) as s:
-        s.exec(  # type: ignore[call-overload]
+        s.exec(
             delete(BrowserSession).where(
                 BrowserSession.token_hash == _digest(token)  # type: ignore[arg-type]
             )

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+def wheel_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[zipfile.ZipFile, str]:
     out = tmp_path_factory.mktemp("wheel")
     build = tmp_path_factory.mktemp("build")
     # Build from a copy so the checkout gets no build/ or egg-info litter.
@@ -33,7 +33,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
         target = src / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((ROOT / rel).read_bytes())
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -41,16 +41,28 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
             "wheel",
             "--no-deps",
             "--no-build-isolation",
-            "-q",
+            "-v",  # setuptools' warnings only show verbose
             "-w",
             str(out),
             str(src),
         ],
         check=True,
         capture_output=True,
+        text=True,
     )
     (whl,) = out.glob("crowdclean-*.whl")
-    return zipfile.ZipFile(whl)
+    return zipfile.ZipFile(whl), done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(wheel_build: tuple[zipfile.ZipFile, str]) -> zipfile.ZipFile:
+    return wheel_build[0]
+
+
+def test_build_prints_no_setuptools_warning(wheel_build: tuple[zipfile.ZipFile, str]) -> None:
+    log = wheel_build[1]
+    for needle in ("would be ignored", "SetuptoolsDeprecationWarning", "License classifiers"):
+        assert needle not in log, log[log.find(needle) - 500 : log.find(needle) + 500]
 
 
 def _tracked_or_new(folder: Path) -> list[str]:
