@@ -2,7 +2,8 @@
 ``X-Frame-Options: DENY`` and ``Referrer-Policy: no-referrer``.
 
 The dashboard and sign-in pages are self-contained (inline CSS and SVG, no scripts), so their
-policy allows nothing but inline styles, same-origin images and forms posting to this origin.
+policy allows nothing but inline styles, same-origin images, same-origin requests (the export
+links' downloads) and forms posting to this origin; no script may run.
 The interactive API docs (``/v1/docs``) load Swagger UI from its CDN and get a policy allowing
 that CDN only. Pages may never be framed (click-jacking).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 DOCS_POLICY = (
