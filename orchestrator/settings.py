@@ -10,12 +10,10 @@ the defaults below. Nothing here opens a database, file or socket at import time
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -123,23 +121,13 @@ class Settings(BaseSettings):
         description="Download cache for the built-in datasets (package archives, embeddings).",
     )
     seed: int = Field(default=0, description="Seed for every random generator of a run.")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(
         default=1, ge=1, description="torch / BLAS threads (see ModelConfig.torch_threads)."
     )
     mturk: MTurkSettings = Field(default_factory=MTurkSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
-    reward_usd: Decimal = Field(default=Decimal("0.05"), description="Reward per assignment.")
-    assignments_per_item: int = Field(default=3, ge=1, le=9)
     log_level: str = "INFO"
-
-    @field_validator("reward_usd")
-    @classmethod
-    def _two_decimals(cls, v: Decimal) -> Decimal:
-        if v != v.quantize(Decimal("0.01")) or v <= 0:
-            raise ValueError(f"reward_usd must be positive with at most two decimals, got {v}")
-        return v
 
     @classmethod
     def settings_customise_sources(

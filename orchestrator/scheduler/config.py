@@ -101,7 +101,6 @@ class CampaignConfig(BaseModel):
         "orchestrator.scheduler.quality). None: spend the budget / run every round.",
     )
     poll_interval_s: float = Field(default=1.0, gt=0)
-    hit_lifetime_s: int = Field(default=3 * 24 * 3600, ge=60)
     model: ModelConfig = Field(
         default_factory=ModelConfig,
         description="ModelConfig overrides (only the keys given are stored).",
