@@ -27,7 +27,7 @@ MAX_DESCRIPTION_CHARS = 2000
 MAX_KEYWORDS_CHARS = 1000
 #: Instructions go into every HIT: 1,000 characters (at most 6 bytes each once escaped) and a
 #: title stay within the room that import keeps free below MTurk's Question size limit
-#: (:data:`orchestrator.data.importer.HIT_HEADROOM_BYTES`).
+#: (:data:`orchestrator.data.hit_size.HIT_HEADROOM_BYTES`).
 MAX_INSTRUCTIONS_CHARS = 1_000
 
 

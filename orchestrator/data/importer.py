@@ -3,9 +3,8 @@
 Everything is validated before anything is written; an error names the file, the row (1-based
 data row, header excluded; for JSONL the line) and the column, and nothing is imported.
 
-Features come from, in this order: numeric ``feature_columns``; a ``vector_column`` holding a
-list of numbers (a JSON array in CSV); otherwise the ``text_column`` as bag-of-words counts;
-otherwise the images at ``image_column`` as 28×28 grey pixels (extra ``images``).
+The feature matrix is built and checked by :mod:`orchestrator.data.feature_matrix`, the HIT
+size rule by :mod:`orchestrator.data.hit_size`.
 
 Refused, with row and column named (see :func:`frame_to_dataset`): control characters,
 Unicode noncharacters and lone surrogates in ids, labels, gold labels and texts (the rule of
@@ -31,9 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestrator.data.builtin import bag_of_words
 from orchestrator.data.dataset import UNKNOWN, LabeledData
-from orchestrator.data.errors import DatasetError, MissingExtraError
+from orchestrator.data.errors import DatasetError
+from orchestrator.data.feature_matrix import build_features, check_features, one_value
+from orchestrator.data.hit_size import check_hit_size
 from orchestrator.data.text import first_unusable_char
 from orchestrator.db.models import FeatureKind, Item
 
@@ -263,14 +263,6 @@ def _as_label(value: Any) -> str:
     return str(value).strip()
 
 
-def _one_value(value: Any, *, source: str, row: int, column: str) -> Any:
-    """``value``, or DatasetError when it is a list or an object where one value belongs."""
-    if isinstance(value, list | tuple | dict | np.ndarray):
-        kind = "an object" if isinstance(value, dict) else "a list"
-        raise DatasetError(f"expected one value, got {kind}", source=source, row=row, column=column)
-    return value
-
-
 def _usable(text: str, *, what: str, source: str, row: int | None, column: str) -> str:
     """``text``, or DatasetError naming the first character no HIT can carry."""
     bad = first_unusable_char(text)
@@ -292,7 +284,7 @@ def _text_values(
     nested = [isinstance(v, list | tuple | dict | np.ndarray) for v in values]
     if any(nested):
         i = nested.index(True)
-        _one_value(values[i], source=source, row=int(rows[i]), column=column)
+        one_value(values[i], source=source, row=int(rows[i]), column=column)
     strings = [v if isinstance(v, str) else "" for v in values]
     # One scan of the joined column ("\n" is allowed), then the row, only when something is bad.
     if first_unusable_char("\n".join(strings)) is not None:
@@ -415,7 +407,7 @@ def frame_to_dataset(
     if mapping.validation_column is not None:
         col = mapping.validation_column
         for i, (value, row) in enumerate(zip(frame[col].tolist(), rows, strict=True)):
-            _one_value(value, source=source, row=int(row), column=col)
+            one_value(value, source=source, row=int(row), column=col)
             flag = _as_flag(value, source=source, row=int(row), column=col)
             if flag and gold[i] == UNKNOWN:
                 raise DatasetError(
@@ -436,7 +428,7 @@ def frame_to_dataset(
         base = Path(source).parent
         resolved: list[str] = []
         for value, row in zip(frame[mapping.image_column].tolist(), rows, strict=True):
-            _one_value(value, source=source, row=int(row), column=mapping.image_column)
+            one_value(value, source=source, row=int(row), column=mapping.image_column)
             if _is_missing(value):
                 raise DatasetError(
                     "empty image path", source=source, row=int(row), column=mapping.image_column
@@ -453,9 +445,9 @@ def frame_to_dataset(
             resolved.append(str(p))
         image_paths = tuple(resolved)
 
-    features, kind = _features(frame, mapping, rows, source, texts, image_paths)
-    _check_features(features, kind, mapping, rows, source)
-    _check_hit_size(ids, labels, tuple(classes), texts, mapping, rows, source)
+    features, kind = build_features(frame, mapping, rows, source, texts, image_paths)
+    check_features(features, kind, mapping, rows, source)
+    check_hit_size(ids, labels, tuple(classes), texts, mapping, rows, source)
     return LabeledData(
         ids=np.asarray(ids, dtype=np.str_),
         features=features,
@@ -468,125 +460,6 @@ def frame_to_dataset(
         image_paths=image_paths,
         name=name,
     )
-
-
-#: Bytes of MTurk's 65,535-byte Question limit kept free for what a campaign adds to the HIT
-#: (an image, its title and instructions).
-HIT_HEADROOM_BYTES = 8192
-_HIT_CANDIDATES = 5
-
-
-def _check_hit_size(
-    ids: list[str],
-    labels: list[str],
-    classes: tuple[str, ...],
-    texts: tuple[str, ...] | None,
-    mapping: ColumnMapping,
-    rows: np.ndarray,
-    source: str,
-) -> None:
-    """Refuse an item (or a class set) whose HIT cannot fit MTurk's Question size limit.
-
-    Every HIT lists all classes and holds one item's text, so only the items with the largest
-    escaped text and label are rendered (with the default templates): if they fit, all do.
-    """
-    import html
-
-    from orchestrator.crowd.manager import key_of_external_id
-    from orchestrator.crowd.render import (
-        MAX_QUESTION_BYTES,
-        ItemView,
-        QuestionTooLargeError,
-        TaskRenderer,
-    )
-
-    limit = MAX_QUESTION_BYTES - HIT_HEADROOM_BYTES
-    renderer = TaskRenderer()
-
-    def size(i: int, text: str) -> int:
-        view = ItemView(
-            key=key_of_external_id(ids[i]),
-            current_label=labels[i],
-            options=list(classes),
-            text=text or f"Item {ids[i]}",
-        )
-        try:
-            return len(renderer.render_item(view).encode("utf-8"))
-        except QuestionTooLargeError:
-            return MAX_QUESTION_BYTES + 1
-
-    def escaped(t: str) -> int:
-        return len(html.escape(t).encode("utf-8", "surrogatepass"))
-
-    score = np.asarray(
-        [
-            escaped(labels[i]) + (escaped(texts[i]) if texts is not None else len(ids[i]))
-            for i in range(len(ids))
-        ],
-        dtype=np.int64,
-    )
-    for i in np.argsort(-score, kind="stable")[:_HIT_CANDIDATES].tolist():
-        text = texts[i] if texts is not None else ""
-        if size(i, text) <= limit:
-            continue
-        bare = size(i, "")
-        if bare > limit:
-            raise DatasetError(
-                f"the class names ({sum(len(c) for c in classes)} characters in all) make every "
-                f"HIT larger than MTurk's {MAX_QUESTION_BYTES}-byte Question limit (less "
-                f"{HIT_HEADROOM_BYTES} bytes kept for the campaign); shorten them",
-                source=source,
-                column=mapping.label_column,
-            )
-        raise DatasetError(
-            f"this item's text ({len(text)} characters) makes its HIT larger than MTurk's "
-            f"{MAX_QUESTION_BYTES}-byte Question limit (less {HIT_HEADROOM_BYTES} bytes kept for "
-            "the campaign); shorten it",
-            source=source,
-            row=int(rows[i]),
-            column=mapping.text_column,
-        )
-
-
-def _feature_column_name(mapping: ColumnMapping, j: int) -> str | None:
-    if mapping.feature_columns:
-        return mapping.feature_columns[j]
-    return mapping.vector_column or mapping.text_column or mapping.image_column
-
-
-def _check_features(
-    x: np.ndarray, kind: FeatureKind, mapping: ColumnMapping, rows: np.ndarray, source: str
-) -> None:
-    """0 features, non-finite values (float32 overflow included) or values outside the
-    declared kind's range (pixels in [0, 1], counts >= 0) are refused, the first one named."""
-    if x.ndim != 2 or x.shape[1] == 0:
-        what = (
-            f"text column {mapping.text_column!r} yields no word to count"
-            if mapping.text_column is not None
-            and not mapping.feature_columns
-            and mapping.vector_column is None
-            else "the features have no column"
-        )
-        raise DatasetError(
-            f"0 features: {what}; the model needs at least one feature",
-            source=source,
-            column=_feature_column_name(mapping, 0),
-        )
-    checks: list[tuple[np.ndarray, str]] = [(~np.isfinite(x), _TOO_BIG)]
-    if kind == FeatureKind.PIXELS:
-        checks.append(((x < 0) | (x > 1), "is outside [0, 1], the range of --kind pixels"))
-    elif kind == FeatureKind.COUNTS:
-        checks.append((x < 0, "is negative; --kind counts needs counts >= 0"))
-    for bad, why in checks:
-        if bad.any():
-            i, j = (int(v) for v in np.argwhere(bad)[0])
-            where = "" if mapping.feature_columns else f" (entry {j})"
-            raise DatasetError(
-                f"feature value {float(x[i, j])!r}{where} {why}",
-                source=source,
-                row=int(rows[i]),
-                column=_feature_column_name(mapping, j),
-            )
 
 
 def _as_flag(value: Any, *, source: str, row: int, column: str) -> bool:
@@ -605,160 +478,6 @@ def _as_flag(value: Any, *, source: str, row: int, column: str) -> bool:
         row=row,
         column=column,
     )
-
-
-def _features(
-    frame: pd.DataFrame,
-    mapping: ColumnMapping,
-    rows: np.ndarray,
-    source: str,
-    texts: tuple[str, ...] | None,
-    image_paths: tuple[str, ...] | None,
-) -> tuple[np.ndarray, FeatureKind]:
-    if mapping.feature_columns:
-        x = np.empty((len(frame), len(mapping.feature_columns)), dtype=np.float32)
-        for j, col in enumerate(mapping.feature_columns):
-            x[:, j] = _numeric_column(frame[col], rows, source, col)
-        return x, mapping.feature_kind or _infer_kind(x)
-    if mapping.vector_column is not None:
-        x = _vector_column(frame[mapping.vector_column], rows, source, mapping.vector_column)
-        return x, mapping.feature_kind or _infer_kind(x)
-    if texts is not None:
-        counts, _ = bag_of_words(list(texts), mapping.vocabulary_size)
-        return counts, FeatureKind.COUNTS
-    if image_paths is not None:
-        return _image_pixels(image_paths, source, mapping.image_column or ""), FeatureKind.PIXELS
-    raise DatasetError(
-        "no features: map feature columns, a vector column, a text column or an image column",
-        source=source,
-    )
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_TOO_BIG = "is not finite as a 32-bit float (at most about 3.4e38)"
-
-
-def _numeric_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -> np.ndarray:
-    for value, row in zip(series.tolist(), rows, strict=True):
-        _one_value(value, source=source, row=int(row), column=col)
-    values = pd.to_numeric(series.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(
-            f"feature value {series.iloc[i]!r} is not a finite number",
-            source=source,
-            row=int(rows[i]),
-            column=col,
-        )
-    big = np.abs(values) > _FLOAT32_MAX
-    if big.any():
-        i = int(np.flatnonzero(big)[0])
-        raise DatasetError(
-            f"feature value {series.iloc[i]!r} {_TOO_BIG}",
-            source=source,
-            row=int(rows[i]),
-            column=col,
-        )
-    return values.astype(np.float32)
-
-
-def _vector_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -> np.ndarray:
-    vectors: list[np.ndarray] = []
-    width: int | None = None
-    for value, row in zip(series.tolist(), rows, strict=True):
-        vec = value
-        if isinstance(vec, str):
-            try:
-                vec = json.loads(vec)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(
-                    f"vector is not a JSON list of numbers: {exc.msg}",
-                    source=source,
-                    row=int(row),
-                    column=col,
-                ) from exc
-            except RecursionError:
-                raise DatasetError(
-                    "vector nested too deeply to read; it must be a flat list of numbers",
-                    source=source,
-                    row=int(row),
-                    column=col,
-                ) from None
-        if isinstance(vec, np.ndarray):
-            vec = vec.tolist()
-        if isinstance(vec, list) and any(
-            isinstance(v, list | tuple | dict | np.ndarray) for v in vec
-        ):
-            raise DatasetError(
-                "vector must be a flat list of numbers (this one nests lists or objects: "
-                "2-D vectors are not features)",
-                source=source,
-                row=int(row),
-                column=col,
-            )
-        if not isinstance(vec, list) or not vec:
-            raise DatasetError(
-                "vector must be a non-empty list of numbers",
-                source=source,
-                row=int(row),
-                column=col,
-            )
-        if width is None:
-            width = len(vec)
-        elif len(vec) != width:
-            raise DatasetError(
-                f"ragged vector: length {len(vec)}, expected {width} like the first row",
-                source=source,
-                row=int(row),
-                column=col,
-            )
-        try:
-            arr = np.asarray(vec, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DatasetError(
-                "vector holds a non-numeric entry", source=source, row=int(row), column=col
-            ) from exc
-        if not np.isfinite(arr).all():
-            raise DatasetError(
-                "vector holds NaN or infinity", source=source, row=int(row), column=col
-            )
-        if (np.abs(arr) > _FLOAT32_MAX).any():
-            j = int(np.flatnonzero(np.abs(arr) > _FLOAT32_MAX)[0])
-            raise DatasetError(
-                f"vector entry {j} ({arr[j]!r}) {_TOO_BIG}",
-                source=source,
-                row=int(row),
-                column=col,
-            )
-        vectors.append(arr)
-    return np.asarray(vectors, dtype=np.float32)
-
-
-def _infer_kind(x: np.ndarray) -> FeatureKind:
-    if x.size and x.min() >= 0.0 and x.max() <= 1.0:
-        return FeatureKind.PIXELS
-    if x.size and x.min() >= 0.0 and np.array_equal(x, np.round(x)):
-        return FeatureKind.COUNTS
-    return FeatureKind.CONTINUOUS
-
-
-def _image_pixels(paths: tuple[str, ...], source: str, col: str) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        raise MissingExtraError("pillow", "images", "Featurizing images") from exc
-    out = np.empty((len(paths), 28 * 28), dtype=np.float32)
-    for i, p in enumerate(paths):
-        try:
-            with Image.open(p) as img:
-                grey = img.convert("L").resize((28, 28))
-        except OSError as exc:
-            raise DatasetError(
-                f"unreadable image {p}: {exc}", source=source, row=i + 1, column=col
-            ) from exc
-        out[i] = np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0
-    return out
 
 
 def fingerprint(data: LabeledData) -> str:
