@@ -165,7 +165,7 @@ def _methods(
 def run(args: argparse.Namespace) -> str:
     import numpy as np
 
-    from orchestrator.scheduler.runner import DEFAULT_PRIOR_STRENGTH
+    from orchestrator.scheduler.answer_posteriors import DEFAULT_PRIOR_STRENGTH
 
     ratings: list[Any] | None = None
     gold_movies = None
