@@ -13,6 +13,12 @@ Precedence, strongest first:
    Disabled by the campaign option ``model_relabel: false``.
 4. ``original``: the label as imported.
 
+Every row also says how likely its *original* label is wrong (``p_label_wrong``, export schema
+v2): ``1 - p(y = original | x, ŷ)`` under the posterior the export uses; for a crowd-verified
+item the crowd's posterior decides instead (exact when the crowd kept the original label, a
+lower bound when it changed it: only the verified label's posterior is stored). Without a
+posterior the value is missing (null), not guessed.
+
 Everything is computed chunk by chunk over item positions (:func:`iter_label_chunks`): per
 chunk, the item rows, the crowd and propagated labels and the answer counts are joined in the
 database for that position range only, and the posterior and cluster arrays are read through
@@ -100,7 +106,11 @@ class LabelContext:
 
 @dataclass(frozen=True)
 class LabelChunk:
-    """Cleaned labels of a set of items (all arrays (m,), ordered by position)."""
+    """Cleaned labels of a set of items (all arrays (m,), ordered by position).
+
+    ``p_label_wrong`` is the probability that the *original* label is wrong (NaN where there is
+    no evidence, i.e. no model posterior and no crowd label): see :func:`label_chunk`.
+    """
 
     positions: npt.NDArray[np.int64]
     external_ids: list[str]
@@ -112,14 +122,19 @@ class LabelChunk:
     n_workers: npt.NDArray[np.int64]
     rounds: npt.NDArray[np.int64]
     clusters: npt.NDArray[np.int64]
+    p_label_wrong: npt.NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def rows(self, classes: Sequence[str]) -> list[ExportRow]:
-        """The chunk as export rows (schema v1)."""
+        """The chunk as export rows (schema v2)."""
         names = np.asarray(list(classes), dtype=object)
         votes = [json.dumps(v, sort_keys=True) if v else "{}" for v in self.vote_counts]
+        # NaN (no evidence) becomes None: null in JSONL and Parquet, empty in CSV, never a
+        # made-up number (and JSON has no NaN).
+        p_wrong = np.round(self.p_label_wrong, 6)
+        wrong = [None if np.isnan(v) else float(v) for v in p_wrong.tolist()]
         return list(
             map(
                 ExportRow,
@@ -132,6 +147,7 @@ class LabelChunk:
                 self.n_workers.tolist(),
                 self.rounds.tolist(),
                 self.clusters.tolist(),
+                wrong,
             )
         )
 
@@ -303,9 +319,11 @@ def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -
     rounds = np.full(m, -1, dtype=np.int64)
     n_workers = np.zeros(m, dtype=np.int64)
     votes: list[dict[str, int]] = [{} for _ in range(m)]
+    p_wrong = np.full(m, np.nan)
     if ctx.posterior is not None and m:
         post = np.asarray(ctx.posterior[positions], dtype=np.float64)  # (m, K)
         confidence = post[np.arange(m), original]
+        p_wrong = np.clip(1.0 - confidence, 0.0, 1.0)
         if ctx.threshold is not None:
             pred = post.argmax(axis=1)
             conf = post.max(axis=1)
@@ -324,6 +342,12 @@ def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -
         labels[j] = index[lab]
         sources[j] = LabelSource.CROWD.value
         confidence[j] = conf_v
+        # The crowd's answers outweigh the model's posterior (computed from the features and
+        # the original label only). Only the crowd posterior of the verified label is stored:
+        # when it is the original label, p(wrong) = 1 - conf exactly; otherwise
+        # p(original) <= 1 - conf, so conf is a lower bound of p(wrong), the tightest the
+        # stored evidence allows.
+        p_wrong[j] = 1.0 - conf_v if index[lab] == original[j] else conf_v
         votes[j] = dict(vote_counts or {})
         rounds[j] = ctx.rounds.get(round_id, -1)
     for pos, count in workers:
@@ -344,6 +368,7 @@ def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -
         n_workers=n_workers,
         rounds=rounds,
         clusters=clusters,
+        p_label_wrong=p_wrong,
     )
 
 
@@ -384,6 +409,7 @@ def labels_at(engine: Engine, ctx: LabelContext, positions: npt.NDArray[np.int64
         n_workers=np.concatenate([p.n_workers for p in parts]),
         rounds=np.concatenate([p.rounds for p in parts]),
         clusters=np.concatenate([p.clusters for p in parts]),
+        p_label_wrong=np.concatenate([p.p_label_wrong for p in parts]),
     )
 
 

@@ -1,12 +1,12 @@
 """Streamed writers for cleaned-label exports.
 
-Schema (version ``1``), one record per item:
+Schema (version ``2``), one record per item:
 
 ==================  ========  ===========================================================
 column              type      meaning
 ==================  ========  ===========================================================
 item_id             string    the dataset's id of the item
-original_label      string    the label as imported
+original_label      string    the label as imported (the delivered label)
 cleaned_label       string    the label after cleaning
 source              string    ``original`` | ``model`` | ``crowd`` | ``propagated``
 confidence          float     belief in ``cleaned_label``, 0..1 (model posterior, crowd
@@ -15,8 +15,17 @@ vote_counts         string    JSON object label → number of crowd votes (``{}`
 n_workers           int       workers who answered about this item
 round               int       round that set the label (-1 for original / model)
 cluster             int       latent cluster of the item in the last round (-1 if none)
-schema_version      int       ``1``
+p_label_wrong       float     probability, 0..1, that ``original_label`` is wrong:
+                              ``1 - p(y = original_label | evidence)``; null (empty in
+                              CSV) where there is no evidence (no model was fitted)
+schema_version      int       ``2``
 ==================  ========  ===========================================================
+
+``p_label_wrong`` (new in version 2) is about the delivered label, ``1 - confidence`` about the
+cleaned one. Version 2 only appends ``p_label_wrong`` before ``schema_version``: the first nine
+columns keep their names, types and positions, so a reader of version 1 that selects columns by
+name reads version 2 unchanged (``schema_version`` tells the two apart; version 1 files have no
+``p_label_wrong``).
 
 Rows are consumed in chunks (lists of :class:`ExportRow`) and encoded chunk by chunk
 (:func:`iter_export_bytes`): CSV and JSONL as lines, Parquet as one row group per chunk through
@@ -38,7 +47,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 ExportFormat = Literal["csv", "jsonl", "parquet"]
 _BATCH = 10_000
@@ -57,6 +66,8 @@ class ExportRow:
     n_workers: int
     round: int
     cluster: int
+    # Defaulted (None: no evidence) so that rows built positionally for version 1 still build.
+    p_label_wrong: float | None = None
     schema_version: int = SCHEMA_VERSION
 
 
@@ -205,6 +216,7 @@ def parquet_schema() -> Any:
             ("n_workers", pa.int32()),
             ("round", pa.int32()),
             ("cluster", pa.int32()),
+            ("p_label_wrong", pa.float64()),  # nullable: null where no model was fitted
             ("schema_version", pa.int32()),
         ]
     )

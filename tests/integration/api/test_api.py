@@ -333,7 +333,7 @@ def test_export_in_three_formats(api: Api) -> None:
     assert [
         (x["item_id"], x["cleaned_label"], x["source"], x["n_workers"], x["round"]) for x in rows
     ] == want
-    assert {x["schema_version"] for x in rows} == {1}
+    assert {x["schema_version"] for x in rows} == {2}
 
     r = api.get("alice", url, params={"format": "parquet"})
     table = pq.read_table(io.BytesIO(r.content))

@@ -49,6 +49,12 @@ def test_rows_follow_precedence(engine: Engine, tmp_path: Path) -> None:
             assert r.round == (1 if i in sc.propagated else -1)
         assert sc.clusters is not None and r.cluster == int(sc.clusters[i])
         assert 0.0 <= r.confidence <= 1.0
+        # p_label_wrong is about the original label: the crowd's posterior where it answered
+        # (0.9 is the stored crowd confidence), else the model's
+        if i in sc.verified:
+            assert r.p_label_wrong == pytest.approx(0.1 if sc.verified[i] == sc.noisy[i] else 0.9)
+        else:
+            assert r.p_label_wrong == pytest.approx(1 - sc.posterior[i, sc.noisy[i]], abs=1e-6)
     # chunk size changes nothing
     small = [r for ch in campaign_export_chunks(engine, sc.campaign_id, chunk_size=37) for r in ch]
     assert small == rows
@@ -82,6 +88,17 @@ def test_three_formats_carry_the_same_rows(engine: Engine, tmp_path: Path) -> No
     # without a model nothing is relabelled by it and confidence of original labels is 1
     assert {r.source for r in rows} <= {"original", "crowd", "propagated"}
     assert all(r.confidence == 1.0 for r in rows if r.source == "original")
+    # ... and p_label_wrong is missing (null / empty), not made up, except where the crowd spoke
+    assert all(r.p_label_wrong is None for r in rows if r.source != "crowd")
+    assert all(r.p_label_wrong is not None for r in rows if r.source == "crowd")
+    back_csv = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
+    back_json = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    back_pq = pq.read_table(tmp_path / "out.parquet").to_pydict()["p_label_wrong"]
+    for r, c, j, q in zip(rows, back_csv, back_json, back_pq, strict=True):
+        if r.p_label_wrong is None:
+            assert c["p_label_wrong"] == "" and j["p_label_wrong"] is None and q is None
+        else:
+            assert float(c["p_label_wrong"]) == j["p_label_wrong"] == q == r.p_label_wrong
 
 
 def _peak_while_exporting(engine: Engine, campaign_id, fmt: str) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ def rows(n: int) -> list[ExportRow]:
             n_workers=3 * (k % 2),
             round=k % 3,
             cluster=k % 5,
+            p_label_wrong=None if k % 7 == 0 else round(k / (2 * n), 6),
         )
         for k in range(n)
     ]
@@ -53,6 +54,70 @@ def test_formats_round_trip(tmp_path: Path, suffix: str) -> None:
         got = list(zip(d["item_id"], d["cleaned_label"], d["n_workers"], strict=True))
     assert got == [(r.item_id, r.cleaned_label, r.n_workers) for r in data]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+#: Schema version 1, in order: version 2 may only append before ``schema_version``.
+V1_COLUMNS = (
+    "item_id",
+    "original_label",
+    "cleaned_label",
+    "source",
+    "confidence",
+    "vote_counts",
+    "n_workers",
+    "round",
+    "cluster",
+)
+
+
+def test_schema_v2_adds_p_label_wrong_and_keeps_v1_columns() -> None:
+    import pyarrow as pa
+
+    from orchestrator.export.writer import parquet_schema
+
+    assert SCHEMA_VERSION == 2
+    assert (*V1_COLUMNS, "p_label_wrong", "schema_version") == EXPORT_COLUMNS
+    schema = parquet_schema()
+    assert tuple(schema.names) == EXPORT_COLUMNS
+    assert schema.field("p_label_wrong").type == pa.float64()
+    assert schema.field("p_label_wrong").nullable
+    # a row built positionally for version 1 still builds, with no evidence and version 2
+    old = ExportRow("i", "a", "a", "original", 1.0, "{}", 0, -1, -1)
+    assert old.p_label_wrong is None and old.schema_version == 2
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_p_label_wrong_round_trips_and_none_stays_missing(tmp_path: Path, suffix: str) -> None:
+    data = rows(30)
+    path = tmp_path / f"out.{suffix}"
+    write_export(iter(data), path)
+    want = [r.p_label_wrong for r in data]
+    assert None in want and any(w is not None for w in want)
+    if suffix == "csv":
+        with path.open(encoding="utf-8") as fh:
+            got = [
+                None if r["p_label_wrong"] == "" else float(r["p_label_wrong"])
+                for r in csv.DictReader(fh)
+            ]
+    elif suffix == "jsonl":
+        text = path.read_text(encoding="utf-8")
+        assert "NaN" not in text  # missing is JSON null, never the non-standard NaN
+        got = [json.loads(line)["p_label_wrong"] for line in text.splitlines()]
+    else:
+        got = pq.read_table(path).column("p_label_wrong").to_pylist()
+    assert got == want
+
+
+def test_version_1_files_still_read_by_column_name(tmp_path: Path) -> None:
+    # A consumer written for version 1 selects its columns by name: on a version 2 file it
+    # gets the same values, and version 1 files (no p_label_wrong) are told apart by version.
+    path = tmp_path / "v2.csv"
+    write_export(iter(rows(5)), path)
+    with path.open(encoding="utf-8") as fh:
+        back = list(csv.DictReader(fh))
+    v1_view = [tuple(r[c] for c in V1_COLUMNS) for r in back]
+    assert v1_view[1] == ("i1", "a", "b", "crowd", str(0.5 + 1 / 20), '{"b": 3}', "3", "1", "1")
+    assert {r["schema_version"] for r in back} == {"2"}
 
 
 def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
