@@ -64,6 +64,22 @@ class ModelConfig(BaseModel):
         description="The β search leaves the incumbent (fallback_beta first) only for a value "
         "that gets at least this many more validation items right (1: any strict gain).",
     )
+    heldout_share: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="With no crowd-verified validation items, the beta search holds this share "
+        "of the delivered labels (stratified by class) out of each candidate's training and "
+        "scores the candidate by their log-likelihood through its noise channel. 0: no crowd-free "
+        "search (fallback_beta is used).",
+    )
+    beta_switch_se: float = Field(
+        default=2.0,
+        ge=0,
+        description="The crowd-free beta search leaves fallback_beta only for the best candidate, "
+        "and only if its mean held-out log-likelihood gain over fallback_beta exceeds this many "
+        "standard errors of the paired per-item difference.",
+    )
     beta_reference_dim: float = Field(
         default=256.0,
         gt=0,

@@ -32,7 +32,21 @@ accuracy against 0.959 for the previous round's model with the same validation a
 the crowd-free fit, which runs all epochs, 0.969).
 With no validation items the fit runs all epochs and keeps the last state.
 
-β search (``ModelConfig.beta = None``): every grid value is trained from the same seeded
+Crowd-free β search (``ModelConfig.beta = None``, no validation items, the first round of
+every campaign and ``crowdclean clean``): ``heldout_share`` (20 %) of the delivered labels,
+stratified by class, are held out; every grid value is trained on the rest (the held-out items
+keep their features, their noisy-label term is dropped) for at most ``search_epochs`` epochs,
+early-stopped on, and scored by, the mean held-out ``log p(ŷ | x)`` through the candidate's own
+noise channel. The evidence grows with the data (286 held-out items on the 1,438-item digits
+pool), not with the budget. Under class-conditional noise a noisy held-out set ranks models as
+a clean one would (Chen et al., AAAI 2021); under feature-dependent (structural) noise it
+favours models that reproduce the noise, so there the crowd's evidence decides what is
+relabelled (:mod:`orchestrator.scheduler.evidence`). The fallback stays unless the best
+candidate beats it by ``beta_switch_se`` (2) standard errors of the paired per-item difference.
+Measured regret against the best β in hindsight: ``benchmarks/results/beta_regret.md``.
+
+β search on validation items (the operator gave gold validation items, or a campaign keeps a
+random validation round): every grid value is trained from the same seeded
 initialisation for at most ``search_epochs`` epochs with early stopping. The search starts from
 ``fallback_beta`` (when it is in the grid) and moves to another value only if that value gets
 at least ``ModelConfig.beta_switch_items`` (2) more validation items right than the incumbent:
@@ -53,6 +67,7 @@ returned ``beta`` back in later rounds to skip it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -86,6 +101,9 @@ class _Tensors:
     train_observed: torch.Tensor  # (n,) int64, -1 for unverified and validation items
     val_idx: torch.Tensor  # (v,) int64
     val_labels: torch.Tensor  # (v,) int64
+    # The crowd-free β search holds some noisy labels out (see heldout_rows); None: none held out.
+    label_seen: torch.Tensor | None = None  # (n,) bool
+    heldout_idx: torch.Tensor | None = None  # (h,) int64
 
 
 def _prepare(
@@ -152,9 +170,35 @@ def _beliefs(
     return torch.cat(posts), torch.cat(lats)
 
 
+def heldout_log_likelihood(
+    net: DPMNetwork, tensors: _Tensors, samples: int, seed: int
+) -> npt.NDArray[np.float64]:
+    """(h,) ``log p(ŷ | x)`` in nats of each held-out item's delivered label (see ``_Tensors``)."""
+    assert tensors.heldout_idx is not None
+    net.eval()
+    gen = torch.Generator(device=tensors.x_in.device)
+    gen.manual_seed(seed)
+    rows = tensors.heldout_idx
+    parts = [
+        net.noisy_label_log_likelihood(
+            tensors.x_in[rows[a : a + _EVAL_BATCH]],
+            tensors.noisy[rows[a : a + _EVAL_BATCH]],
+            samples=samples,
+            generator=gen,
+        )
+        for a in range(0, rows.shape[0], _EVAL_BATCH)
+    ]
+    net.train()
+    return torch.cat(parts).cpu().numpy() if parts else np.zeros(0)
+
+
 def _val_score(net: DPMNetwork, tensors: _Tensors, samples: int, seed: int) -> tuple[float, float]:
-    """(accuracy, -mean NLL) of the posterior on validation items; larger is better."""
+    """Larger is better: (accuracy, -mean NLL) of the posterior on validation items, or with
+    none but held-out noisy labels, (mean held-out ``log p(ŷ | x)``, same)."""
     if tensors.val_idx.numel() == 0:
+        if tensors.heldout_idx is not None:
+            ll = float(heldout_log_likelihood(net, tensors, samples, seed).mean())
+            return ll, ll
         return 0.0, 0.0
     post, _ = _beliefs(net, tensors, tensors.val_idx, samples, seed)
     labels = tensors.val_labels.to(post.device)
@@ -182,6 +226,64 @@ def choose_beta(
         if right >= round(scores[best][0] * n_val) + max(1, switch_items):
             best = beta
     return best
+
+
+def heldout_rows(noisy: npt.NDArray[np.int64], share: float, seed: int) -> npt.NDArray[np.int64]:
+    """Sorted rows whose noisy label the crowd-free β search holds out: ``round(share · n_k)``
+    random rows of each delivered class ``k`` (at least one where the class has two or more), so
+    the held-out labels keep the delivered class mix."""
+    rng = np.random.default_rng([seed, 7717])
+    picked: list[npt.NDArray[np.int64]] = []
+    for k in np.unique(noisy):
+        rows = np.flatnonzero(noisy == k)
+        take = min(len(rows) - 1, max(1, round(share * len(rows))))
+        if take > 0:
+            picked.append(rng.choice(rows, size=take, replace=False))
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class BetaChoice:
+    """The crowd-free β search's decision and its evidence.
+
+    Attributes:
+        beta: the chosen value.
+        table: β → {"heldout_loglik": mean log p(ŷ | x) over the held-out items (nats),
+            "diff": mean per-item difference to the incumbent, "se": its standard error}.
+        n_heldout: held-out items the criterion rests on.
+    """
+
+    beta: float
+    table: dict[float, dict[str, float]]
+    n_heldout: int
+
+
+def choose_beta_heldout(
+    order: list[float], per_item: dict[float, npt.NDArray[np.float64]], *, switch_se: float
+) -> BetaChoice:
+    """Pick β by the held-out noisy-label log-likelihood, leaving the incumbent (``order[0]``)
+    only for the best candidate, and only if its paired per-item gain over the incumbent exceeds
+    ``switch_se`` standard errors. ``per_item``: β → (h,) held-out ``log p(ŷ | x)`` (nats).
+
+    Why paired: every candidate is scored on the same held-out items, so the item-to-item
+    spread (most of the variance) cancels in the difference.
+    """
+    incumbent = order[0]
+    base = per_item[incumbent]
+    h = len(base)
+    table: dict[float, dict[str, float]] = {}
+    for beta in order:
+        diff = per_item[beta] - base
+        se = float(diff.std(ddof=1) / math.sqrt(h)) if h > 1 else float("inf")
+        table[beta] = {
+            "heldout_loglik": float(per_item[beta].mean()),
+            "diff": float(diff.mean()),
+            "se": se,
+        }
+    best = max(order, key=lambda b: (table[b]["heldout_loglik"], -order.index(b)))
+    gain = table[best]
+    chosen = best if best != incumbent and gain["diff"] > switch_se * gain["se"] else incumbent
+    return BetaChoice(beta=chosen, table=table, n_heldout=h)
 
 
 def _not_worse(score: tuple[float, float], best: tuple[float, float]) -> bool:
@@ -216,8 +318,8 @@ def _train(
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n, d = tensors.x_in.shape
     data_weight = beta * config.beta_reference_dim / d
-    has_val = tensors.val_idx.numel() > 0
-    best_score: tuple[float, float] = (-1.0, -float("inf"))
+    has_val = tensors.val_idx.numel() > 0 or tensors.heldout_idx is not None
+    best_score: tuple[float, float] = (-float("inf"), -float("inf"))
     best_state = copy.deepcopy(net.state_dict())
     best_epoch = 0
     history: list[tuple[float, float]] = []
@@ -237,6 +339,7 @@ def _train(
                 data_weight=data_weight,
                 supervised_weight=config.supervised_weight,
                 generator=gen,
+                label_seen=None if tensors.label_seen is None else tensors.label_seen[b],
             )
             loss = -objective.mean() + config.noise_penalty * penalty
             opt.zero_grad(set_to_none=True)
@@ -365,9 +468,47 @@ def fit_label_model(
         tensors = _prepare(data, observed, validation, device)
         beta_scores: dict[float, tuple[float, float]] = {}
         search_epochs = 0
-        if config.beta is None and len(config.beta_grid) > 1 and validation.any():
+        heldout_choice: BetaChoice | None = None
+        fits: dict[float, _FitResult] = {}
+        searching = config.beta is None and len(config.beta_grid) > 1
+        held = (
+            heldout_rows(data.noisy_labels, config.heldout_share, seed)
+            if searching and not validation.any() and config.heldout_share > 0
+            else np.zeros(0, dtype=np.int64)
+        )
+        if len(held) >= 2:
+            # No crowd labels yet: score each β by how well it predicts delivered labels it
+            # was not trained on, through its own noise channel (see the module docstring).
             order = search_order(config.beta_grid, config.fallback_beta)
-            fits: dict[float, _FitResult] = {}
+            seen = np.ones(data.n_items, dtype=np.bool_)
+            seen[held] = False
+            search_tensors = dataclasses.replace(
+                tensors,
+                label_seen=torch.as_tensor(seen, device=device),
+                heldout_idx=torch.as_tensor(held, dtype=torch.int64, device=device),
+            )
+            per_item: dict[float, npt.NDArray[np.float64]] = {}
+            for beta in order:
+                net = _new_network(data, config, seed).to(device)
+                fits[beta] = _train(
+                    net,
+                    search_tensors,
+                    config,
+                    beta=beta,
+                    max_epochs=config.search_epochs,
+                    seed=seed,
+                )
+                per_item[beta] = heldout_log_likelihood(
+                    net, search_tensors, config.posterior_samples, seed
+                )
+                beta_scores[float(beta)] = fits[beta].score
+                search_epochs += len(fits[beta].history)
+            heldout_choice = choose_beta_heldout(order, per_item, switch_se=config.beta_switch_se)
+            beta = heldout_choice.beta
+            net = fits[beta].net
+        elif searching and validation.any():
+            order = search_order(config.beta_grid, config.fallback_beta)
+            fits = {}
             for beta in order:
                 net = _new_network(data, config, seed).to(device)
                 fits[beta] = _train(
@@ -398,6 +539,21 @@ def fit_label_model(
         beta=beta,
         info={
             "beta_scores": beta_scores,
+            "beta_criterion": (
+                "heldout_noisy_label_loglik"
+                if heldout_choice is not None
+                else "validation_accuracy"
+                if beta_scores
+                else "fixed"
+            ),
+            "beta_heldout": (
+                None
+                if heldout_choice is None
+                else {
+                    "n_heldout": heldout_choice.n_heldout,
+                    "table": {f"{b:g}": v for b, v in heldout_choice.table.items()},
+                }
+            ),
             "val_accuracy": val_acc if validation.any() else None,
             "val_nll": -val_nll if validation.any() else None,
             "epochs": res.epochs,

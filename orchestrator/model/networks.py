@@ -125,6 +125,7 @@ class DPMNetwork(nn.Module):
         data_weight: float,
         supervised_weight: float,
         generator: torch.Generator | None,
+        label_seen: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Per-item objective to maximise and the noise-net penalty.
 
@@ -136,6 +137,10 @@ class DPMNetwork(nn.Module):
             data_weight: the effective weight of log p(x|z,y) (β · reference_dim / d).
             supervised_weight: weight of log q(y|x) for observed items.
             generator: torch generator for the reparameterisation noise.
+            label_seen: (B,) bool, False where the noisy label is held out: its term
+                ``log p(ŷ | z, y)`` is dropped, so the item trains like an unlabelled one (the
+                β search scores held-out noisy labels; see :mod:`orchestrator.model.dpm`).
+                None: every noisy label is seen.
 
         Returns:
             (B,) per-item objective (nats) and a scalar mean squared z-dependent noise logit.
@@ -147,6 +152,8 @@ class DPMNetwork(nn.Module):
         log_p_noisy = F.log_softmax(noise_logits, dim=-1)
         idx = noisy[:, None, None].expand(-1, self.n_classes, 1)
         ll_noisy = log_p_noisy.gather(-1, idx).squeeze(-1)  # (B, K)
+        if label_seen is not None:
+            ll_noisy = ll_noisy * label_seen[:, None].to(ll_noisy.dtype)
         kl_z = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)  # (B, K)
         per_class = ll_noisy - kl_z
         if data_weight > 0:
@@ -164,6 +171,41 @@ class DPMNetwork(nn.Module):
         return objective, extra.pow(2).mean()
 
     @torch.no_grad()
+    def noisy_label_log_likelihood(
+        self, x_in: Tensor, noisy: Tensor, *, samples: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """``log p(ŷ | x) = log Σ_y q(y | x) · E_{q(z|x,y)} p(ŷ | z, y)`` per item, nats.
+
+        The model's own prediction of the delivered label through its noise channel: the β
+        search's crowd-free criterion on items whose label was held out of training.
+
+        Returns:
+            (B,) float64.
+        """
+        logits, mu, logvar = self.encode(x_in)
+        log_evidence = self._log_evidence(mu, logvar, noisy, samples, generator)
+        return torch.logsumexp(F.log_softmax(logits, dim=-1) + log_evidence, dim=-1).double()
+
+    def _log_evidence(
+        self,
+        mu: Tensor,
+        logvar: Tensor,
+        noisy: Tensor,
+        samples: int,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        """(B, K) Monte-Carlo ``log E_{q(z|x,y)} p(ŷ | z, y)`` from ``samples`` draws of z."""
+        eps = torch.randn(
+            (samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
+        )
+        z = mu + torch.exp(0.5 * logvar) * eps  # (S, B, K, d_z)
+        noise_logits, _ = self.noisy_label_logits(z)
+        log_p = F.log_softmax(noise_logits, dim=-1)
+        idx = noisy[None, :, None, None].expand(samples, -1, self.n_classes, 1)
+        ll = log_p.gather(-1, idx).squeeze(-1)  # (S, B, K)
+        return torch.logsumexp(ll, dim=0) - math.log(samples)
+
+    @torch.no_grad()
     def beliefs(
         self, x_in: Tensor, noisy: Tensor, *, samples: int, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
@@ -177,15 +219,7 @@ class DPMNetwork(nn.Module):
             posterior (B, K) float64 rows summing to 1, latent (B, d_z) float32.
         """
         logits, mu, logvar = self.encode(x_in)
-        eps = torch.randn(
-            (samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
-        )
-        z = mu + torch.exp(0.5 * logvar) * eps  # (S, B, K, d_z)
-        noise_logits, _ = self.noisy_label_logits(z)
-        log_p = F.log_softmax(noise_logits, dim=-1)
-        idx = noisy[None, :, None, None].expand(samples, -1, self.n_classes, 1)
-        ll = log_p.gather(-1, idx).squeeze(-1)  # (S, B, K)
-        log_evidence = torch.logsumexp(ll, dim=0) - math.log(samples)
+        log_evidence = self._log_evidence(mu, logvar, noisy, samples, generator)
         log_post = F.log_softmax(logits, dim=-1) + log_evidence
         post = F.softmax(log_post.double(), dim=-1)
         latent = (post.float()[:, :, None] * mu).sum(1)

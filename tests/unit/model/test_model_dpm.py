@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.data.dataset import FeatureKind, LabeledData
 from orchestrator.model import DeepProbabilisticModel, ModelConfig, fit_label_model
-from orchestrator.model.dpm import choose_beta, search_order
+from orchestrator.model.dpm import choose_beta, choose_beta_heldout, heldout_rows, search_order
 
 FAST = ModelConfig(
     latent_dim=4,
@@ -185,3 +185,52 @@ def test_flat_validation_accuracy_does_not_stop_training() -> None:
     out = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=0)
     assert out.info["val_accuracy"] == 1.0
     assert out.info["epochs_run"] == 25 and out.info["epochs"] == 25
+
+
+def test_heldout_rows_are_stratified_and_seeded() -> None:
+    noisy = np.repeat(np.arange(3), [50, 30, 1]).astype(np.int64)
+    rows = heldout_rows(noisy, 0.2, seed=3)
+    assert np.array_equal(rows, heldout_rows(noisy, 0.2, seed=3))
+    counts = np.bincount(noisy[rows], minlength=3)
+    assert counts.tolist() == [10, 6, 0]  # a one-item class keeps its only label
+
+
+def test_crowd_free_search_scores_heldout_labels_and_rejects_a_useless_beta() -> None:
+    # With no crowd label, each β is scored on delivered labels it did not train on; an
+    # untrained network (the state before the first epoch) would score about log(1/K).
+    data = _easy(n_per=80, noise=0.2)
+    n = data.n_items
+    cfg = FAST.model_copy(update={"beta_grid": (0.1, 1.0), "fallback_beta": 0.1, "epochs": 10})
+    out = fit_label_model(
+        data,
+        observed=np.full(n, -1, dtype=np.int64),
+        validation=np.zeros(n, dtype=bool),
+        config=cfg,
+        seed=0,
+    )
+    info = out.info
+    assert info["beta_criterion"] == "heldout_noisy_label_loglik"
+    held = info["beta_heldout"]
+    assert isinstance(held, dict)
+    assert held["n_heldout"] == len(heldout_rows(data.noisy_labels, 0.2, seed=0))
+    table = held["table"]
+    assert set(table) == {"0.1", "1"}
+    # A trained model predicts the held-out delivered labels better than chance (the best
+    # possible at 20 % noise over 3 classes is 0.8 ln 0.8 + 0.2 ln 0.1 = -0.64 nats).
+    assert table["0.1"]["heldout_loglik"] > np.log(1 / 3) + 0.15
+    assert out.beta in (0.1, 1.0)
+
+
+def test_choose_beta_heldout_needs_a_significant_paired_gain() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(-1.0, 0.5, 400)
+    small = base + rng.normal(0.01, 0.2, 400)  # +0.01 nats, SE 0.01: not evidence
+    large = base + rng.normal(0.10, 0.2, 400)  # +0.10 nats, SE 0.01: evidence
+    keep = choose_beta_heldout([0.1, 1.0], {0.1: base, 1.0: small}, switch_se=2.0)
+    assert keep.beta == 0.1 and keep.n_heldout == 400
+    move = choose_beta_heldout([0.1, 1.0], {0.1: base, 1.0: large}, switch_se=2.0)
+    assert move.beta == 1.0
+    assert move.table[1.0]["diff"] > 2 * move.table[1.0]["se"] > 0
+    # A worse candidate never wins, however small its SE.
+    worse = choose_beta_heldout([0.1, 1.0], {0.1: base, 1.0: base - 0.5}, switch_se=0.0)
+    assert worse.beta == 0.1
