@@ -29,7 +29,7 @@ test-all: setup
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check orchestrator aggregation tests benchmarks
+	$(BIN)/ruff check orchestrator aggregation crowdclean tests benchmarks
 	$(BIN)/mypy
 
 clean:

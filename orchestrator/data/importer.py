@@ -300,7 +300,8 @@ def _plain_short(key: str) -> bool:
     )
 
 
-def _sort_classes(values: set[str]) -> tuple[str, ...]:
+def sort_classes(values: set[str]) -> tuple[str, ...]:
+    """The default class order: numerically when every name is a number, else by name."""
     try:
         return tuple(sorted(values, key=lambda v: (float(v), v)))
     except ValueError:
@@ -366,7 +367,7 @@ def frame_to_dataset(
         _usable(
             c, what=f"declared class {c!r}", source=source, row=None, column=mapping.label_column
         )
-    classes = mapping.classes if mapping.classes is not None else _sort_classes(set(labels))
+    classes = mapping.classes if mapping.classes is not None else sort_classes(set(labels))
     if len(classes) < 2:
         raise DatasetError(
             f"need at least two classes, found {list(classes)}",

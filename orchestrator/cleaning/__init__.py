@@ -1,0 +1,1 @@
+"""Crowd-free cleaning (no budget, no crowd): see :mod:`.crowd_free`."""
