@@ -2,8 +2,8 @@
 
 Commands: ``demo``; ``db upgrade``; ``dataset import|builtin|list``;
 ``campaign create|start|pause|resume|run|status|estimate|cancel|reconcile``; ``export``;
-``simulator serve``. Every command reads :class:`orchestrator.settings.Settings` (env prefix
-``CROWDCLEAN_``) when it runs, never at import time.
+``clean``; ``simulator serve``. Every command reads :class:`orchestrator.settings.Settings`
+(env prefix ``CROWDCLEAN_``) when it runs, never at import time.
 """
 
 from __future__ import annotations
@@ -13,11 +13,16 @@ import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from orchestrator.data.dataset import LabeledData
+    from orchestrator.data.importer import ColumnMapping
+    from orchestrator.model.config import ModelConfig
 
 app = typer.Typer(
     help="crowdclean: debug noisy training labels with a deep generative model and a crowd.",
@@ -80,38 +85,42 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-@dataset_app.command("import")
-def dataset_import(
-    file: Path,
-    name: Annotated[str | None, typer.Option(help="Dataset name (default: file stem).")] = None,
-    id_col: Annotated[str, typer.Option(help="Column with unique item ids.")] = "id",
-    label_col: Annotated[str, typer.Option(help="Column with the noisy label.")] = "label",
-    text_col: Annotated[str | None, typer.Option(help="Column with item text.")] = None,
-    feature_cols: Annotated[
-        str | None, typer.Option(help="Comma-separated numeric feature columns.")
-    ] = None,
-    vector_col: Annotated[
-        str | None, typer.Option(help="Column holding a list of numbers per item.")
-    ] = None,
-    image_col: Annotated[str | None, typer.Option(help="Column with image paths.")] = None,
-    gold_col: Annotated[str | None, typer.Option(help="Column with known true labels.")] = None,
-    validation_col: Annotated[
-        str | None, typer.Option(help="Column flagging validation items (true/false).")
-    ] = None,
-    classes: Annotated[str | None, typer.Option(help="Comma-separated declared class set.")] = None,
-    kind: Annotated[
-        str | None, typer.Option(help="continuous | pixels | counts (default: inferred).")
-    ] = None,
-) -> None:
-    """Import FILE (CSV, JSONL or Parquet). Bad input is refused whole, naming row and column."""
-    from orchestrator.data.errors import DatasetError
-    from orchestrator.data.importer import ColumnMapping, read_dataset_file
-    from orchestrator.data.store import save_dataset
+# The column mapping of a data file, shared by `dataset import` and `clean FILE`.
+IdColOpt = Annotated[str, typer.Option(help="Column with unique item ids.")]
+LabelColOpt = Annotated[str, typer.Option(help="Column with the noisy label.")]
+TextColOpt = Annotated[str | None, typer.Option(help="Column with item text.")]
+FeatureColsOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated numeric feature columns.")
+]
+VectorColOpt = Annotated[
+    str | None, typer.Option(help="Column holding a list of numbers per item.")
+]
+ImageColOpt = Annotated[str | None, typer.Option(help="Column with image paths.")]
+ClassesOpt = Annotated[str | None, typer.Option(help="Comma-separated declared class set.")]
+KindOpt = Annotated[
+    str | None, typer.Option(help="continuous | pixels | counts (default: inferred).")
+]
+
+
+def _mapping(
+    *,
+    id_col: str,
+    label_col: str,
+    text_col: str | None,
+    feature_cols: str | None,
+    vector_col: str | None,
+    image_col: str | None,
+    classes: str | None,
+    kind: str | None,
+    gold_col: str | None = None,
+    validation_col: str | None = None,
+) -> ColumnMapping:
+    """The ColumnMapping of the options, or a usage error (exit 2) naming the bad one."""
+    from orchestrator.data.importer import ColumnMapping
     from orchestrator.db.models import FeatureKind
-    from orchestrator.settings import get_settings
 
     try:
-        mapping = ColumnMapping(
+        return ColumnMapping(
             id_column=id_col,
             label_column=label_col,
             text_column=text_col,
@@ -125,6 +134,43 @@ def dataset_import(
         )
     except ValueError as exc:
         raise _fail(str(exc)) from exc
+
+
+@dataset_app.command("import")
+def dataset_import(
+    file: Path,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: file stem).")] = None,
+    id_col: IdColOpt = "id",
+    label_col: LabelColOpt = "label",
+    text_col: TextColOpt = None,
+    feature_cols: FeatureColsOpt = None,
+    vector_col: VectorColOpt = None,
+    image_col: ImageColOpt = None,
+    gold_col: Annotated[str | None, typer.Option(help="Column with known true labels.")] = None,
+    validation_col: Annotated[
+        str | None, typer.Option(help="Column flagging validation items (true/false).")
+    ] = None,
+    classes: ClassesOpt = None,
+    kind: KindOpt = None,
+) -> None:
+    """Import FILE (CSV, JSONL or Parquet). Bad input is refused whole, naming row and column."""
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.data.importer import read_dataset_file
+    from orchestrator.data.store import save_dataset
+    from orchestrator.settings import get_settings
+
+    mapping = _mapping(
+        id_col=id_col,
+        label_col=label_col,
+        text_col=text_col,
+        feature_cols=feature_cols,
+        vector_col=vector_col,
+        image_col=image_col,
+        classes=classes,
+        kind=kind,
+        gold_col=gold_col,
+        validation_col=validation_col,
+    )
     try:
         data = read_dataset_file(file, mapping, name=name)
         ds = save_dataset(
@@ -396,6 +442,109 @@ def export(
     except (LookupError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps({"path": str(out), "rows": n}))
+
+
+# ----------------------------------------------------------------------------- clean
+
+
+@app.command("clean")
+def clean(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A stored dataset (id or name) or a data file (.csv, .jsonl, .parquet)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output file (.csv, .jsonl or .parquet).")],
+    model_config: Annotated[
+        Path | None, typer.Option(help="JSON file with ModelConfig fields (overrides).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the fit.")] = 0,
+    id_col: IdColOpt = "id",
+    label_col: LabelColOpt = "label",
+    text_col: TextColOpt = None,
+    feature_cols: FeatureColsOpt = None,
+    vector_col: VectorColOpt = None,
+    image_col: ImageColOpt = None,
+    classes: ClassesOpt = None,
+    kind: KindOpt = None,
+) -> None:
+    """Clean labels with no crowd: fit the model, write every item's suggested label and the
+    probability that its label is wrong (export schema v2, `p_label_wrong`).
+
+    SOURCE is read as a file when one exists at that path (the column options map it, as for
+    `dataset import`; nothing is stored), else as a stored dataset. Costs no money.
+    """
+    from orchestrator.cleaning.crowd_free import find_issues_without_crowd, issue_export_chunks
+    from orchestrator.export import write_export
+    from orchestrator.export.writer import format_from_suffix
+
+    try:
+        format_from_suffix(out)  # refuse a bad --out before minutes of fitting
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    config = _model_config_file(model_config)
+    mapping = _mapping(
+        id_col=id_col,
+        label_col=label_col,
+        text_col=text_col,
+        feature_cols=feature_cols,
+        vector_col=vector_col,
+        image_col=image_col,
+        classes=classes,
+        kind=kind,
+    )
+    data = _clean_source(source, mapping)
+    console.print(f"fitting the label model on {data.n_items} items (no crowd) …")
+    issues = find_issues_without_crowd(data, config=config, seed=seed)
+    chunks = issue_export_chunks(data, issues)
+    n = write_export((row for chunk in chunks for row in chunk), out)
+    typer.echo(
+        json.dumps(
+            {
+                "path": str(out),
+                "rows": n,
+                "label_issues": issues.n_issues,
+                "beta": issues.beta,
+                "seconds": round(float(cast(float, issues.info.get("seconds", 0.0))), 3),
+            }
+        )
+    )
+
+
+def _model_config_file(path: Path | None) -> ModelConfig:
+    from pydantic import ValidationError
+
+    from orchestrator.model.config import ModelConfig
+
+    if path is None:
+        return ModelConfig()
+    try:
+        return ModelConfig.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'model'}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid model config {path}: {fields}") from None
+    except (json.JSONDecodeError, OSError) as exc:
+        raise _fail(f"cannot read model config {path}: {exc}") from None
+
+
+def _clean_source(source: str, mapping: ColumnMapping) -> LabeledData:
+    """The data of `clean SOURCE`: the file at SOURCE if there is one, else the stored dataset."""
+    from orchestrator.data.errors import DatasetError
+    from orchestrator.data.importer import SUPPORTED_SUFFIXES, read_dataset_file
+    from orchestrator.data.store import load_dataset
+
+    path = Path(source)
+    try:
+        if path.is_file():
+            return read_dataset_file(path, mapping)
+        return load_dataset(_engine(), source)
+    except DatasetError as exc:
+        if not path.is_file() and (path.suffix.lower() in SUPPORTED_SUFFIXES or "/" in source):
+            raise _fail(f"{source}: no such file, and no stored dataset of that name") from exc
+        raise _fail(str(exc)) from exc
 
 
 # ----------------------------------------------------------------------------- demo
