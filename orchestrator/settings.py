@@ -94,6 +94,19 @@ class ApiSettings(BaseModel):
     dashboard_points: int = Field(
         default=5000, ge=100, le=20000, description="Latent-space points drawn per dashboard."
     )
+    clean_max_items: int = Field(
+        default=10_000,
+        ge=1,
+        description="Largest dataset `POST /v1/datasets/{ref}/clean` fits while the client "
+        "waits (the default model takes about a minute on one core at this size); larger ones "
+        "answer 422 `dataset-too-large` and are cleaned with `crowdclean clean`.",
+    )
+    clean_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="Synchronous cleans one API process fits at a time; a request beyond them "
+        "answers 503 `busy` with Retry-After instead of queueing behind minutes of fitting.",
+    )
 
 
 class Settings(BaseSettings):

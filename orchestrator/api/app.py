@@ -18,6 +18,7 @@ from orchestrator.api.limits import BodyLimitMiddleware
 from orchestrator.api.problems import install_problem_handlers
 from orchestrator.api.security_headers import SecurityHeadersMiddleware
 from orchestrator.api.service import StatusService
+from orchestrator.api.synchronous_clean import CleanSlots
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -80,6 +81,7 @@ def create_app(
     app.state.auth_cache = AuthCache(settings.api.auth_cache_ttl_s)
     app.state.status_service = StatusService(engine, ttl_s=settings.api.status_cache_ttl_s)
     app.state.platform_factory = platform_factory or _mturk_factory(settings)
+    app.state.clean_slots = CleanSlots(settings.api.clean_concurrency)
     install_problem_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware, docs_path=f"{API_PREFIX}/docs")
     app.add_middleware(
@@ -88,11 +90,19 @@ def create_app(
         max_upload_bytes=settings.api.max_upload_bytes,
         is_upload=_is_upload,
     )
-    from orchestrator.api.routes import campaigns, dashboard, datasets, exports, items, meta
+    from orchestrator.api.routes import (
+        campaigns,
+        clean,
+        dashboard,
+        datasets,
+        exports,
+        items,
+        meta,
+    )
 
     # Included one level deep (not through a /v1 parent router): route matching walks nested
     # routers level by level, a measurable share of a cached status request's CPU.
-    for module in (campaigns, items, exports, datasets, dashboard, meta):
+    for module in (campaigns, items, exports, datasets, clean, dashboard, meta):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

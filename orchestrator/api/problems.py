@@ -4,7 +4,8 @@ Every error answer carries ``type`` (a URN naming the kind of problem: see :data
 ``title`` (short, per type), ``status``, ``detail`` (what went wrong with this request, in
 words a requester can act on) and ``instance`` (the request path). Some add members:
 ``errors`` (422: each invalid field with its location), ``row`` / ``column`` (a refused
-dataset upload), ``state`` (409: the campaign's current state), ``limit_bytes`` (413).
+dataset upload), ``state`` (409: the campaign's current state), ``limit_bytes`` (413),
+``n_items`` / ``limit_items`` (422 ``dataset-too-large``: a synchronous clean).
 
 Domain errors raised below the API are mapped here, so handlers stay thin and the rules stay in
 the service layer: :mod:`orchestrator.api.errors` (``NotFoundError`` 404, ``ForbiddenError``
@@ -40,6 +41,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "name-taken": "You already have a dataset of this name",
     "invalid-state": "Action not allowed in the campaign's current state",
     "payload-too-large": "Request body too large",
+    "dataset-too-large": "Dataset too large for a synchronous request",
+    "busy": "Server busy, retry later",
     "unsupported-media-type": "Unsupported media type",
     "crowd-platform-error": "Crowd platform call failed",
     "internal-error": "Internal server error",

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.db.models import Campaign, CampaignStatus, Dataset, FeatureKind
+from orchestrator.model.config import ModelConfig
 from orchestrator.scheduler.config import CampaignConfig
 
 
@@ -40,6 +41,21 @@ class CampaignIn(BaseModel):
     config: CampaignConfig = Field(default_factory=CampaignConfig)
     requester: str | None = Field(
         default=None, description="Owner; operator keys only (default: the caller)."
+    )
+
+
+class CleanIn(BaseModel):
+    """Options of a crowd-free clean (``POST /v1/datasets/{ref}/clean``); all optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seed of the fit.")
+    model: ModelConfig = Field(
+        default_factory=ModelConfig,
+        description="ModelConfig overrides. A synchronous request may make the fit cheaper "
+        "than the default, not dearer: no more epochs, search epochs, posterior samples, β "
+        "candidates, layers, units or latent dimensions than the default, no smaller batches, "
+        "and the server's device and threads (422 naming the field otherwise).",
     )
 
 

@@ -133,6 +133,7 @@ def _operations() -> list[tuple[str, str]]:
         ("get", "/v1/datasets"),
         ("post", "/v1/datasets"),
         ("get", "/v1/datasets/{ref}"),
+        ("post", "/v1/datasets/{ref}/clean"),
         ("get", "/v1/login"),
         ("post", "/v1/login"),
         ("post", "/v1/logout"),
