@@ -98,3 +98,10 @@ def test_wheel_ships_api_templates(wheel: zipfile.ZipFile) -> None:
     expected = {str(p.relative_to(ROOT)) for p in templates.glob("*.html")}
     assert {"orchestrator/api/templates/dashboard.html"} <= expected
     assert not sorted(expected - names), "dashboard templates missing from the wheel"
+
+
+def test_wheel_ships_the_python_api(wheel: zipfile.ZipFile) -> None:
+    # `import crowdclean` (find_label_issues) is a top-level package of its own.
+    names = set(wheel.namelist())
+    assert {"crowdclean/__init__.py", "crowdclean/label_issues.py", "crowdclean/py.typed"} <= names
+    assert "orchestrator/cleaning/crowd_free.py" in names
