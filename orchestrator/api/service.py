@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sqlalchemy import distinct, func
@@ -52,6 +52,9 @@ from orchestrator.export.campaign import (
     labels_at,
 )
 from orchestrator.scheduler.config import CampaignConfig
+
+if TYPE_CHECKING:
+    from orchestrator.scheduler.campaigns import CancelOutcome
 
 Action = Literal["start", "pause", "resume"]
 LABEL_SOURCES = ("original", "model", "crowd", "propagated")
@@ -247,16 +250,6 @@ def campaign_action(
         ) from exc
 
 
-@dataclass
-class CancelOutcome:
-    """What a cancel did: the campaign, and the crowd clean-up (None when nothing was open)."""
-
-    campaign: Campaign
-    open_hits: int
-    cleanup: dict[str, Any] | None
-    deferred: bool  # a scheduler holds the campaign; it disposes of the HITs after its step
-
-
 def cancel_campaign_for(
     engine: Engine,
     principal: Principal,
@@ -270,24 +263,8 @@ def cancel_campaign_for(
     from orchestrator.scheduler.campaigns import cancel_campaign_safely
 
     campaign_for(engine, principal, campaign_id)
-    out = cancel_campaign_safely(
+    return cancel_campaign_safely(
         engine, campaign_id, platform_factory, lease_ttl_s=lease_ttl_s, owner_prefix="api"
-    )
-    report = out.cleanup
-    return CancelOutcome(
-        out.campaign,
-        out.open_hits,
-        None
-        if report is None
-        else {
-            "expired": report.expired,
-            "disposed": report.disposed,
-            "approved": report.approved,
-            "abandoned_intents": report.abandoned_intents,
-            "released_usd": str(report.released_usd),
-            "still_open": report.still_open,
-        },
-        deferred=out.deferred,
     )
 
 
@@ -479,7 +456,7 @@ def accuracy_estimate(engine: Engine, campaign_id: uuid.UUID) -> dict[str, Any] 
         "confidence": 0.95,
         "n_validation": q.n_validation,
         "crowd_share": round(q.crowd_share, 4),
-        "method": "wilson interval on crowd-verified validation items",
+        "method": "model-assisted horvitz-thompson over evidence picks (or wilson on validation)",
     }
 
 

@@ -386,8 +386,10 @@ def campaign_outputs(
                 "c": r.metrics.get("n_clusters"),
                 "beta": r.metrics.get("beta"),
                 "beta_search": r.metrics.get("beta_search"),
-                "p": r.metrics.get("p"),
                 "propagated": r.metrics.get("propagated"),
+                "regions_acted": len(r.metrics.get("propagation_regions") or []),
+                "picks": r.metrics.get("picks"),
+                "relabel_evidence": r.metrics.get("relabel_evidence"),
             }
             for r in rounds
         ]
@@ -414,6 +416,11 @@ def campaign_outputs(
         "n_propagated": len(prop),
         "n_model_relabelled": int((sources == "model").sum()),
         "label_sources": {str(k): int((sources == k).sum()) for k in np.unique(sources)},
+        # Rows per source, for protocol._score_row's precision against gold (not stored).
+        "_rows_by_source": {
+            "propagated": prop.tolist(),
+            "model": np.flatnonzero(sources == "model").tolist(),
+        },
     }
     out = {
         name: MethodOutput(

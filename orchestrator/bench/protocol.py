@@ -321,6 +321,13 @@ def _score_row(
 ) -> dict[str, Any]:
     gold = noisy.gold
     k = noisy.n_classes
+    extra = dict(out.extra or {})
+    # Precision against gold of the labels each source changed (scoring only).
+    for source, rows in (extra.pop("_rows_by_source", None) or {}).items():
+        r = np.asarray(rows, dtype=np.int64)
+        extra[f"precision_{source}"] = (
+            round(float((out.labels[r] == gold[r]).mean()), 4) if len(r) else None
+        )
     scores = out.scores if out.scores is not None else one_hot(out.labels, k)
     t0 = time.perf_counter()
     down = downstream_accuracy(noisy, out.labels, split.test_x, split.test_y, seed=seed)
@@ -343,7 +350,7 @@ def _score_row(
         "n_answers": n_answers,
         "n_gold_given": 0,
         "gold_used_for_selection": method == "oracle",
-        **({"extra": out.extra} if out.extra else {}),
+        **({"extra": extra} if extra else {}),
     }
 
 

@@ -4,13 +4,13 @@ Precedence, strongest first:
 
 1. ``crowd``: an aggregated crowd label (:class:`VerifiedLabel`).
 2. ``propagated``: copied from the nearest verified item of the same latent cluster.
-3. ``model``: the final model's class where it differs from the original label and
-   ``max p(y | x, ŷ) ≥ t``. The posterior already weighs the original label through the
-   noisy-label channel ``p(ŷ | z, y)``, so its argmax (``t = 0``) is the default decision; a
-   higher ``t`` is used only when it is strictly more accurate on the crowd-verified
-   validation items (held out of the model's training). Starting from the conservative end
-   instead made a handful of validation items keep hundreds of wrong original labels.
-   Disabled by the campaign option ``model_relabel: false``.
+3. ``model``: the final model's class where it differs from the original label, only when
+   the campaign's evidence says the model is more often right there than the delivered label
+   (``relabel.json``, a one-sided 95 % bound written by the round runner; see
+   :mod:`orchestrator.scheduler.evidence`). Otherwise the delivered label stays: never worse
+   than doing nothing. Campaigns with a random validation round and no such file use the older
+   rule: ``max p(y | x, ŷ) ≥ t`` with ``t`` picked on the validation items. Disabled by the
+   campaign option ``model_relabel: false``.
 4. ``original``: the label as imported.
 
 Every row also says how likely its *original* label is wrong (``p_label_wrong``, export schema
@@ -54,6 +54,8 @@ from orchestrator.db.models import (
 )
 from orchestrator.export.writer import ExportRow
 
+#: Written by the round runner: {"relabel": bool, ...} (orchestrator.scheduler.evidence).
+RELABEL_FILE = "relabel.json"
 THRESHOLDS = tuple(np.round(np.arange(0.5, 1.0001, 0.05), 2).tolist())
 CHUNK_ITEMS = 10_000
 _IN_BATCH = 900  # positions per IN (...) list; stays under SQLite's bound-parameter limit
@@ -262,9 +264,13 @@ def label_context(engine: Engine, campaign_id: uuid.UUID) -> LabelContext:
     if clusters is not None and clusters.shape != (n,):
         clusters = None
     threshold: float | None = None
+    decision = latest_artifact(engine, campaign, RELABEL_FILE)
     if posterior is not None and campaign.config.get("model_relabel", True):
         val = validation_items(engine, campaign, index)
-        if len(val.positions):
+        if decision is not None:
+            # The campaign's evidence decided (orchestrator.scheduler.evidence writes it).
+            threshold = 0.0 if json.loads(decision.read_text("utf-8")).get("relabel") else None
+        elif len(val.positions):
             threshold = choose_relabel_threshold(
                 np.asarray(posterior[val.positions], dtype=np.float64), val.original, val.crowd
             )

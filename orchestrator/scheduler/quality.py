@@ -1,19 +1,19 @@
 """How good are a campaign's labels now? An estimate with a 95 % interval, for stopping early.
 
-The estimate uses only what the campaign may see: the crowd-verified labels of the validation
-round (a stratified random sample, held out of the model's training) stand in for the truth.
+The estimate uses only what the campaign may see, and nothing reads the dataset's gold labels.
 
-* Items with a crowd label are counted as correct (the crowd label is delivered for them).
-* For every other item the delivered label is the model's relabelling (where enabled and
-  confident) or the original label. Its accuracy ``a`` is measured on the validation items, by
-  applying the same rule to them as if they had not been inspected, with a Wilson score
-  interval for ``a`` (k agreeing out of n validation items).
+* **Evidence rounds (the default).** The rounds' picks with their inclusion probabilities give
+  a Horvitz–Thompson estimate of how many exported labels are right among the items nobody
+  inspected (:func:`orchestrator.scheduler.evidence.accuracy_from_evidence`); items with a crowd
+  label count as correct. The exported label of the others is the model's class where the
+  campaign's relabel evidence allows it, else the delivered label, exactly as the export does.
+* **A random validation round** (``validation_share > 0``, older campaigns). Crowd-verified
+  validation items stand in for the truth: with ``s`` the share of items carrying a crowd
+  label and ``a`` the accuracy of the model/original rule on the validation items (Wilson
+  interval), accuracy ≈ ``s + (1 - s) · a``.
 
-So with ``s`` the share of items carrying a crowd label, accuracy ≈ ``s + (1 - s) · a`` and the
-interval maps through the same formula. Propagated labels are scored as the model/original
-rule would label them, which understates them when propagation helps (it is tuned to); the
-relabel threshold is picked on the same validation items, which overstates a little. Nothing
-reads the dataset's gold labels.
+``n_validation`` counts the crowd-answered items the estimate rests on (evidence or validation
+items); 0 means no information (the interval is the whole feasible range).
 """
 
 from __future__ import annotations
@@ -81,6 +81,45 @@ def _latest_posterior(engine: Engine, campaign: Campaign) -> npt.NDArray[np.floa
     return None
 
 
+def _evidence_estimate(
+    engine: Engine, campaign: Campaign, dataset: Dataset, rows: list[tuple[int, str, str, bool]]
+) -> AccuracyEstimate | None:
+    """The estimate from the rounds' evidence, or None when no round drew an evidence slice."""
+    from orchestrator.scheduler.evidence import (
+        accuracy_from_evidence,
+        load_round_evidence,
+        relabel_evidence,
+    )
+
+    with Session(engine) as s:
+        dirs = s.exec(
+            select(Round.artifact_dir)
+            .where(Round.campaign_id == campaign.id, Round.number > 0)
+            .order_by(col(Round.number))
+        ).all()
+        if not dirs:
+            return None
+        noisy_names = s.exec(
+            select(Item.noisy_label)
+            .where(Item.dataset_id == dataset.id)
+            .order_by(col(Item.position))
+        ).all()
+    index = {c: k for k, c in enumerate(dataset.classes)}
+    noisy = np.asarray([index[c] for c in noisy_names], dtype=np.int64)
+    observed = np.full(len(noisy), -1, dtype=np.int64)
+    for pos, _noisy, label, _is_val in rows:
+        observed[pos] = index[label]
+    rounds = [ev for d in dirs if (ev := load_round_evidence(Path(d), noisy, observed)) is not None]
+    covering = [r for r in rounds if r.covers_pool]
+    if not covering:
+        return None
+    relabel = campaign.config.get("model_relabel", True) and relabel_evidence(rounds).relabel
+    acc = accuracy_from_evidence(
+        covering[-1], n_items=len(noisy), n_inspected=len(rows), relabel=bool(relabel)
+    )
+    return AccuracyEstimate(acc.estimate, acc.low, acc.high, acc.n_evidence, acc.crowd_share)
+
+
 def estimate_label_accuracy(engine: Engine, campaign_id: uuid.UUID) -> AccuracyEstimate:
     """The :class:`AccuracyEstimate` of a campaign's current labels (see the module doc)."""
     from orchestrator.export.campaign import choose_relabel_threshold
@@ -102,6 +141,10 @@ def estimate_label_accuracy(engine: Engine, campaign_id: uuid.UUID) -> AccuracyE
     n_crowd = len(rows)
     crowd_share = n_crowd / n_items if n_items else 0.0
     val = [(pos, noisy, label) for pos, noisy, label, is_val in rows if is_val]
+    if not val:
+        from_evidence = _evidence_estimate(engine, campaign, dataset, list(rows))
+        if from_evidence is not None:
+            return from_evidence
     if not val:
         return AccuracyEstimate(crowd_share, crowd_share, 1.0, 0, crowd_share)
     index = {c: k for k, c in enumerate(dataset.classes)}

@@ -5,9 +5,15 @@ in ``Round.status`` before returning, so a process killed at any point resumes w
 stopped: every transition is either idempotent (publishing uses deterministic request tokens,
 labels are upserted) or recomputed from stored inputs with the same seed.
 
-Round 0 is the validation round: a stratified random sample (by noisy label) whose aggregated
-crowd labels become the validation set for tuning β, the sampling strategy, ``c`` and ``p``.
-Those items cost the same as any other; nothing reads the dataset's gold labels.
+No random validation round by default (``validation_share = 0``): round 1's model chooses β
+on held-out delivered labels (:mod:`orchestrator.model.dpm`), and every purchased answer is both
+a fix and evidence. A round's picks are the strategy's (certain), the items that settle
+contradicted latent regions (certain), and an evidence slice drawn with known probabilities
+(:mod:`orchestrator.sampling.inclusion`); :mod:`orchestrator.scheduler.evidence` turns them
+into the relabel decision and the accuracy estimate, and
+:mod:`orchestrator.propagation.regional` relabels a region only on its own verified items.
+With ``validation_share > 0``, round 0 is a stratified random validation round as before.
+Nothing reads the dataset's gold labels.
 """
 
 from __future__ import annotations
@@ -72,11 +78,18 @@ def validation_round_size(total: int, n_classes: int, config: CampaignConfig) ->
     random items and only 14 chosen by the model; at 11 items, all of them) although the
     targeted rounds are what fixes labels (benchmarks/results/bench-notes.md).
     """
-    if total <= 0:
+    if total <= 0 or config.validation_share == 0:
         return 0
     want = max(2 * n_classes, round(config.validation_share * total))
     cap = max(1, math.floor(config.max_validation_share * total))
     return min(want, cap, total)
+
+
+def write_json(path: Path, value: Any) -> None:
+    """JSON via a temporary file and a rename, so a kill never leaves a torn file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(value), "utf-8")
+    os.replace(tmp, path)
 
 
 def _save_npy(path: Path, array: npt.ArrayLike) -> None:
@@ -277,6 +290,9 @@ class RoundRunner:
 
     def _start(self, ctx: _Context, rnd: Round) -> bool:
         Path(rnd.artifact_dir).mkdir(parents=True, exist_ok=True)
+        if rnd.number == 0 and ctx.config.validation_share == 0:
+            self._set(rnd.id, RoundStatus.COMPLETED)  # no validation round: straight to round 1
+            return True
         self.progress("round_started", {"round": rnd.number})
         self._set(rnd.id, RoundStatus.MODELLING)
         return True
@@ -314,10 +330,13 @@ class RoundRunner:
         _save_npy(out_dir / "latent.npy", out.latent)
         metrics: dict[str, Any] = {}
         searched = cast("dict[float, tuple[float, float]]", out.info.get("beta_scores") or {})
-        if searched:  # β → validation accuracy of the search, for the round's record
+        if searched:  # β → the search's criterion, for the round's record
             metrics["beta_search"] = {
                 f"{b:g}": round(float(sc[0]), 4) for b, sc in searched.items()
             }
+            metrics["beta_criterion"] = out.info.get("beta_criterion")
+            if out.info.get("beta_heldout") is not None:
+                metrics["beta_heldout"] = out.info["beta_heldout"]
         if validation.any():
             pred = out.predicted
             metrics["validation_accuracy"] = float(
@@ -353,7 +372,7 @@ class RoundRunner:
         return max(0, min(want, affordable))
 
     def _sample(self, ctx: _Context, rnd: Round) -> bool:
-        from orchestrator.sampling import select_items, stratified_random_selection
+        from orchestrator.sampling import stratified_random_selection
 
         out_dir = Path(rnd.artifact_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -363,36 +382,100 @@ class RoundRunner:
         rng = np.random.default_rng([ctx.config.seed, rnd.number, 1])
         strategy = "stratified_random"
         n_clusters = 0
+        picks: dict[str, int] = {}
         if rnd.number == 0:
             indices = stratified_random_selection(ctx.data.noisy_labels, inspected, budget, rng)
+            inclusion = np.ones(len(indices))
         else:
-            observed, validation = self.verified(ctx)
-            val_idx = np.flatnonzero(validation)
-            sel = select_items(
-                np.load(out_dir / "latent.npy"),
-                np.load(out_dir / "posterior.npy"),
-                ctx.data.noisy_labels,
-                inspected,
-                budget,
-                strategy=ctx.config.strategy,
-                n_clusters=ctx.config.n_clusters,
-                validation_idx=val_idx,
-                validation_labels=observed[val_idx],
-                rng=rng,
+            indices, inclusion, strategy, n_clusters, picks = self._targeted_picks(
+                ctx, out_dir, inspected, budget, rng, rnd.number
             )
-            indices, strategy, n_clusters = sel.indices, sel.strategy, sel.n_clusters
-            _save_npy(out_dir / "clusters.npy", sel.clusters)
         indices = np.asarray(indices, dtype=np.int64)
-        _save_npy(out_dir / "selected.npy", indices)
+        _save_npy(out_dir / "inclusion.npy", np.asarray(inclusion, dtype=np.float64))
+        _save_npy(out_dir / "selected.npy", indices)  # last: its presence marks the pick done
         self.progress("sampled", {"round": rnd.number, "n": len(indices), "strategy": strategy})
         self._set(
             rnd.id,
             RoundStatus.PUBLISHING,
             n_selected=len(indices),
             strategy=strategy,
-            metrics={**rnd.metrics, "n_clusters": n_clusters},
+            metrics={**rnd.metrics, "n_clusters": n_clusters, "picks": picks},
         )
         return True
+
+    def _targeted_picks(
+        self,
+        ctx: _Context,
+        out_dir: Path,
+        inspected: npt.NDArray[np.bool_],
+        budget: int,
+        rng: np.random.Generator,
+        round_number: int,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], str, int, dict[str, int]]:
+        """A model round's picks and their inclusion probabilities (module doc), in order:
+        region checks, the strategy's picks, the evidence slice."""
+        from orchestrator.propagation.regional import items_to_confirm
+        from orchestrator.sampling import select_items
+        from orchestrator.sampling.backend import kmeans
+        from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
+        from orchestrator.scheduler.evidence import POOL_FILE, pool_expectations
+
+        cfg = ctx.config
+        noisy = ctx.data.noisy_labels
+        latent = np.load(out_dir / "latent.npy")
+        posterior = np.load(out_dir / "posterior.npy")
+        observed, validation = self.verified(ctx)
+        n = ctx.data.n_items
+        n_regions = max(ctx.data.n_classes, n // cfg.propagation_region_items)
+        regions, _ = kmeans(
+            latent, n_regions, rng=np.random.default_rng([cfg.seed, round_number, 2])
+        )
+        _save_npy(out_dir / "regions.npy", regions)
+        ver = np.flatnonzero(observed != UNKNOWN)
+        taken = inspected.copy()
+        # Region checks go where the model keeps the delivered label (it cannot see the error
+        # there: structural noise); where it already disagrees, its relabelling is judged by
+        # the evidence slice instead.
+        model_agrees = posterior.argmax(axis=1) == noisy
+        confirm = items_to_confirm(
+            latent, regions, noisy, ver, observed[ver], taken | ~model_agrees, max_items=budget // 2
+        )
+        taken[confirm] = True
+        rest = budget - len(confirm)
+        n_slice = min(round(cfg.evidence_share * rest), int((~taken).sum()))
+        val_idx = np.flatnonzero(validation)
+        sel = select_items(
+            latent,
+            posterior,
+            noisy,
+            taken,
+            rest - n_slice,
+            strategy=cfg.strategy,
+            n_clusters=cfg.n_clusters,
+            validation_idx=val_idx,
+            validation_labels=observed[val_idx],
+            rng=rng,
+        )
+        _save_npy(out_dir / "clusters.npy", sel.clusters)
+        taken[sel.indices] = True
+        write_json(out_dir / POOL_FILE, pool_expectations(posterior, noisy, ~inspected))
+        pool = np.flatnonzero(~taken)
+        # The slice goes mostly where the model and the delivered label disagree (the only
+        # items where relabelling can win or lose: weight 1 each), the rest by the expected
+        # loss of the delivered label plus a floor, so every item can be drawn (the accuracy
+        # estimate needs that) and a region the model is confidently wrong about can be found.
+        disagree = (posterior[pool].argmax(axis=1) != noisy[pool]).astype(np.float64)
+        score = disagree + (1.0 - posterior[pool, noisy[pool]]) + 0.01
+        pi = inclusion_probabilities(score, min(n_slice, len(pool)))
+        drawn = systematic_sample(pi, rng)
+        indices = np.concatenate([confirm, sel.indices, pool[drawn]]).astype(np.int64)
+        inclusion = np.concatenate([np.ones(len(confirm) + len(sel.indices)), pi[drawn]])
+        picks = {
+            "region_checks": len(confirm),
+            "strategy": len(sel.indices),
+            "evidence": len(drawn),
+        }
+        return indices, inclusion, sel.strategy, sel.n_clusters, picks
 
     def _selected(self, rnd: Round) -> npt.NDArray[np.int64]:
         return np.asarray(np.load(Path(rnd.artifact_dir) / "selected.npy"), dtype=np.int64)
@@ -510,38 +593,36 @@ class RoundRunner:
         return True
 
     def _propagate(self, ctx: _Context, rnd: Round) -> bool:
-        from orchestrator.propagation import propagate_labels
+        from orchestrator.propagation.regional import propagate_by_region
+        from orchestrator.scheduler.evidence import RELABEL_FILE, write_relabel_decision
 
         if rnd.number == 0:
             self._set(rnd.id, RoundStatus.COMPLETED)
             return True
         out_dir = Path(rnd.artifact_dir)
-        observed, validation = self.verified(ctx)
-        verified_idx = np.flatnonzero(observed != UNKNOWN)
-        val_idx = np.flatnonzero(validation)
-        # p is tuned by net gain over the labels items would otherwise be exported with, the
-        # model's argmax (see orchestrator.export.campaign): a propagated label that replaces a
-        # better model label is a loss. Tuning against the original labels instead let p grow
-        # whenever neighbours agreed, and propagation then overwrote correct model labels.
-        model_labels = np.load(out_dir / "posterior.npy").argmax(axis=1).astype(np.int64)
-        prop = propagate_labels(
+        observed, _validation = self.verified(ctx)
+        ver = np.flatnonzero(observed != UNKNOWN)
+        regions = np.load(out_dir / "regions.npy")
+        prop = propagate_by_region(
             np.load(out_dir / "latent.npy"),
-            np.load(out_dir / "clusters.npy"),
-            verified_idx,
-            observed[verified_idx],
-            fraction=ctx.config.propagation_fraction,
-            validation_idx=val_idx,
-            validation_labels=observed[val_idx],
-            current_labels=model_labels,
-            significance=ctx.config.propagation_significance,
+            regions,
+            ctx.data.noisy_labels,
+            ver,
+            observed[ver],
+            min_share=ctx.config.propagation_min_share,
+            # Off: the regions' decisions are still recorded, nothing is relabelled.
+            reach_per_source=ctx.config.propagation_reach_per_source
+            if ctx.config.propagation
+            else 0,
         )
+        evidence = self.relabel_evidence(ctx)
+        write_relabel_decision(out_dir / RELABEL_FILE, evidence)
         with Session(self.engine) as s:
             # This round's propagation replaces the last one: it used a newer latent space
             # and more verified sources.
             s.execute(
                 delete(PropagatedLabel).where(col(PropagatedLabel.campaign_id) == ctx.campaign.id)
             )
-            clusters = np.load(out_dir / "clusters.npy")
             for i, lab, src, dist, conf in zip(
                 prop.indices,
                 prop.labels,
@@ -559,20 +640,52 @@ class RoundRunner:
                         label=ctx.data.classes[int(lab)],
                         distance=float(dist),
                         confidence=float(conf),
-                        cluster=int(clusters[int(i)]),
+                        cluster=int(regions[int(i)]),
                     )
                 )
             s.commit()
+        acted = [d.as_dict() for d in prop.decisions if d.n_relabelled]
+        contradicted = sum(1 for d in prop.decisions if d.n_contradicting)
         self.progress(
             "propagated",
-            {"round": rnd.number, "n": len(prop.indices), "fraction": prop.fraction},
+            {"round": rnd.number, "n": len(prop.indices), "regions_acted": len(acted)},
         )
         self._set(
             rnd.id,
             RoundStatus.COMPLETED,
-            metrics={**rnd.metrics, "propagated": len(prop.indices), "p": prop.fraction},
+            metrics={
+                **rnd.metrics,
+                "propagated": len(prop.indices),
+                "propagation_regions": acted,
+                "regions_contradicted": contradicted,
+                "relabel_evidence": evidence.as_dict(),
+            },
         )
         return True
+
+    def round_evidence(self, ctx: _Context) -> list[Any]:
+        """Every model round's :class:`~orchestrator.scheduler.evidence.RoundEvidence`."""
+        from orchestrator.scheduler.evidence import load_round_evidence
+
+        observed, _ = self.verified(ctx)
+        with Session(self.engine) as s:
+            dirs = s.exec(
+                select(Round.artifact_dir)
+                .where(Round.campaign_id == ctx.campaign.id, Round.number > 0)
+                .order_by(col(Round.number))
+            ).all()
+        out = []
+        for d in dirs:
+            ev = load_round_evidence(Path(d), ctx.data.noisy_labels, observed)
+            if ev is not None:
+                out.append(ev)
+        return out
+
+    def relabel_evidence(self, ctx: _Context) -> Any:
+        """The campaign's :class:`~orchestrator.scheduler.evidence.RelabelEvidence` so far."""
+        from orchestrator.scheduler.evidence import relabel_evidence
+
+        return relabel_evidence(self.round_evidence(ctx))
 
     def _next_round(self, ctx: _Context, rnd: Round) -> bool:
         from orchestrator.scheduler.quality import estimate_label_accuracy
@@ -643,6 +756,9 @@ class RoundRunner:
         observed, validation = self.verified(ctx)
         best, scores = choose_model(candidates, observed, validation)
         final_dir.mkdir(parents=True, exist_ok=True)
+        from orchestrator.scheduler.evidence import RELABEL_FILE, write_relabel_decision
+
+        write_relabel_decision(final_dir / RELABEL_FILE, self.relabel_evidence(ctx))
         (final_dir / "choice.json").write_text(
             json.dumps({"chosen": best.name, "validation_accuracy": scores}), "utf-8"
         )

@@ -1,0 +1,237 @@
+"""What the purchased answers say about the labels nobody paid for.
+
+Every round records, for each item it sent to the crowd, the probability ``π`` with which the
+round's rule picked it (``inclusion.npy`` beside ``selected.npy``): 1 for the items the strategy
+or a region check chose outright, ``π < 1`` for the evidence slice drawn in proportion to the
+expected loss of the item's label (:mod:`orchestrator.sampling.inclusion`). With the crowd's
+label ``c_i`` standing in for the truth, a Horvitz–Thompson sum over a round's picks,
+``Σ_{i∈S} f_i / π_i``, is an unbiased estimate of ``Σ f_i`` over the items that round could pick
+(every uninspected item had ``π > 0``). The round model's own expectation ``g_i`` of ``f_i``
+makes it tighter without bias: ``Σ_pool g + Σ_S (f − g) / π`` (the difference estimator of
+survey sampling), with variance estimated by ``Σ_S (1 − π) / π² · (f − g)²`` (the
+Poisson-sampling formula, an approximation for the systematic draw). This is active testing
+(Kossen et al., ICML 2021) applied to two questions:
+
+* :func:`relabel_evidence`: is the model's relabelling more often right than the delivered
+  label? ``f_i = 1[model_i = c_i] − 1[delivered_i = c_i]``, non-zero only where the two
+  disagree, with the round's model (fitted before those answers existed). Rounds are summed
+  (each round's estimate is unbiased given the past, so the sum is); relabelling is allowed
+  only when the one-sided 95 % lower bound of the summed gain is above 0. Otherwise the export
+  keeps the delivered labels plus the crowd's fixes.
+* :func:`accuracy_from_evidence`: the share of correct exported labels, from the latest round:
+  inspected items count as right (their crowd label is exported); the errors among the rest are
+  estimated (``f_i = 1[exported_i ≠ c_i]``).
+
+Limits, stated: the crowd label is treated as the truth (its own error is not in the
+interval), and the final model is judged by the rounds' models, which saw fewer crowd labels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.data.dataset import UNKNOWN
+from orchestrator.export.campaign import RELABEL_FILE
+
+Z_ONE_SIDED_95 = 1.6448536269514722
+Z_TWO_SIDED_95 = 1.959963984540054
+
+#: The round model's expectations over the round's pool, written when the round picks.
+POOL_FILE = "evidence_pool.json"
+
+__all__ = ["POOL_FILE", "RELABEL_FILE", "RelabelEvidence", "RoundEvidence", "relabel_evidence"]
+
+
+@dataclass(frozen=True)
+class RoundEvidence:
+    """One round's picks (arrays (s,)): row, inclusion probability, the round model's class, the
+    delivered class, the crowd's class (``-1``: no crowd label yet, left out) and the model's
+    probabilities; ``pool``: see :func:`pool_expectations`."""
+
+    rows: npt.NDArray[np.int64]
+    pi: npt.NDArray[np.float64]
+    model: npt.NDArray[np.int64]
+    delivered: npt.NDArray[np.int64]
+    crowd: npt.NDArray[np.int64]
+    p_model: npt.NDArray[np.float64]  # the round model's probability of its own class
+    p_delivered: npt.NDArray[np.float64]  # ... and of the delivered class
+    pool: dict[str, float]  # the model's expectations summed over the round's pool (POOL_FILE)
+
+    @property
+    def answered(self) -> npt.NDArray[np.bool_]:
+        return self.crowd != UNKNOWN
+
+    @property
+    def covers_pool(self) -> bool:
+        """Whether the round drew an evidence slice: only then did every uninspected item have
+        ``π > 0``, which the estimates need (certain picks alone say nothing of the rest)."""
+        return bool((self.pi < 1).any())
+
+
+def load_round_evidence(
+    round_dir: Path, noisy: npt.NDArray[np.int64], observed: npt.NDArray[np.int64]
+) -> RoundEvidence | None:
+    """A round's evidence from its artifacts; None when it has no picks or no model.
+
+    ``noisy``: (n,) delivered class; ``observed``: (n,) crowd class, ``-1`` where none. A round
+    without ``inclusion.npy`` (older campaigns) counts its picks as certain, so it is not used.
+    """
+    sel_f, post_f = round_dir / "selected.npy", round_dir / "posterior.npy"
+    if not sel_f.exists() or not post_f.exists():
+        return None
+    rows = np.asarray(np.load(sel_f), dtype=np.int64)
+    pi_f = round_dir / "inclusion.npy"
+    pi = np.asarray(np.load(pi_f), dtype=np.float64) if pi_f.exists() else np.ones(len(rows))
+    post = np.asarray(np.load(post_f, mmap_mode="r")[rows], dtype=np.float64)
+    model = np.asarray(post.argmax(axis=1), dtype=np.int64) if len(rows) else rows
+    at = np.arange(len(rows))
+    pool_f = round_dir / POOL_FILE
+    pool = json.loads(pool_f.read_text("utf-8")) if pool_f.exists() else {}
+    return RoundEvidence(
+        rows,
+        pi,
+        model,
+        noisy[rows],
+        observed[rows],
+        post[at, model] if len(rows) else np.zeros(0),
+        post[at, noisy[rows]] if len(rows) else np.zeros(0),
+        pool,
+    )
+
+
+def pool_expectations(
+    posterior: npt.NDArray[np.float64], noisy: npt.NDArray[np.int64], pool: npt.NDArray[np.bool_]
+) -> dict[str, float]:
+    """The round model's own expectations summed over the items it may pick (``pool``, (n,)):
+    ``gain`` = Σ p(model class) − p(delivered class), ``errors_relabel`` = Σ 1 − p(model
+    class), ``errors_keep`` = Σ 1 − p(delivered class). Stored as ``POOL_FILE`` at pick time."""
+    rows = np.flatnonzero(pool)
+    post = np.asarray(posterior[rows], dtype=np.float64)
+    p_model = post.max(axis=1) if len(rows) else np.zeros(0)
+    p_deliv = post[np.arange(len(rows)), noisy[rows]] if len(rows) else np.zeros(0)
+    return {
+        "gain": float((p_model - p_deliv).sum()),
+        "errors_relabel": float((1 - p_model).sum()),
+        "errors_keep": float((1 - p_deliv).sum()),
+        "n_pool": len(rows),
+    }
+
+
+def _assisted(
+    f: npt.NDArray[np.float64],
+    g: npt.NDArray[np.float64],
+    pi: npt.NDArray[np.float64],
+    g_pool: float,
+) -> tuple[float, float]:
+    """Model-assisted (difference) estimate of ``Σ f`` over a pool, and its variance.
+
+    ``g``: the model's expectation of ``f`` on the picks; ``g_pool``: its sum over the pool.
+    ``Σ_pool g + Σ_S (f − g) / π`` is unbiased whatever ``g`` is; only the residuals ``f − g``
+    enter the variance, so a model that is roughly right about its own errors narrows it.
+    """
+    r = f - g
+    return g_pool + float((r / pi).sum()), float(((1 - pi) / pi**2 * r**2).sum())
+
+
+@dataclass(frozen=True)
+class RelabelEvidence:
+    """The evidence for exporting the model's relabelling.
+
+    Attributes:
+        gain: estimated number of items (over the rounds' pools) that the model's class gets
+            right and the delivered label gets wrong, minus the reverse.
+        se: its standard error; lower: ``gain − 1.645 · se``.
+        n_evidence: answered picks it rests on; n_disagree: of those, model ≠ delivered.
+        relabel: ``lower > 0``.
+    """
+
+    gain: float
+    se: float
+    lower: float
+    n_evidence: int
+    n_disagree: int
+    relabel: bool
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def relabel_evidence(rounds: list[RoundEvidence], z: float = Z_ONE_SIDED_95) -> RelabelEvidence:
+    """Sum the rounds' estimates of the model's gain over the delivered labels (module doc)."""
+    gain = var = 0.0
+    n_ev = n_dis = 0
+    for r in rounds:
+        if not r.covers_pool:
+            continue
+        if "gain" not in r.pool:
+            continue
+        ok = r.answered
+        f = (r.model[ok] == r.crowd[ok]).astype(np.float64) - (
+            r.delivered[ok] == r.crowd[ok]
+        ).astype(np.float64)
+        g, v = _assisted(f, r.p_model[ok] - r.p_delivered[ok], r.pi[ok], r.pool["gain"])
+        gain, var = gain + g, var + v
+        n_ev += int(ok.sum())
+        n_dis += int((r.model[ok] != r.delivered[ok]).sum())
+    se = math.sqrt(var)
+    lower = gain - z * se
+    return RelabelEvidence(gain, se, lower, n_ev, n_dis, relabel=n_ev > 0 and lower > 0)
+
+
+def write_relabel_decision(path: Path, evidence: RelabelEvidence) -> None:
+    """``relabel.json``: what the export reads (``orchestrator.export.campaign``)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(evidence.as_dict()), "utf-8")
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class EvidenceAccuracy:
+    """Estimated share of correct exported labels with a 95 % interval (all in [0, 1])."""
+
+    estimate: float
+    low: float
+    high: float
+    n_evidence: int
+    crowd_share: float
+
+
+def accuracy_from_evidence(
+    last: RoundEvidence,
+    *,
+    n_items: int,
+    n_inspected: int,
+    relabel: bool,
+    z: float = Z_TWO_SIDED_95,
+) -> EvidenceAccuracy:
+    """Accuracy of the exported labels after the round ``last`` (see the module doc).
+
+    ``n_inspected``: items with a crowd label now (``last``'s answered picks included). The
+    other items carry the model's class where ``relabel`` holds, else the delivered label.
+    """
+    share = n_inspected / n_items if n_items else 0.0
+    key = "errors_relabel" if relabel else "errors_keep"
+    if not last.covers_pool or n_items == 0 or key not in last.pool:
+        return EvidenceAccuracy(share, share, 1.0, 0, share)
+    ok = last.answered
+    exported = last.model if relabel else last.delivered
+    p_exported = last.p_model if relabel else last.p_delivered
+    wrong = (exported[ok] != last.crowd[ok]).astype(np.float64)
+    total, var = _assisted(wrong, 1 - p_exported[ok], last.pi[ok], last.pool[key])
+    # Errors over the round's pool, less the picked ones (now crowd-labelled).
+    rest = max(0.0, total - float(wrong.sum()))
+    est = max(share, 1.0 - rest / n_items)
+    half = z * math.sqrt(var) / n_items
+    return EvidenceAccuracy(
+        estimate=est,
+        low=max(share, est - half),
+        high=min(1.0, est + half),
+        n_evidence=int(ok.sum()),
+        crowd_share=share,
+    )
