@@ -226,6 +226,17 @@ class CancelReport:
     still_open: dict[str, str] = field(default_factory=dict)  # hit id → why not disposed
     released_usd: Decimal = Decimal("0")
 
+    def summary(self) -> dict[str, object]:
+        """The report as JSON-ready values (money as a decimal string, USD)."""
+        return {
+            "expired": self.expired,
+            "disposed": self.disposed,
+            "approved": self.approved,
+            "abandoned_intents": self.abandoned_intents,
+            "released_usd": str(self.released_usd),
+            "still_open": self.still_open,
+        }
+
 
 @dataclass
 class ReconcileReport:

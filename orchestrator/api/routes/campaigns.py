@@ -132,7 +132,7 @@ def cancel(
     return CancelOut(
         campaign=CampaignOut.of(outcome.campaign),
         open_hits=outcome.open_hits,
-        cleanup=outcome.cleanup,
+        cleanup=None if outcome.cleanup is None else outcome.cleanup.summary(),
         deferred=outcome.deferred,
     )
 
