@@ -63,7 +63,9 @@ class CampaignConfig(BaseModel):
         ge=0,
         le=1,
         description="Share of a round's items (after region checks) drawn with known "
-        "probabilities, mostly where the model and the delivered label disagree: the evidence "
+        "probabilities when the model disagrees with more delivered labels than the round can "
+        "check (else at most 0.1), "
+        "mostly where the model and the delivered label disagree: the evidence "
         "behind the relabel decision and the accuracy estimate, and fixes too. 0.5, not 0.25: "
         "at a 2.8 % budget on digits 0.25 left the relabel gain's bound below 0 (218 +- 158 "
         "items) although the model's relabels were right. 0: none (the export then keeps the "

@@ -418,7 +418,12 @@ class RoundRunner:
         from orchestrator.sampling import select_items
         from orchestrator.sampling.backend import kmeans
         from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
-        from orchestrator.scheduler.evidence import POOL_FILE, pool_expectations
+        from orchestrator.scheduler.evidence import (
+            EVIDENCE_FLOOR,
+            POOL_FILE,
+            draw_weights,
+            pool_expectations,
+        )
 
         cfg = ctx.config
         noisy = ctx.data.noisy_labels
@@ -442,7 +447,13 @@ class RoundRunner:
         )
         taken[confirm] = True
         rest = budget - len(confirm)
-        n_slice = min(round(cfg.evidence_share * rest), int((~taken).sum()))
+        # The full slice only when the relabel decision is at stake: the model disagrees with
+        # more delivered labels than the round can check outright. Otherwise (MiniLM: the model
+        # keeps every delivered label) a small slice keeps the accuracy estimate honest and can
+        # still find regions the model is confidently wrong about; the rest goes to the strategy.
+        at_stake = int((~taken & ~model_agrees).sum())
+        share = cfg.evidence_share if at_stake >= rest else min(cfg.evidence_share, 0.1)
+        n_slice = min(round(share * rest), int((~taken).sum()))
         val_idx = np.flatnonzero(validation)
         sel = select_items(
             latent,
@@ -458,16 +469,22 @@ class RoundRunner:
         )
         _save_npy(out_dir / "clusters.npy", sel.clusters)
         taken[sel.indices] = True
-        write_json(out_dir / POOL_FILE, pool_expectations(posterior, noisy, ~inspected))
         pool = np.flatnonzero(~taken)
-        # The slice goes mostly where the model and the delivered label disagree (the only
-        # items where relabelling can win or lose: weight 1 each), the rest by the expected
-        # loss of the delivered label plus a floor, so every item can be drawn (the accuracy
-        # estimate needs that) and a region the model is confidently wrong about can be found.
-        disagree = (posterior[pool].argmax(axis=1) != noisy[pool]).astype(np.float64)
-        score = disagree + (1.0 - posterior[pool, noisy[pool]]) + 0.01
+        score = draw_weights(posterior[pool], noisy[pool]) + EVIDENCE_FLOOR
         pi = inclusion_probabilities(score, min(n_slice, len(pool)))
         drawn = systematic_sample(pi, rng)
+        # The estimates' pool is every item this round could pick: the certain picks count
+        # with π = 1.
+        certain = np.concatenate([confirm, sel.indices]).astype(np.int64)
+        write_json(
+            out_dir / POOL_FILE,
+            pool_expectations(
+                posterior,
+                noisy,
+                np.concatenate([certain, pool]),
+                np.concatenate([np.ones(len(certain)), pi]),
+            ),
+        )
         indices = np.concatenate([confirm, sel.indices, pool[drawn]]).astype(np.int64)
         inclusion = np.concatenate([np.ones(len(confirm) + len(sel.indices)), pi[drawn]])
         picks = {

@@ -1,0 +1,95 @@
+"""Regional propagation: a region acts only on its own verified items, with bounded reach."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orchestrator.propagation.regional import (
+    items_to_confirm,
+    propagate_by_region,
+    wilson_lower,
+)
+
+
+def _world(n_per: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two latent cells of ``n_per`` items; cell 0 is truly class 1 but delivered as 0."""
+    rng = np.random.default_rng(0)
+    latent = np.vstack([rng.normal(0, 1, (n_per, 2)), rng.normal(8, 1, (n_per, 2))])
+    regions = np.repeat([0, 1], n_per).astype(np.int64)
+    noisy = np.repeat([0, 1], n_per).astype(np.int64)
+    return latent.astype(np.float32), regions, noisy
+
+
+def test_wilson_lower_bound() -> None:
+    assert wilson_lower(0, 0) == 0.0
+    assert wilson_lower(2, 2) < 0.5 < wilson_lower(3, 3)
+    assert wilson_lower(50, 100) < 0.5 < wilson_lower(70, 100)
+
+
+def test_three_agreeing_contradictions_relabel_the_nearest_items_only() -> None:
+    latent, regions, noisy = _world()
+    ver = np.array([0, 1, 2])
+    out = propagate_by_region(latent, regions, noisy, ver, np.array([1, 1, 1]), reach_per_source=5)
+    assert len(out.indices) == 15  # reach: 5 per contradicting source
+    assert set(out.labels.tolist()) == {1}
+    assert not set(out.indices.tolist()) & set(ver.tolist())  # verified rows keep the crowd label
+    assert (regions[out.indices] == 0).all() and (noisy[out.indices] == 0).all()
+    # Nearest first: every relabelled item is at least as close to a source as any left out.
+    left = np.setdiff1d(np.flatnonzero(regions == 0), np.concatenate([ver, out.indices]))
+    d_left = np.min(np.linalg.norm(latent[left, None] - latent[ver][None], axis=2), axis=1)
+    assert out.distances.max() <= d_left.min() + 1e-6
+    acted = [d for d in out.decisions if d.n_relabelled]
+    assert len(acted) == 1 and acted[0].n_contradicting == 3
+
+
+def test_chance_results_cannot_relabel() -> None:
+    latent, regions, noisy = _world()
+    # Two of two contradicting: not evidence (lower bound below 0.5).
+    two = propagate_by_region(latent, regions, noisy, np.array([0, 1]), np.array([1, 1]))
+    assert len(two.indices) == 0
+    # Three of five, and split crowd classes: no majority to relabel to.
+    mixed = propagate_by_region(
+        latent, regions, noisy, np.array([0, 1, 2, 3, 4]), np.array([1, 1, 1, 0, 0])
+    )
+    assert len(mixed.indices) == 0
+    split = propagate_by_region(
+        latent, regions, noisy, np.array([0, 1, 2, 3]), np.array([1, 2, 1, 2])
+    )
+    assert len(split.indices) == 0
+    # Agreeing verified items never relabel anything.
+    agree = propagate_by_region(latent, regions, noisy, np.arange(10), np.zeros(10, dtype=np.int64))
+    assert len(agree.indices) == 0
+
+
+def test_reach_is_bounded_by_the_sources_however_big_the_region() -> None:
+    # The seed-2 failure: a global p tuned on 14 items propagated onto 1,531. Here a region of
+    # 2,000 items with 3 contradicting sources relabels at most 3 · reach_per_source.
+    latent, regions, noisy = _world(n_per=2000)
+    out = propagate_by_region(
+        latent, regions, noisy, np.array([0, 1, 2]), np.array([1, 1, 1]), reach_per_source=8
+    )
+    assert len(out.indices) == 24
+
+
+def test_items_to_confirm_targets_contradicted_undecided_regions() -> None:
+    latent, regions, noisy = _world()
+    excluded = np.zeros(len(noisy), dtype=bool)
+    excluded[[0]] = True
+    picks = items_to_confirm(
+        latent, regions, noisy, np.array([0, 45]), np.array([1, 1]), excluded, max_items=10
+    )
+    # Region (0, delivered 0) is contradicted once: two more of its items, nearest to item 0.
+    assert len(picks) == 2 and (regions[picks] == 0).all() and 0 not in picks
+    # Region 1's verified item agrees: nothing to settle there. A decided region needs nothing.
+    decided = items_to_confirm(
+        latent, regions, noisy, np.array([0, 1, 2]), np.array([1, 1, 1]), excluded, max_items=10
+    )
+    assert len(decided) == 0
+    assert (
+        len(
+            items_to_confirm(
+                latent, regions, noisy, np.array([0]), np.array([1]), excluded, max_items=1
+            )
+        )
+        == 1
+    )
