@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import numpy.typing as npt
 
-MTURK_FEE_RATE = Decimal("0.20")
+from orchestrator.crowd.money import CENT, with_fee
 
 
 def label_accuracy(labels: npt.NDArray[np.int64], gold: npt.NDArray[np.int64]) -> float:
@@ -75,8 +75,7 @@ def answers_cost_usd(n_answers: int, reward_usd: Decimal) -> Decimal:
     """USD for ``n_answers`` assignments at ``reward_usd`` each plus MTurk's 20 % fee (cents)."""
     if n_answers < 0:
         raise ValueError(f"n_answers must be >= 0, got {n_answers}")
-    per = reward_usd * (1 + MTURK_FEE_RATE)
-    return (per * n_answers).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return with_fee(reward_usd * n_answers).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def budget_usd(n_items: int, answers_per_item: int, reward_usd: Decimal) -> Decimal:

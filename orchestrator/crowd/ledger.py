@@ -24,7 +24,7 @@ from sqlalchemy import func, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from orchestrator.crowd.money import fee_for
+from orchestrator.crowd.money import fee_for, split_fee
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Campaign, LedgerEntry, LedgerKind
 from orchestrator.db.types import Money
@@ -150,6 +150,32 @@ def hit_outstanding(session: Session, hit_pk: uuid.UUID) -> Decimal:
         if row.kind in (LedgerKind.HIT_RESERVATION, LedgerKind.RELEASE):
             total += Decimal(row.amount_usd) + Decimal(row.fee_usd)
     return total
+
+
+def release_outstanding(
+    session: Session, campaign: Campaign, hit_pk: uuid.UUID, key: str, *, note: str
+) -> Decimal:
+    """Give back what a HIT's reservations still hold (amount and fee), once per ``key``.
+
+    Returns the USD released (fees included), 0 when nothing was held or ``key`` was booked
+    before. Never checks the cap: a release only lowers the committed spend.
+    """
+    out = hit_outstanding(session, hit_pk)
+    if out <= 0:
+        return ZERO
+    amount, fee = split_fee(out)
+    booked = book(
+        session,
+        campaign,
+        LedgerKind.RELEASE,
+        -amount,
+        key,
+        fee=-fee,
+        hit_pk=hit_pk,
+        note=note,
+        check_cap=False,
+    )
+    return out if booked else ZERO
 
 
 def spend_summary(session: Session, campaign_id: uuid.UUID) -> SpendSummary:

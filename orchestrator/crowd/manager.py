@@ -39,8 +39,8 @@ from orchestrator.crowd.ledger import (
     BudgetExceededError,
     book,
     committed,
-    hit_outstanding,
     lock_campaign,
+    release_outstanding,
 )
 from orchestrator.crowd.money import (
     MoneyError,
@@ -560,19 +560,7 @@ def _fail_hit(session: Session, hit: Hit, campaign: Campaign, error: str) -> Non
     hit.status = HitStatus.FAILED
     hit.last_error = error[:1000]
     session.add(hit)
-    out = hit_outstanding(session, hit.id)
-    if out > 0:
-        book(
-            session,
-            campaign,
-            LedgerKind.RELEASE,
-            -(out / Decimal("1.2")).quantize(Decimal("0.0001")),
-            f"release-failed:{hit.id}",
-            fee=-(out - (out / Decimal("1.2")).quantize(Decimal("0.0001"))),
-            hit_pk=hit.id,
-            note=error[:200],
-            check_cap=False,
-        )
+    release_outstanding(session, campaign, hit.id, f"release-failed:{hit.id}", note=error[:200])
 
 
 def _send_intents(
@@ -1224,22 +1212,14 @@ def release_unused(engine: Engine, campaign_id: uuid.UUID) -> Decimal:
             ).first()
             if undecided is not None:
                 continue
-            out = hit_outstanding(session, hit.id)
-            if out <= 0:
-                continue
-            amount = (out / Decimal("1.2")).quantize(Decimal("0.0001"))
-            if book(
+            # the key carries max_assignments: a HIT given more answers later can release again
+            released += release_outstanding(
                 session,
                 campaign,
-                LedgerKind.RELEASE,
-                -amount,
+                hit.id,
                 f"release-unused:{hit.id}:{hit.max_assignments}",
-                fee=-(out - amount),
-                hit_pk=hit.id,
                 note="unanswered slots",
-                check_cap=False,
-            ):
-                released += out
+            )
     return released
 
 

@@ -79,6 +79,14 @@ def with_fee(amount: Decimal) -> Decimal:
     return amount + fee_for(amount)
 
 
+def split_fee(total: Decimal) -> tuple[Decimal, Decimal]:
+    """``(amount, fee)`` USD of a ``total`` that includes MTurk's commission (``with_fee``'s
+    inverse); the amount is rounded to 1/100 cent and the fee takes the rest, so the two always
+    add up to ``total`` exactly (a release gives back to the cent what was reserved)."""
+    amount = (total / (1 + FEE_RATE)).quantize(LEDGER_QUANTUM)
+    return amount, total - amount
+
+
 def validate_assignments(n: int) -> int:
     """Assignments per HIT must be in ``[1, 9]`` so the 10+ surcharge never applies."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_ASSIGNMENTS_PER_HIT:
