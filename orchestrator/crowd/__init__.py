@@ -9,25 +9,31 @@ Platform (``orchestrator.crowd.platform`` / ``.mturk``)::
                           max_requests_per_second=5.0) -> MTurkPlatform
     MTurkPlatform.from_settings(get_settings().mturk) -> MTurkPlatform
 
-Task manager (``orchestrator.crowd.manager``; every function opens its own sessions, is
-idempotent and safe to re-run after a crash)::
+One campaign's crowd (``orchestrator.crowd.campaign_crowd``): every job below works on a
+:class:`CampaignCrowd`, the campaign, its crowd options and the platform, read once::
 
-    publish_items(engine, platform, campaign_id, round_id, item_ids, *, renderer, attempt=0,
-                  gold_rate=None, current_labels=None, item_view=None, check_balance=True)
-        -> PublishReport(hits, created, recovered, pending, failed, skipped_over_budget, ...)
-    resume_publishing(engine, platform, campaign_id, *, renderer, ...) -> PublishReport
-    collect_answers(engine, platform, campaign_id, *, round_id=None)
-        -> CollectReport(new_answers, outstanding_hits, completed_hits, answers_per_item,
-                         blocked_workers, pending_decisions, ..., done)
-    request_more_answers(engine, platform, hit_pk, n_extra) -> Hit
-    default_decisions(engine, campaign_id, *, reject_failed_gold=False) -> list[Decision]
-    settle_assignments(engine, platform, campaign_id, decisions) -> SettleReport
-    send_bonus(engine, platform, assignment_pk, amount_usd, reason, *, idempotency_key)
-        -> BonusResult
-    campaign_spend(engine, campaign_id) -> SpendSummary
-    cancel_campaign(engine, platform, campaign_id, *, approve_submitted=True) -> CancelReport
-    reconcile_campaign(engine, platform, campaign_id=None, *, dispose_orphans=False)
-        -> ReconcileReport
+    crowd = CampaignCrowd.load(engine, platform, campaign_id)
+
+The jobs, one module each (every function opens its own sessions, is idempotent and safe to
+re-run after a crash)::
+
+    publish       publish_items(crowd, round_id, item_ids, *, renderer, attempt=0,
+                                gold_rate=None, current_labels=None, item_view=None,
+                                check_balance=True) -> PublishReport
+                  resume_publishing(crowd, *, renderer, ...) -> PublishReport
+    collect       collect_answers(crowd, *, round_id=None) -> CollectReport
+    more_answers  request_more_answers(crowd, hit_pk, n_extra) -> Hit
+    settle        default_decisions(crowd, *, reject_failed_gold=False) -> list[Decision]
+                  settle_assignments(crowd, decisions) -> SettleReport
+    bonus         send_bonus(crowd, assignment_pk, amount_usd, reason, *, idempotency_key)
+                      -> BonusResult
+    cancel        cancel_campaign(crowd, *, approve_submitted=True) -> CancelReport
+                  reconcile_campaign(engine, platform, campaign_id=None, *,
+                                     dispose_orphans=False) -> ReconcileReport
+                  notify_campaign_workers(crowd, subject, message) -> dict[str, str]
+    ledger        campaign_spend(engine, campaign_id) -> SpendSummary
+    identity      unique_request_token, requester_annotation, parse_annotation, item_key
+    gold, workers which gold items a round mixes in; worker rows and gold-based exclusion
 
 Money (``orchestrator.crowd.money``): ``estimate_cost(n_items, assignments_per_item, reward,
 *, gold_rate=0.0) -> CostEstimate``, ``validate_usd``, ``FEE_RATE`` (20 %), max 9 assignments.
@@ -43,28 +49,19 @@ Per-campaign options: ``Campaign.config["crowd"]`` → :class:`CrowdConfig`.
 """
 
 from orchestrator.crowd.answers import ParsedAnswer, parse_answer
-from orchestrator.crowd.ledger import BudgetExceededError, SpendSummary, campaign_spend
-from orchestrator.crowd.manager import (
-    BonusResult,
+from orchestrator.crowd.bonus import BonusResult, send_bonus
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.cancel import (
     CancelReport,
-    CollectReport,
-    CrowdConfig,
-    Decision,
-    InsufficientBalanceError,
-    PublishReport,
     ReconcileReport,
-    SettleReport,
     cancel_campaign,
-    collect_answers,
-    default_decisions,
-    publish_items,
+    notify_campaign_workers,
     reconcile_campaign,
-    request_more_answers,
-    resume_publishing,
-    send_bonus,
-    settle_assignments,
-    unique_request_token,
 )
+from orchestrator.crowd.collect import CollectReport, collect_answers
+from orchestrator.crowd.config import CrowdConfig
+from orchestrator.crowd.identity import unique_request_token
+from orchestrator.crowd.ledger import BudgetExceededError, SpendSummary, campaign_spend
 from orchestrator.crowd.money import (
     FEE_RATE,
     MAX_ASSIGNMENTS_PER_HIT,
@@ -73,6 +70,7 @@ from orchestrator.crowd.money import (
     estimate_cost,
     validate_usd,
 )
+from orchestrator.crowd.more_answers import request_more_answers
 from orchestrator.crowd.mturk import PRODUCTION_ENDPOINT, SANDBOX_ENDPOINT, MTurkPlatform
 from orchestrator.crowd.platform import (
     AlreadyDoneError,
@@ -82,7 +80,19 @@ from orchestrator.crowd.platform import (
     PlatformError,
     TransientPlatformError,
 )
+from orchestrator.crowd.publish import (
+    InsufficientBalanceError,
+    PublishReport,
+    publish_items,
+    resume_publishing,
+)
 from orchestrator.crowd.render import ItemView, TaskRenderer, WorkedExample
+from orchestrator.crowd.settle import (
+    Decision,
+    SettleReport,
+    default_decisions,
+    settle_assignments,
+)
 
 __all__ = [
     "FEE_RATE",
@@ -92,6 +102,7 @@ __all__ = [
     "AlreadyDoneError",
     "BonusResult",
     "BudgetExceededError",
+    "CampaignCrowd",
     "CancelReport",
     "CollectReport",
     "CostEstimate",
@@ -118,6 +129,7 @@ __all__ = [
     "collect_answers",
     "default_decisions",
     "estimate_cost",
+    "notify_campaign_workers",
     "parse_answer",
     "publish_items",
     "reconcile_campaign",

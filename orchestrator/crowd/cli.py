@@ -54,7 +54,7 @@ def reconcile(
     dispose: Annotated[bool, typer.Option(help="Expire and delete orphan HITs.")] = False,
 ) -> None:
     """Find HITs on the platform the database does not know (and adopt crashed intents)."""
-    from orchestrator.crowd.manager import reconcile_campaign
+    from orchestrator.crowd.cancel import reconcile_campaign
 
     engine, platform = _engine_and_platform(database_url)
     report = reconcile_campaign(engine, platform, campaign_id, dispose_orphans=dispose)

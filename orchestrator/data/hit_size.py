@@ -37,7 +37,7 @@ def check_hit_size(
     """
     import html
 
-    from orchestrator.crowd.manager import key_of_external_id
+    from orchestrator.crowd.identity import key_of_external_id
     from orchestrator.crowd.render import (
         MAX_QUESTION_BYTES,
         ItemView,

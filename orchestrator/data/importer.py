@@ -320,7 +320,7 @@ def frame_to_dataset(
                 f"missing column; the file has {available}", source=source, column=col
             )
 
-    from orchestrator.crowd.manager import annotation_fits
+    from orchestrator.crowd.identity import annotation_fits
 
     ids: list[str] = []
     first_row: dict[str, int] = {}

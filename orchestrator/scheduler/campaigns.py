@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from orchestrator.crowd.manager import CancelReport
+from orchestrator.crowd.cancel import CancelReport
 from orchestrator.crowd.money import validate_usd
 from orchestrator.crowd.platform import CrowdPlatform
 from orchestrator.data.store import get_dataset
@@ -175,13 +175,14 @@ def cancel_campaign_safely(
     """Cancel a campaign, then expire and dispose of its outstanding HITs.
 
     The state changes first, so no scheduler starts another step. The HIT clean-up
-    (:func:`orchestrator.crowd.manager.cancel_campaign`: expire, collect, pay submitted work,
+    (:func:`orchestrator.crowd.cancel.cancel_campaign`: expire, collect, pay submitted work,
     dispose, release reservations) runs under the campaign's scheduler lease, so it never
     races a publish in flight; when a scheduler holds the lease, the clean-up is left to it
     and ``deferred`` is set. Calling it again on a cancelled campaign retries the clean-up.
     Used by the API and by ``crowdclean campaign cancel``.
     """
-    from orchestrator.crowd.manager import cancel_campaign
+    from orchestrator.crowd.campaign_crowd import CampaignCrowd
+    from orchestrator.crowd.cancel import cancel_campaign
     from orchestrator.scheduler.lease import claim_lease, new_owner_id, release_lease
 
     with Session(engine, expire_on_commit=False) as s:
@@ -197,9 +198,8 @@ def cancel_campaign_safely(
     if not claim_lease(engine, campaign_id, owner, lease_ttl_s):
         return CancelOutcome(campaign, n_open, None, deferred=True)
     try:
-        report = cancel_campaign(
-            engine, platform_factory(), campaign_id, approve_submitted=approve_submitted
-        )
+        crowd = CampaignCrowd.load(engine, platform_factory(), campaign_id)
+        report = cancel_campaign(crowd, approve_submitted=approve_submitted)
     finally:
         release_lease(engine, campaign_id, owner)
     return CancelOutcome(campaign, n_open, report, deferred=False)

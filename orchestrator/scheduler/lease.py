@@ -14,7 +14,7 @@ The lease is an efficiency and ordering guard, not the last line of defence for 
 process that stalls past its lease (a long GC pause, a suspended VM) may finish the step it is
 in while another process has taken over. Publishing stays exactly-once even then, because each
 HIT's intent row is unique per (campaign, item, attempt) and carries a deterministic MTurk
-``UniqueRequestToken`` (see :mod:`orchestrator.crowd.manager`).
+``UniqueRequestToken`` (see :mod:`orchestrator.crowd.identity`).
 """
 
 from __future__ import annotations

@@ -14,20 +14,17 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from orchestrator.crowd import (
-    BudgetExceededError,
-    CrowdPlatform,
-    MoneyError,
-    cancel_campaign,
-    collect_answers,
-    default_decisions,
-    publish_items,
-    request_more_answers,
-    resume_publishing,
-    settle_assignments,
-)
-from orchestrator.crowd.manager import item_key
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.cancel import cancel_campaign
+from orchestrator.crowd.collect import collect_answers
+from orchestrator.crowd.identity import item_key
+from orchestrator.crowd.ledger import BudgetExceededError
+from orchestrator.crowd.money import MAX_ASSIGNMENTS_PER_HIT, MoneyError
+from orchestrator.crowd.more_answers import request_more_answers
+from orchestrator.crowd.platform import CrowdPlatform
+from orchestrator.crowd.publish import ItemViewBuilder, publish_items, resume_publishing
 from orchestrator.crowd.render import ItemView, TaskRenderer, grayscale_png_data_uri
+from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.data.dataset import LabeledData
 from orchestrator.data.store import load_dataset
 from orchestrator.db.models import (
@@ -72,7 +69,11 @@ class MTurkStage:
             self._data = load_dataset(self.engine, dataset_id)
         return self._data
 
-    def _view_builder(self, campaign_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def _crowd(self, campaign_id: uuid.UUID) -> CampaignCrowd:
+        # loaded per call, not cached: a call sees the campaign's options as they are now
+        return CampaignCrowd.load(self.engine, self.platform, campaign_id)
+
+    def _view_builder(self, campaign_id: uuid.UUID) -> ItemViewBuilder:
         data = self._dataset(campaign_id)
         side = round(float(np.sqrt(data.features.shape[1])))
         is_square_image = (
@@ -100,10 +101,9 @@ class MTurkStage:
     def publish(
         self, campaign_id: uuid.UUID, round_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
     ) -> int:
+        crowd = self._crowd(campaign_id)
         report = publish_items(
-            self.engine,
-            self.platform,
-            campaign_id,
+            crowd,
             round_id,
             list(item_ids),
             renderer=self.renderer,
@@ -114,11 +114,7 @@ class MTurkStage:
             if not report.pending:
                 break
             report = resume_publishing(
-                self.engine,
-                self.platform,
-                campaign_id,
-                renderer=self.renderer,
-                item_view=self._view_builder(campaign_id),
+                crowd, renderer=self.renderer, item_view=self._view_builder(campaign_id)
             )
             created += report.created + report.recovered
         if report.skipped_over_budget:
@@ -130,15 +126,12 @@ class MTurkStage:
             intents = s.exec(
                 select(Hit.id).where(Hit.campaign_id == campaign_id, Hit.status == HitStatus.INTENT)
             ).first()
+        crowd = self._crowd(campaign_id)
         if intents is not None:  # a crash or an outage left unsent HITs: send them first
             resume_publishing(
-                self.engine,
-                self.platform,
-                campaign_id,
-                renderer=self.renderer,
-                item_view=self._view_builder(campaign_id),
+                crowd, renderer=self.renderer, item_view=self._view_builder(campaign_id)
             )
-        report = collect_answers(self.engine, self.platform, campaign_id, round_id=round_id)
+        report = collect_answers(crowd, round_id=round_id)
         return PollReport(report.new_answers, len(report.outstanding_hits))
 
     def answers(self, campaign_id: uuid.UUID) -> list[CrowdAnswer]:
@@ -186,12 +179,13 @@ class MTurkStage:
                 h.item_id not in latest or h.attempt > latest[h.item_id].attempt
             ):
                 latest[h.item_id] = h
+        crowd = self._crowd(campaign_id)
         for item_id, n in extra.items():
             hit = latest.get(item_id)
-            if hit is None or hit.max_assignments + n > 9:
+            if hit is None or hit.max_assignments + n > MAX_ASSIGNMENTS_PER_HIT:
                 continue
             try:
-                request_more_answers(self.engine, self.platform, hit.id, n)
+                request_more_answers(crowd, hit.id, n)
             except (BudgetExceededError, MoneyError) as exc:
                 log.info("no extra answers for item %s: %s", item_id, exc)
                 continue
@@ -199,12 +193,8 @@ class MTurkStage:
         return requested
 
     def settle(self, campaign_id: uuid.UUID, agreed: Mapping[uuid.UUID, str]) -> None:
-        settle_assignments(
-            self.engine,
-            self.platform,
-            campaign_id,
-            default_decisions(self.engine, campaign_id),
-        )
+        crowd = self._crowd(campaign_id)
+        settle_assignments(crowd, default_decisions(crowd))
 
     def cancel(self, campaign_id: uuid.UUID) -> None:
-        cancel_campaign(self.engine, self.platform, campaign_id)
+        cancel_campaign(self._crowd(campaign_id))

@@ -11,8 +11,10 @@ from api_synthetic import build_campaign
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from orchestrator.crowd import TaskRenderer, publish_items
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
 from orchestrator.crowd.mturk import MTurkPlatform
+from orchestrator.crowd.publish import publish_items
+from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.models import Hit, HitStatus, Item, Round
 from orchestrator.scheduler.lease import claim_lease
 from orchestrator.simulator import SimulatorConfig, start_simulator
@@ -43,9 +45,7 @@ def _publish(engine: Engine, sim: RunningSimulator, campaign_id, dataset_id, n: 
             select(Round.id).where(Round.campaign_id == campaign_id, Round.number == 1)
         ).one()
     rep = publish_items(
-        engine,
-        platform,
-        campaign_id,
+        CampaignCrowd.load(engine, platform, campaign_id),
         round_id,
         list(items[:n]),
         renderer=TaskRenderer(),

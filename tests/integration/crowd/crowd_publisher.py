@@ -9,14 +9,12 @@ import time
 import uuid
 from pathlib import Path
 
-from orchestrator.crowd import (
-    MTurkPlatform,
-    TaskRenderer,
-    collect_answers,
-    default_decisions,
-    publish_items,
-    settle_assignments,
-)
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.collect import collect_answers
+from orchestrator.crowd.mturk import MTurkPlatform
+from orchestrator.crowd.publish import publish_items
+from orchestrator.crowd.render import TaskRenderer
+from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.db.engine import make_engine
 
 
@@ -31,7 +29,8 @@ def main(path: str) -> None:
     )
     cid, rid = uuid.UUID(job["campaign_id"]), uuid.UUID(job["round_id"])
     items = [uuid.UUID(i) for i in job["item_ids"]]
-    rep = publish_items(engine, platform, cid, rid, items, renderer=TaskRenderer())
+    crowd = CampaignCrowd.load(engine, platform, cid)
+    rep = publish_items(crowd, rid, items, renderer=TaskRenderer())
     print(
         f"published created={rep.created} recovered={rep.recovered} pending={len(rep.pending)}",
         flush=True,
@@ -39,7 +38,7 @@ def main(path: str) -> None:
     if job.get("settle"):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            col = collect_answers(engine, platform, cid)
+            col = collect_answers(crowd)
             print(
                 f"collect outstanding={len(col.outstanding_hits)} new={col.new_answers} "
                 f"errors={col.errors[:2]}",
@@ -48,7 +47,7 @@ def main(path: str) -> None:
             if col.done:
                 break
             time.sleep(0.2)
-        st = settle_assignments(engine, platform, cid, default_decisions(engine, cid))
+        st = settle_assignments(crowd, default_decisions(crowd))
         print(f"settled approved={st.approved} pending={st.pending}", flush=True)
 
 

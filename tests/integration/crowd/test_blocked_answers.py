@@ -7,7 +7,10 @@ import time
 from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import col, select
 
-from orchestrator.crowd import TaskRenderer, collect_answers, publish_items
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.collect import collect_answers
+from orchestrator.crowd.publish import publish_items
+from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Answer, Assignment, Hit, Worker
 from orchestrator.scheduler.mturk_stage import MTurkStage
@@ -29,11 +32,10 @@ def test_answers_of_gold_failing_workers_are_not_aggregated(db, simulator_factor
     }
     sim = simulator_factory(oracle=c.oracle, workers=mix)
     platform = connect(sim)
-    publish_items(
-        db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=TaskRenderer(), gold_rate=0.99
-    )
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    publish_items(crowd, c.round_id, c.item_ids, renderer=TaskRenderer(), gold_rate=0.99)
     deadline = time.monotonic() + 15
-    while not collect_answers(db, platform, c.campaign_id).done:
+    while not collect_answers(crowd).done:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     with session_scope(db) as s:

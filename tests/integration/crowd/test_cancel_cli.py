@@ -15,7 +15,9 @@ from pathlib import Path
 from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import Session, select
 
-from orchestrator.crowd import TaskRenderer, publish_items
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.publish import publish_items
+from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
 from orchestrator.scheduler.lease import claim_lease
 
@@ -41,7 +43,8 @@ def _cancel(db_url: str, endpoint: str, campaign_id: object) -> subprocess.Compl
 def test_cancel_disposes_every_hit_and_releases_the_money(db, simulator_factory, tmp_path: Path):
     c = make_campaign(db, n_items=3, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, workers={"mean_arrival_s": 1e6})  # nobody comes
-    publish_items(db, connect(sim), c.campaign_id, c.round_id, c.item_ids, renderer=TaskRenderer())
+    crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
+    publish_items(crowd, c.round_id, c.item_ids, renderer=TaskRenderer())
     url = db.url.render_as_string(hide_password=False)
 
     # A scheduler holds the campaign: the state flips, the HITs are left to it.

@@ -20,15 +20,12 @@ import pytest
 from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import select
 
-from orchestrator.crowd import (
-    TaskRenderer,
-    campaign_spend,
-    collect_answers,
-    default_decisions,
-    publish_items,
-    resume_publishing,
-    settle_assignments,
-)
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.collect import collect_answers
+from orchestrator.crowd.ledger import campaign_spend
+from orchestrator.crowd.publish import publish_items, resume_publishing
+from orchestrator.crowd.render import TaskRenderer
+from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Assignment, AssignmentStatus, Hit, HitStatus
 
@@ -51,19 +48,19 @@ def check_invariants(db, sim, c, expected_hits):
     return stats, spend
 
 
-def finish(db, platform, c, timeout=60.0):
+def finish(crowd, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rep = collect_answers(db, platform, c.campaign_id)
+        rep = collect_answers(crowd)
         if rep.done:
             break
         time.sleep(0.05)
     for _ in range(20):
-        st = settle_assignments(db, platform, c.campaign_id, default_decisions(db, c.campaign_id))
+        st = settle_assignments(crowd, default_decisions(crowd))
         if st.pending == 0:
             break
         time.sleep(0.1)
-    with session_scope(db) as s:
+    with session_scope(crowd.engine) as s:
         statuses = {a.status for a in s.exec(select(Assignment))}
     assert statuses == {AssignmentStatus.APPROVED}
 
@@ -71,13 +68,11 @@ def finish(db, platform, c, timeout=60.0):
 def test_throttling_and_server_faults(db, simulator_factory):
     c = make_campaign(db, n_items=6, n_gold=2, budget="3.00", crowd={"gold_rate": 0.15})
     sim = simulator_factory(oracle=c.oracle, faults=FAULTS)
-    platform = connect(sim)
-    rep = publish_items(
-        db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=TaskRenderer()
-    )
+    crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
+    rep = publish_items(crowd, c.round_id, c.item_ids, renderer=TaskRenderer())
     while rep.pending:  # botocore's 10 attempts ran out for some: the next run finishes them
-        rep = resume_publishing(db, platform, c.campaign_id, renderer=TaskRenderer())
-    finish(db, platform, c)
+        rep = resume_publishing(crowd, renderer=TaskRenderer())
+    finish(crowd)
     stats, spend = check_invariants(db, sim, c, expected_hits=7)
     assert stats["requests"].get("throttled", 0) > 0
     assert stats["requests"].get("fault", 0) + stats["requests"].get("lost_response", 0) > 0
@@ -150,10 +145,10 @@ def test_sigkill_mid_publish_then_restart(tmp_path, db, simulator_factory):
         assert any(h.status == HitStatus.INTENT for h in hits)
     out = _run(job)  # the restarted orchestrator
     assert "published" in out
-    platform = connect(sim)
-    rep = resume_publishing(db, platform, c.campaign_id, renderer=TaskRenderer())
+    crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
+    rep = resume_publishing(crowd, renderer=TaskRenderer())
     assert not rep.pending
-    finish(db, platform, c)
+    finish(crowd)
     check_invariants(db, sim, c, expected_hits=10)
 
 
@@ -168,6 +163,5 @@ def test_repeated_sigkills_through_publish_and_settle(tmp_path, db, simulator_fa
     for k in kill_points:
         _run_and_kill(job, sim, kill_after_hits=k)
     _run(job)
-    platform = connect(sim)
-    finish(db, platform, c)
+    finish(CampaignCrowd.load(db, connect(sim), c.campaign_id))
     check_invariants(db, sim, c, expected_hits=40)

@@ -11,25 +11,18 @@ import pytest
 from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import select
 
-from orchestrator.crowd import (
-    Decision,
-    InsufficientBalanceError,
-    MoneyError,
-    TaskRenderer,
-    campaign_spend,
-    cancel_campaign,
-    collect_answers,
-    default_decisions,
-    publish_items,
-    reconcile_campaign,
-    request_more_answers,
-    send_bonus,
-    settle_assignments,
-)
-from orchestrator.crowd.ledger import BudgetExceededError
-from orchestrator.crowd.manager import requester_annotation, unique_request_token
+from orchestrator.crowd.bonus import send_bonus
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.cancel import cancel_campaign, reconcile_campaign
+from orchestrator.crowd.collect import collect_answers
+from orchestrator.crowd.identity import requester_annotation, unique_request_token
+from orchestrator.crowd.ledger import BudgetExceededError, campaign_spend
+from orchestrator.crowd.money import MoneyError
+from orchestrator.crowd.more_answers import request_more_answers
 from orchestrator.crowd.platform import HitRequest, HitTypeSpec
-from orchestrator.crowd.render import html_question
+from orchestrator.crowd.publish import InsufficientBalanceError, publish_items
+from orchestrator.crowd.render import TaskRenderer, html_question
+from orchestrator.crowd.settle import Decision, default_decisions, settle_assignments
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import (
     Answer,
@@ -50,10 +43,10 @@ MINIMAL_QUESTION = html_question(
 )
 
 
-def collect_all(db, platform, cid, timeout=15.0):
+def collect_all(crowd, timeout=15.0):
     deadline = time.monotonic() + timeout
     while True:
-        rep = collect_answers(db, platform, cid)
+        rep = collect_answers(crowd)
         if rep.done or time.monotonic() > deadline:
             return rep
         time.sleep(0.05)
@@ -64,8 +57,9 @@ def test_bad_reward_is_refused_before_any_call(db, simulator_factory):
     with session_scope(db) as s:
         s.get(Campaign, c.campaign_id).reward_usd = Decimal("0.125")
     sim = simulator_factory(oracle=c.oracle)
+    crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
     with pytest.raises(MoneyError):
-        publish_items(db, connect(sim), c.campaign_id, c.round_id, c.item_ids, renderer=R)
+        publish_items(crowd, c.round_id, c.item_ids, renderer=R)
     assert sim.stats()["requests"] == {}
     with session_scope(db) as s:
         assert s.exec(select(Hit)).all() == []
@@ -76,13 +70,14 @@ def test_budget_cap_skips_what_does_not_fit(db, simulator_factory):
     c = make_campaign(db, n_items=5, budget="0.50", crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
-    rep = publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    rep = publish_items(crowd, c.round_id, c.item_ids, renderer=R)
     assert rep.created == 2 and len(rep.skipped_over_budget) == 3
     assert campaign_spend(db, c.campaign_id).committed_usd == Decimal("0.36")
     hit_pk = rep.hits[0].id
     with pytest.raises(BudgetExceededError):
-        request_more_answers(db, platform, hit_pk, 3)  # 0.36 + 0.18 > 0.50
-    assert request_more_answers(db, platform, hit_pk, 1).max_assignments == 4  # 0.42 fits
+        request_more_answers(crowd, hit_pk, 3)  # 0.36 + 0.18 > 0.50
+    assert request_more_answers(crowd, hit_pk, 1).max_assignments == 4  # 0.42 fits
     assert campaign_spend(db, c.campaign_id).committed_usd == Decimal("0.42")
     assert sim.stats()["hits"] == 2
 
@@ -91,15 +86,16 @@ def test_request_more_respects_nine_and_cap(db, simulator_factory):
     c = make_campaign(db, n_items=1, budget="5.00", crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
-    rep = publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    rep = publish_items(crowd, c.round_id, c.item_ids, renderer=R)
     hit_pk = rep.hits[0].id
-    hit = request_more_answers(db, platform, hit_pk, 2)
+    hit = request_more_answers(crowd, hit_pk, 2)
     assert hit.max_assignments == 5
     assert platform.get_hit(hit.hit_id).max_assignments == 5
     with pytest.raises(MoneyError):
-        request_more_answers(db, platform, hit_pk, 5)  # 10 > 9
+        request_more_answers(crowd, hit_pk, 5)  # 10 > 9
     assert campaign_spend(db, c.campaign_id).reserved_usd == Decimal("0.30")
-    collect_all(db, platform, c.campaign_id)
+    collect_all(crowd)
     with session_scope(db) as s:
         assert len(s.exec(select(Answer)).all()) == 5
 
@@ -107,8 +103,9 @@ def test_request_more_respects_nine_and_cap(db, simulator_factory):
 def test_insufficient_balance_refuses_before_writing(db, simulator_factory):
     c = make_campaign(db, n_items=3)
     sim = simulator_factory(oracle=c.oracle, initial_balance_usd=Decimal("0.20"))
+    crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
     with pytest.raises(InsufficientBalanceError):
-        publish_items(db, connect(sim), c.campaign_id, c.round_id, c.item_ids, renderer=R)
+        publish_items(crowd, c.round_id, c.item_ids, renderer=R)
     with session_scope(db) as s:
         assert s.exec(select(Hit)).all() == []
         assert s.exec(select(LedgerEntry)).all() == []
@@ -118,14 +115,15 @@ def test_eventual_consistency_keeps_decisions_pending(db, simulator_factory):
     c = make_campaign(db, n_items=2, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, faults={"consistency_lag_s": 1500.0})
     platform = connect(sim)  # lag = 1500 s × 0.001 = 1.5 s after each submission
-    publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
-    collect_all(db, platform, c.campaign_id)
-    st = settle_assignments(db, platform, c.campaign_id, default_decisions(db, c.campaign_id))
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    publish_items(crowd, c.round_id, c.item_ids, renderer=R)
+    collect_all(crowd)
+    st = settle_assignments(crowd, default_decisions(crowd))
     assert st.pending > 0
     with session_scope(db) as s:
         assert any(a.status == AssignmentStatus.APPROVE_PENDING for a in s.exec(select(Assignment)))
     time.sleep(1.6)
-    rep = collect_answers(db, platform, c.campaign_id)
+    rep = collect_answers(crowd)
     assert rep.pending_decisions == 0
     with session_scope(db) as s:
         assert {a.status for a in s.exec(select(Assignment))} == {AssignmentStatus.APPROVED}
@@ -138,20 +136,17 @@ def test_rejection_needs_evidence_and_sends_feedback(db, simulator_factory):
     c = make_campaign(db, n_items=1, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
-    publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
-    collect_all(db, platform, c.campaign_id)
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    publish_items(crowd, c.round_id, c.item_ids, renderer=R)
+    collect_all(crowd)
     with session_scope(db) as s:
         a = s.exec(select(Assignment)).first()
     with pytest.raises(ValueError):
-        settle_assignments(db, platform, c.campaign_id, [Decision(a.id, approve=False)])
+        settle_assignments(crowd, [Decision(a.id, approve=False)])
     with pytest.raises(ValueError):
-        settle_assignments(
-            db, platform, c.campaign_id, [Decision(a.id, approve=False, feedback="wrong")]
-        )
+        settle_assignments(crowd, [Decision(a.id, approve=False, feedback="wrong")])
     st = settle_assignments(
-        db,
-        platform,
-        c.campaign_id,
+        crowd,
         [
             Decision(
                 a.assignment_id,
@@ -184,19 +179,18 @@ def test_gold_failures_block_workers(db, simulator_factory):
     }
     sim = simulator_factory(oracle=c.oracle, workers=mix)
     platform = connect(sim)
-    rep = publish_items(
-        db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R, gold_rate=0.99
-    )
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    rep = publish_items(crowd, c.round_id, c.item_ids, renderer=R, gold_rate=0.99)
     assert len(rep.gold_item_ids) == 4
-    col = collect_all(db, platform, c.campaign_id)
+    col = collect_all(crowd)
     with session_scope(db) as s:
         blocked = s.exec(select(Worker).where(Worker.blocked)).all()
     assert (blocked and col.blocked_workers) or blocked
     assert all(w.estimated_accuracy < 0.5 for w in blocked)
     assert sim.stats()["blocked_workers"] == len(blocked)
-    decisions = default_decisions(db, c.campaign_id, reject_failed_gold=True)
+    decisions = default_decisions(crowd, reject_failed_gold=True)
     assert any(not d.approve for d in decisions)
-    st = settle_assignments(db, platform, c.campaign_id, decisions)
+    st = settle_assignments(crowd, decisions)
     assert st.rejected >= 1 and st.approved >= 1
 
 
@@ -204,14 +198,15 @@ def test_bonus_once_per_key(db, simulator_factory):
     c = make_campaign(db, n_items=1, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
-    publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
-    collect_all(db, platform, c.campaign_id)
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    publish_items(crowd, c.round_id, c.item_ids, renderer=R)
+    collect_all(crowd)
     with session_scope(db) as s:
         a = s.exec(select(Assignment)).first()
     with pytest.raises(MoneyError):
-        send_bonus(db, platform, a.id, "0.001", "x", idempotency_key="k")
-    r1 = send_bonus(db, platform, a.id, "0.25", "great work", idempotency_key="b1")
-    r2 = send_bonus(db, platform, a.id, "0.25", "great work", idempotency_key="b1")
+        send_bonus(crowd, a.id, "0.001", "x", idempotency_key="k")
+    r1 = send_bonus(crowd, a.id, "0.25", "great work", idempotency_key="b1")
+    r2 = send_bonus(crowd, a.id, "0.25", "great work", idempotency_key="b1")
     assert r1.status == r2.status == "sent"
     spend = campaign_spend(db, c.campaign_id)
     assert spend.bonuses_usd == Decimal("0.25")
@@ -222,8 +217,9 @@ def test_cancel_expires_settles_and_disposes(db, simulator_factory):
     c = make_campaign(db, n_items=3, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, workers={"mean_arrival_s": 1e6})  # nobody comes
     platform = connect(sim)
-    publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
-    rep = cancel_campaign(db, platform, c.campaign_id)
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    publish_items(crowd, c.round_id, c.item_ids, renderer=R)
+    rep = cancel_campaign(crowd)
     assert rep.expired == 3 and rep.disposed == 3 and not rep.still_open
     spend = campaign_spend(db, c.campaign_id)
     assert spend.reserved_usd == 0 and spend.committed_usd == 0
@@ -286,7 +282,8 @@ def test_garbage_answers_become_unusable(db, simulator_factory):
     c = make_campaign(db, n_items=1, assignments=3, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, simulate_workers=False)
     platform = connect(sim)
-    rep = publish_items(db, platform, c.campaign_id, c.round_id, c.item_ids, renderer=R)
+    crowd = CampaignCrowd.load(db, platform, c.campaign_id)
+    rep = publish_items(crowd, c.round_id, c.item_ids, renderer=R)
     hit_id = rep.hits[0].hit_id
     for i, fields in enumerate(
         [
@@ -297,7 +294,7 @@ def test_garbage_answers_become_unusable(db, simulator_factory):
     ):
         aid = sim.state.accept(hit_id, f"AWORKER{i:07d}")
         sim.state.submit(aid, fields)
-    collect_answers(db, platform, c.campaign_id)
+    collect_answers(crowd)
     with session_scope(db) as s:
         labels = [a.label for a in s.exec(select(Answer))]
     assert labels == [None, None, None]

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from orchestrator.crowd import campaign_spend
-from orchestrator.crowd.manager import parse_annotation
+from orchestrator.crowd.identity import parse_annotation
 from orchestrator.crowd.mturk import MTurkPlatform
 from orchestrator.db.models import (
     Assignment,

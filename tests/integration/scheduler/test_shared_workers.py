@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from orchestrator.crowd.manager import _get_or_create_worker
+from orchestrator.crowd.workers import get_or_create_worker
 from orchestrator.db.engine import make_engine
 from orchestrator.db.models import Worker
 
@@ -30,7 +30,7 @@ def test_concurrent_first_sight_of_a_worker_creates_one_row(engine: Engine) -> N
                 # transaction that other work shares
                 s.exec(select(Worker).where(Worker.platform_worker_id == name)).first()
                 barrier.wait()
-                w = _get_or_create_worker(s, name)
+                w = get_or_create_worker(s, name)
                 w.n_answers += 1
                 s.add(w)
                 s.commit()

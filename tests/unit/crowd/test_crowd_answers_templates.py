@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.crowd.answers import build_answer_xml, parse_answer
-from orchestrator.crowd.manager import unique_request_token
+from orchestrator.crowd.identity import unique_request_token
 from orchestrator.crowd.ratelimit import TokenBucket
 from orchestrator.crowd.render import (
     HTML_QUESTION_NS,
