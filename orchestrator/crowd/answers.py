@@ -17,10 +17,6 @@ from dataclasses import dataclass, field
 
 #: Documents larger than this many bytes are not parsed at all.
 MAX_ANSWER_BYTES = 256 * 1024
-QFA_NS = (
-    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/"
-    "QuestionFormAnswers.xsd"
-)
 
 
 @dataclass(frozen=True)
@@ -110,13 +106,3 @@ def parse_answer(xml: str | None, options: Collection[str] | None = None) -> Par
         problem = f"label {label[:40]!r} is not an option"
         label = None
     return ParsedAnswer(label, said_correct, item_key, fields, problem)
-
-
-def build_answer_xml(fields: dict[str, str]) -> str:
-    """A ``QuestionFormAnswers`` document for ``fields`` (what MTurk stores for a form post)."""
-    root = ET.Element("QuestionFormAnswers", {"xmlns": QFA_NS})
-    for key, value in fields.items():
-        ans = ET.SubElement(root, "Answer")
-        ET.SubElement(ans, "QuestionIdentifier").text = key
-        ET.SubElement(ans, "FreeText").text = value
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.crowd.answers import build_answer_xml, parse_answer
+from orchestrator.crowd.answers import parse_answer
 from orchestrator.crowd.identity import unique_request_token
 from orchestrator.crowd.ratelimit import TokenBucket
 from orchestrator.crowd.render import (
@@ -22,6 +22,7 @@ from orchestrator.crowd.render import (
     grayscale_png_data_uri,
     html_question,
 )
+from orchestrator.simulator.workers import build_answer_xml
 
 OPTS = ["cat", "dog"]
 
