@@ -302,11 +302,7 @@ class BenchCrowd:
             }
         )
         agg_rows, labels = aggregate_answers(answers)
-        decided = zip(agg_rows, labels, strict=True)
-        self.stage.settle(
-            campaign_id,
-            {self.item_ids[int(r)]: self.public.classes[int(k)] for r, k in decided},
-        )
+        self.stage.settle(campaign_id)
         transition(self.engine, campaign_id, CampaignStatus.COMPLETED)
         return Purchase(
             answers, labels, agg_rows, self.spend_usd(campaign_id), time.perf_counter() - t0, rows
