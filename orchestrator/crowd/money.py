@@ -120,7 +120,7 @@ class CostEstimate:
             f"assignments:        {self.n_assignments} "
             f"({self.assignments_per_item} per item × {self.reward_usd} USD)",
             f"worker rewards:     {usd(self.rewards_usd)} USD",
-            f"MTurk fees (20 %):  {usd(self.fees_usd)} USD",
+            f"MTurk fees ({FEE_RATE * 100:.0f} %):  {usd(self.fees_usd)} USD",
             f"total:              {usd(self.total_usd)} USD",
         ]
 
