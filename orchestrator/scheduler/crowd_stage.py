@@ -53,13 +53,9 @@ class CrowdStage(Protocol):
         """Ask for ``extra[item]`` more answers per item, within caps; returns answers requested."""
         ...
 
-    def settle(self, campaign_id: uuid.UUID, agreed: Mapping[uuid.UUID, str] | None = None) -> None:
-        """Approve the campaign's submitted assignments (workers are paid for the work done).
-
-        ``agreed`` (the decided label per item) is not used: a worker is not rejected for
-        disagreeing with the aggregate. It stays optional only until the round runner stops
-        passing it; then it goes.
-        """
+    def settle(self, campaign_id: uuid.UUID) -> None:
+        """Approve the campaign's submitted assignments (workers are paid for the work done; a
+        worker is not rejected for disagreeing with the aggregate)."""
         ...
 
     def cancel(self, campaign_id: uuid.UUID) -> None:

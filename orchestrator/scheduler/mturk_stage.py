@@ -192,8 +192,7 @@ class MTurkStage:
             requested += n
         return requested
 
-    def settle(self, campaign_id: uuid.UUID, agreed: Mapping[uuid.UUID, str] | None = None) -> None:
-        del agreed  # see CrowdStage.settle: every submitted assignment is approved
+    def settle(self, campaign_id: uuid.UUID) -> None:
         crowd = self._crowd(campaign_id)
         settle_assignments(crowd, default_decisions(crowd))
 

@@ -453,7 +453,9 @@ class RoundRunner:
         # still find regions the model is confidently wrong about; the rest goes to the strategy.
         at_stake = int((~taken & ~model_agrees).sum())
         share = cfg.evidence_share if at_stake >= rest else min(cfg.evidence_share, 0.1)
-        n_slice = min(round(share * rest), int((~taken).sum()))
+        # At least two drawn items where the round has four or more: the accuracy estimate's
+        # interval needs two.
+        n_slice = min(max(round(share * rest), min(2, rest // 2)), int((~taken).sum()))
         val_idx = np.flatnonzero(validation)
         sel = select_items(
             latent,
@@ -603,7 +605,7 @@ class RoundRunner:
                     v.n_answers, v.vote_counts = sum(votes.values()), votes
                 s.add(v)
             s.commit()
-        self.crowd.settle(ctx.campaign.id, decided)
+        self.crowd.settle(ctx.campaign.id)
         n_round = sum(1 for i in decided if i in round_items)
         self.progress("aggregated", {"round": rnd.number, "verified": n_round})
         self._set(rnd.id, RoundStatus.PROPAGATING)

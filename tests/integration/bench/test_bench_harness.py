@@ -135,7 +135,7 @@ def test_bench_cli_prints_json_rows(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "gaussian" in bad.output
 
 
-def test_crowdclean_campaign_row_pays_for_its_validation_and_targets_the_rest(
+def test_crowdclean_campaign_row_spends_every_item_on_targeted_rounds_with_evidence(
     tmp_path: Path,
 ) -> None:
     # A real campaign through the harness: 400 digits, 5 % budget = 20 items × 3 answers.
@@ -147,18 +147,20 @@ def test_crowdclean_campaign_row_pays_for_its_validation_and_targets_the_rest(
     assert row["method"] == "crowdclean" and row["n_gold_given"] == 0
     assert 0 < row["spend_usd"] <= row["budget_usd"] == 3.60
     rounds = row["extra"]["rounds"]
-    # Round 0 (random validation) takes at most half of the inspectable items, so a targeted
-    # round follows it (17 inspectable after the 15 % reserve: at most 8 for validation).
-    assert rounds[0]["strategy"] == "stratified_random" and rounds[0]["n"] <= 8
-    assert len(rounds) == 3 and rounds[1]["strategy"] != "stratified_random"
+    # No random validation round: round 0 is skipped, both model rounds pick targeted items
+    # and draw an evidence slice with known probabilities.
+    assert rounds[0]["n"] in (0, None) and len(rounds) == 3
+    for r in rounds[1:]:
+        assert r["strategy"] != "stratified_random" and r["n"] > 0
+        assert r["picks"]["evidence"] >= 2 and sum(r["picks"].values()) == r["n"]
+        assert r["relabel_evidence"]["n_evidence"] > 0
     # Extra answers come from the 15 % reserve only ($0.54 = 9 answers at $0.06), so they do
     # not starve the last round of its first answers.
     assert row["n_answers"] - 3 * row["n_inspected"] <= 9
-    assert rounds[1]["n"] > 0 and rounds[2]["n"] > 0
-    # Every inspectable item gets its first answers: 8 + 5 + 4 = 17. (Counting the extras
-    # against the items' share as well left the last round 2 items: 15 in all.)
-    assert row["n_inspected"] == 17
-    # The first model round records the β search it ran on the paid validation items.
+    # Every inspectable item (17 after the 15 % reserve) gets its first answers: 9 + 8.
+    assert row["n_inspected"] == 17 == sum(r["n"] for r in rounds[1:])
+    # The first model round records the crowd-free β search on held-out delivered labels.
     assert rounds[1]["beta_search"] and rounds[1]["beta"] is not None
-    assert row["n_inspected"] == sum(r["n"] for r in rounds)
+    # Bench rows report what propagation and the model's relabelling did, and their precision.
+    assert "n_propagated" in row["extra"] and "precision_model" in row["extra"]
     assert row["accuracy"] > row["accuracy_noisy"]

@@ -68,8 +68,9 @@ def _round_status(engine: Engine, c: TinyCampaign) -> str | None:
 def test_pause_resume_and_quality_target_stop(
     tmp_path: Path, sqlite_engine: Engine, sim_factory: Any
 ) -> None:
-    """A quality target the validation round already meets ends the campaign after round 0;
-    a pause holds it between steps until resumed."""
+    """A quality target ends the campaign after the first round whose evidence meets it (the
+    lower end of the interval; round 0, the optional validation round, is skipped by default),
+    with rounds and budget left; a pause holds it between steps until resumed."""
     engine = sqlite_engine
     c = make_campaign(engine, tmp_path, rounds=3, quality_target=0.05)
     sim = sim_factory(c)
@@ -84,24 +85,28 @@ def test_pause_resume_and_quality_target_stop(
     time.sleep(0.2)  # the simulated workers answer meanwhile
     report = svc.tick()
     assert report.steps == 0 and not report.advanced  # paused: not even listed
-    assert campaign_state(engine, c.campaign_id) == ("paused", 0, "collecting")
+    assert campaign_state(engine, c.campaign_id) == ("paused", 1, "collecting")
     transition(engine, c.campaign_id, CampaignStatus.RUNNING)
     deadline = time.monotonic() + 120
     while campaign_state(engine, c.campaign_id)[0] == "running":
         assert time.monotonic() < deadline
         svc.tick()
         time.sleep(0.02)
-    assert campaign_state(engine, c.campaign_id) == ("completed", 0, "completed")
+    status, last, round_status = campaign_state(engine, c.campaign_id)
+    assert status == "completed" and round_status == "completed"
+    assert 1 <= last < 3  # stopped on quality, with budget and rounds left
     with Session(engine) as s:
         rounds = s.exec(select(Round).where(Round.campaign_id == c.campaign_id)).all()
         campaign = s.get(Campaign, c.campaign_id)
         assert campaign is not None and campaign.lease_owner is None
-    assert len(rounds) == 1  # stopped on quality, with budget and rounds left
-    m = rounds[0].metrics
+    assert len(rounds) == last + 1
+    m = next(r for r in rounds if r.number == last).metrics
     assert m["accuracy_n_validation"] > 0
     assert 0.05 <= m["accuracy_low"] <= m["accuracy_estimate"] <= m["accuracy_high"] <= 1
+    # The rounds before it did not meet the target: their lower bound was below it.
+    assert all(r.metrics["accuracy_low"] < 0.05 for r in rounds if r.number < last)
     spend = campaign_spend(engine, c.campaign_id)
-    assert spend.committed_usd < c.budget_usd / 2
+    assert spend.committed_usd < c.budget_usd
     assert (Path(campaign.artifact_dir) / "final" / "posterior.npy").exists()
 
 
