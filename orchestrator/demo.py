@@ -172,6 +172,8 @@ def run_demo(
         "accuracy_after": round(data.label_accuracy(cleaned.labels), 4),
         "items_inspected": status["items_inspected"],
         "items_propagated": status["items_propagated"],
+        "why_propagated": why_propagated(status["rounds"]),
+        "model_relabel": why_relabelled(status["rounds"]),
         "label_sources": sources,
         "rounds": len(status["rounds"]),
         "spend_usd": status["spent_usd"],
@@ -183,3 +185,41 @@ def run_demo(
         "workdir": str(workdir),
         "campaign_status": status["status"],
     }
+
+
+def _last_metric(rounds: list[dict[str, Any]], key: str) -> Any:
+    """The metric ``key`` of the latest round that has it (None if none does); ``rounds`` as
+    in :func:`orchestrator.scheduler.status.campaign_status` (metrics flattened per round)."""
+    for r in sorted(rounds, key=lambda r: r["number"], reverse=True):
+        if key in r:
+            return r[key]
+    return None
+
+
+def why_propagated(rounds: list[dict[str, Any]]) -> str:
+    """One line: which latent regions relabelled how many items, on what evidence."""
+    acted = _last_metric(rounds, "propagation_regions")
+    if not acted:
+        contradicted = _last_metric(rounds, "regions_contradicted") or 0
+        return (
+            f"none: no region had enough sure crowd labels against its delivered class "
+            f"({contradicted} regions had some contradiction)"
+        )
+    parts = [
+        f"{a['n_relabelled']} in region {a['region']} ({a['n_contradicting']}/{a['n_verified']} "
+        f"sure crowd labels say {a['crowd']}, not {a['delivered']}; bound {a['lower_bound']:.2f})"
+        for a in acted
+    ]
+    return "; ".join(parts)
+
+
+def why_relabelled(rounds: list[dict[str, Any]]) -> str:
+    """One line: whether the model's relabels are exported, and the evidence."""
+    ev = _last_metric(rounds, "relabel_evidence")
+    if not ev:
+        return "off: no evidence"
+    verdict = "on" if ev["relabel"] else "off (the delivered labels stay)"
+    return (
+        f"{verdict}: estimated gain {ev['gain']:+.0f} ± {ev['se']:.0f} items over the delivered "
+        f"labels, one-sided 95 % bound {ev['lower']:+.0f}, from {ev['n_evidence']} answered picks"
+    )

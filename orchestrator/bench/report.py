@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.bench.protocol import read_rows
+from orchestrator.bench.rules import check_rules, rules_table
 
 REFERENCE_BUDGET = 0.028
 CROWDCLEAN = "crowdclean"
@@ -287,6 +288,17 @@ def write_report(rows_dir: Path, results_dir: Path, *, plots: bool = True) -> Pa
                 f"{verdict} |"
             )
         lines.append("")
+    checks = check_rules(rows)
+    if checks:
+        lines += [
+            "## Rules: does crowdclean pass its own bar?",
+            "",
+            "Checked cell by cell by `orchestrator.bench.rules` on the rows above (mean label "
+            "accuracy over the seeds both methods ran).",
+            "",
+            *rules_table(checks),
+            "",
+        ]
     cells = sorted({(d, n) for d, n, _b, _m in summary})
     for d, n in cells:
         budgets = sorted({b for dd, nn, b, _m in summary if (dd, nn) == (d, n)})

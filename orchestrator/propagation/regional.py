@@ -13,8 +13,9 @@ items are relabelled to the class ``a`` the crowd gave most often there — only
 That is the shape of structural noise (a whole neighbourhood delivered under the wrong class),
 decided on the neighbourhood's own items instead of one global setting tuned on a dozen items.
 A chance result cannot relabel the pool: a region relabels at most ``reach_per_source`` items
-per verified item that contradicts its delivered label, the nearest to those items first, and
-only items of its own cell and delivered class.
+per verified item that contradicts its delivered label, the nearest to those items first, only
+items of its own cell and delivered class, and none that is nearer to an item the crowd
+confirmed under that delivered class.
 
 :func:`items_to_confirm` names, for regions with some contradiction but not yet enough, the
 unverified items nearest to the contradicting ones, so the next round can settle them.
@@ -184,7 +185,17 @@ def propagate_by_region(
         n_rel = 0
         if k and lb > min_share and len(r.candidates):
             d, src = _nearest(latent, r.candidates, r.contradicting)
+            # A candidate nearer to an item the crowd confirmed as its delivered class (in any
+            # region) than to the contradicting sources is left alone: it more likely belongs
+            # to the part of the cell whose label is right.
+            confirmed = verified_idx[
+                (verified_labels == r.delivered) & (noisy[verified_idx] == r.delivered)
+            ]
+            if len(confirmed):
+                d_ok, _ = _nearest(latent, r.candidates, confirmed)
+                d = np.where(d < d_ok, d, np.inf)
             take = np.argsort(d, kind="stable")[: reach_per_source * k]
+            take = take[np.isfinite(d[take])]
             rows = r.candidates[take]
             parts.append((rows, np.full(len(rows), r.crowd, dtype=np.int64), src[take]))
             dists.append(d[take])

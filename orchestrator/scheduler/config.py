@@ -92,6 +92,13 @@ class CampaignConfig(BaseModel):
         description="A region acts when the one-sided 95 % lower bound of the share of its "
         "verified items contradicting its delivered label (all with one crowd class) exceeds this.",
     )
+    propagation_min_confidence: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Only crowd labels at least this sure (aggregated posterior; a 3-0 vote "
+        "under majority vote) speak for a region, in propagation and in region checks.",
+    )
     propagation_reach_per_source: int = Field(
         default=8,
         ge=0,

@@ -75,3 +75,9 @@ def test_demo_cleans_labels(tmp_path: Path) -> None:
     assert float(report["spend_usd"]) <= float(report["budget_usd"])
     assert report["items_inspected"] > 0
     assert Path(report["export"]).is_file()
+    # The report says how many labels propagated, and why (or why none did), and whether the
+    # model's relabels were exported, on what evidence.
+    assert isinstance(report["items_propagated"], int)
+    assert report["why_propagated"].startswith("none") == (report["items_propagated"] == 0)
+    assert report["model_relabel"].startswith(("on:", "off"))
+    assert "bound" in report["model_relabel"]

@@ -61,6 +61,25 @@ def test_chance_results_cannot_relabel() -> None:
     assert len(agree.indices) == 0
 
 
+def test_items_nearer_to_a_confirmed_label_are_left_alone() -> None:
+    latent, regions, noisy = _world()
+    regions = regions.copy()
+    regions[30:40] = 2  # a second cell delivered as 0, where item 39 is confirmed as 0
+    # Items 0-2 contradict (truly 1); candidates nearer to item 39 keep their label.
+    ver = np.array([0, 1, 2, 39])
+    out = propagate_by_region(
+        latent, regions, noisy, ver, np.array([1, 1, 1, 0]), reach_per_source=100
+    )
+    assert len(out.indices)
+    src = latent[[0, 1, 2]]
+    for i in out.indices:
+        d_src = np.linalg.norm(latent[i] - src, axis=1).min()
+        assert d_src < np.linalg.norm(latent[i] - latent[39])
+    kept = np.setdiff1d(np.flatnonzero(regions == 0), np.concatenate([ver, out.indices]))
+    assert len(kept) > 0  # some of cell 0 is nearer to item 39 than to the sources
+    assert (regions[out.indices] == 0).all()
+
+
 def test_reach_is_bounded_by_the_sources_however_big_the_region() -> None:
     # The seed-2 failure: a global p tuned on 14 items propagated onto 1,531. Here a region of
     # 2,000 items with 3 contradicting sources relabels at most 3 · reach_per_source.
