@@ -281,10 +281,10 @@ def campaign_create(
     """Create a campaign in draft (nothing is published until `campaign start`)."""
     from pydantic import ValidationError
 
+    from orchestrator.campaigns.config import CampaignConfig
     from orchestrator.crowd.money import MoneyError, validate_usd
     from orchestrator.data.errors import DatasetError
     from orchestrator.scheduler.campaigns import create_campaign
-    from orchestrator.scheduler.config import CampaignConfig
     from orchestrator.settings import get_settings
 
     try:

@@ -122,7 +122,7 @@ def probe_config(n: int) -> collections.Counter[str]:
     from hypothesis import strategies as st
     from pydantic import ValidationError
 
-    from orchestrator.scheduler.config import CampaignConfig
+    from orchestrator.campaigns.config import CampaignConfig
 
     c: collections.Counter[str] = collections.Counter()
     raws = _hypothesis_examples(st.dictionaries(f.CONFIG_KEYS, f.CONFIG_VALUES, max_size=5), n)

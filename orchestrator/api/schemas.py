@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.db.models import Campaign, CampaignStatus, Dataset, FeatureKind
 from orchestrator.model.config import ModelConfig
-from orchestrator.scheduler.config import CampaignConfig
 
 
 class DatasetOut(BaseModel):

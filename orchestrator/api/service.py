@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
 from orchestrator.api.keys import Principal
 from orchestrator.api.limits import SQL_INT_MAX
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.crowd.ledger import spend_summary
 from orchestrator.db.models import (
     Answer,
@@ -51,7 +52,6 @@ from orchestrator.export.campaign import (
     label_context,
     labels_at,
 )
-from orchestrator.scheduler.config import CampaignConfig
 
 if TYPE_CHECKING:
     from orchestrator.scheduler.campaigns import CancelOutcome

@@ -255,10 +255,10 @@ class BenchCrowd:
         from sqlmodel import Session
 
         from orchestrator.bench.metrics import answers_cost_usd
+        from orchestrator.campaigns.config import CampaignConfig
         from orchestrator.crowd.config import CrowdConfig
         from orchestrator.db.models import CampaignStatus, Round
         from orchestrator.scheduler.campaigns import transition
-        from orchestrator.scheduler.config import CampaignConfig
 
         t0 = time.perf_counter()
         rows = np.unique(np.asarray(rows, dtype=np.int64))

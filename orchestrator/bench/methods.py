@@ -451,9 +451,9 @@ def campaign_outputs(
 def _run_campaign(
     inp: MethodInput, name: str, n_clusters: int | None, **overrides: Any
 ) -> dict[str, MethodOutput]:
+    from orchestrator.campaigns.config import CampaignConfig
     from orchestrator.crowd.config import CrowdConfig
     from orchestrator.model.config import ModelConfig
-    from orchestrator.scheduler.config import CampaignConfig
 
     opts = inp.options
     config = CampaignConfig(

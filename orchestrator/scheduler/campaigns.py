@@ -17,13 +17,13 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from orchestrator.campaigns.config import CampaignConfig, check_fits_budget
 from orchestrator.crowd.cancel import CancelReport
 from orchestrator.crowd.money import validate_usd
 from orchestrator.crowd.platform import CrowdPlatform
 from orchestrator.data.store import get_dataset
 from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
 from orchestrator.db.types import utcnow
-from orchestrator.scheduler.config import CampaignConfig, check_fits_budget
 
 TRANSITIONS: dict[CampaignStatus, set[CampaignStatus]] = {
     CampaignStatus.DRAFT: {CampaignStatus.RUNNING, CampaignStatus.CANCELLED},

@@ -36,6 +36,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.dataset import UNKNOWN, LabeledData
 from orchestrator.data.store import item_ids_by_position, load_dataset
 from orchestrator.db.models import (
@@ -48,7 +49,6 @@ from orchestrator.db.models import (
 )
 from orchestrator.db.types import utcnow
 from orchestrator.scheduler.answer_posteriors import aggregate_answers
-from orchestrator.scheduler.config import CampaignConfig
 from orchestrator.scheduler.crowd_stage import CrowdStage
 
 log = logging.getLogger(__name__)

@@ -103,8 +103,8 @@ def make_campaign(
     **config: Any,
 ) -> TinyCampaign:
     """A running (or draft) campaign on a tiny digits dataset."""
+    from orchestrator.campaigns.config import CampaignConfig
     from orchestrator.scheduler.campaigns import create_campaign, transition
-    from orchestrator.scheduler.config import CampaignConfig
 
     if dataset is None:
         dataset, oracle = make_dataset(engine, data_dir, seed=seed)

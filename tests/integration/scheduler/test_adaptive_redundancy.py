@@ -17,9 +17,9 @@ from campaign_setup import make_campaign  # type: ignore[import-not-found]
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.crowd.mturk import MTurkPlatform
 from orchestrator.db.models import Hit, Round, RoundStatus
-from orchestrator.scheduler.config import CampaignConfig
 from orchestrator.scheduler.mturk_stage import MTurkStage
 from orchestrator.scheduler.runner import RoundRunner
 from orchestrator.simulator import SimulatorConfig, run_simulator

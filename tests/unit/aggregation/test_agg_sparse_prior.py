@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from aggregation import OneCoinDawidSkene
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.scheduler.answer_posteriors import aggregate_answers
-from orchestrator.scheduler.config import CampaignConfig
 
 SPLIT = range(0, 10)  # answers t, t+1, t+2 (mod 10)
 UNANIMOUS = range(10, 20)

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.errors import DatasetError
 from orchestrator.data.importer import ColumnMapping, read_dataset_file
-from orchestrator.scheduler.config import CampaignConfig
 
 EXAMPLES = 150
 NIGHTLY = 2000

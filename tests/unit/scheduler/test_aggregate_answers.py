@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.scheduler.answer_posteriors import aggregate_answers
-from orchestrator.scheduler.config import CampaignConfig
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "sparse_round_answers.csv"
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.scheduler.config import CampaignConfig
+from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.scheduler.runner import validation_round_size
 
 #: A campaign that keeps the (optional) random validation round at its former default share.

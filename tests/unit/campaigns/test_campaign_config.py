@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from orchestrator.campaigns.config import CampaignConfig, check_fits_budget
 from orchestrator.crowd.config import CrowdConfig
 from orchestrator.crowd.money import MoneyError
 from orchestrator.sampling.strategies import STRATEGIES
-from orchestrator.scheduler.config import CampaignConfig, check_fits_budget
 
 BAD: list[tuple[dict[str, Any], tuple[str | int, ...]]] = [
     ({"model": {"nope": 1}}, ("model", "nope")),

@@ -1,7 +1,7 @@
 """A campaign's configuration, stored as JSON on the campaign row.
 
 Validated completely at creation (API, CLI and every other caller of
-:func:`orchestrator.scheduler.campaigns.create_campaign` share these rules): unknown keys are
+:func:`orchestrator.campaigns.lifecycle.create_campaign` share these rules): unknown keys are
 refused at every level (``model`` is checked against :class:`~orchestrator.model.ModelConfig`,
 ``crowd`` is a :class:`~orchestrator.crowd.config.CrowdConfig`), types and ranges are checked,
 and :func:`check_fits_budget` refuses a reward that the budget cannot pay for one item. A stored
