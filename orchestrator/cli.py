@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from orchestrator.campaigns.lifecycle import Verb
     from orchestrator.data.dataset import LabeledData
     from orchestrator.data.importer import ColumnMapping
     from orchestrator.model.config import ModelConfig
@@ -282,9 +283,9 @@ def campaign_create(
     from pydantic import ValidationError
 
     from orchestrator.campaigns.config import CampaignConfig
+    from orchestrator.campaigns.lifecycle import create_campaign
     from orchestrator.crowd.money import MoneyError, validate_usd
     from orchestrator.data.errors import DatasetError
-    from orchestrator.scheduler.campaigns import create_campaign
     from orchestrator.settings import get_settings
 
     try:
@@ -309,33 +310,37 @@ def campaign_create(
     typer.echo(json.dumps({"id": str(campaign.id), "status": campaign.status.value}))
 
 
-def _transition(campaign_id: uuid.UUID, target: str) -> None:
-    from orchestrator.db.models import CampaignStatus
-    from orchestrator.scheduler.campaigns import CampaignStateError, transition
+def _apply(campaign_id: uuid.UUID, verb: Verb) -> None:
+    from orchestrator.campaigns.lifecycle import CampaignStateError, apply_verb
 
     try:
-        c = transition(_engine(), campaign_id, CampaignStatus(target))
+        c = apply_verb(_engine(), campaign_id, verb)
     except (CampaignStateError, LookupError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps({"id": str(c.id), "status": c.status.value}))
 
 
+# The verbs' rules are orchestrator.campaigns.lifecycle.VERBS, shared with the API; the help
+# texts say them in words so that `crowdclean --help` does not import the database layer.
 @campaign_app.command("start")
 def campaign_start(campaign_id: CampaignIdArg) -> None:
-    """Move a draft campaign to running (a scheduler or `campaign run` then drives it)."""
-    _transition(campaign_id, "running")
+    """Start a draft campaign (draft → running); a scheduler or `campaign run` then drives it.
+
+    A paused or failed campaign is not started again: use `campaign resume`.
+    """
+    _apply(campaign_id, "start")
 
 
 @campaign_app.command("pause")
 def campaign_pause(campaign_id: CampaignIdArg) -> None:
-    """Pause a running campaign after its current step."""
-    _transition(campaign_id, "paused")
+    """Pause a running campaign after its current step (running → paused)."""
+    _apply(campaign_id, "pause")
 
 
 @campaign_app.command("resume")
 def campaign_resume(campaign_id: CampaignIdArg) -> None:
-    """Resume a paused campaign."""
-    _transition(campaign_id, "running")
+    """Resume a paused or failed campaign (paused | failed → running)."""
+    _apply(campaign_id, "resume")
 
 
 @campaign_app.command("status")
@@ -363,9 +368,10 @@ def campaign_cancel(
     never races a running scheduler's publish; when a scheduler holds the campaign, it does
     the clean-up after its step (exit code 3: run cancel again later to see it done).
     """
+    from orchestrator.campaigns.lifecycle import CampaignStateError
     from orchestrator.crowd.ledger import campaign_spend
     from orchestrator.crowd.mturk import MTurkPlatform
-    from orchestrator.scheduler.campaigns import CampaignStateError, cancel_campaign_safely
+    from orchestrator.scheduler.leased_cancel import cancel_campaign_safely
     from orchestrator.settings import get_settings
 
     if not yes:

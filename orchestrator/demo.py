@@ -49,6 +49,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the demo and return its report (see the README for the keys)."""
     from orchestrator.campaigns.config import CampaignConfig
+    from orchestrator.campaigns.lifecycle import create_campaign, transition
     from orchestrator.crowd.config import CrowdConfig
     from orchestrator.crowd.mturk import MTurkPlatform
     from orchestrator.data.builtin import load_builtin
@@ -60,7 +61,6 @@ def run_demo(
     from orchestrator.export import write_export
     from orchestrator.export.campaign import campaign_export_rows, cleaned_labels
     from orchestrator.model.config import ModelConfig
-    from orchestrator.scheduler.campaigns import create_campaign, transition
     from orchestrator.scheduler.mturk_stage import MTurkStage
     from orchestrator.scheduler.runner import RoundRunner
     from orchestrator.scheduler.status import campaign_status

@@ -115,10 +115,10 @@ def _loc(loc: Any) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem details."""
     from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
+    from orchestrator.campaigns.lifecycle import CampaignStateError
     from orchestrator.crowd.money import MoneyError
     from orchestrator.crowd.platform import PlatformError
     from orchestrator.data.errors import DatasetError, DatasetNameTakenError
-    from orchestrator.scheduler.campaigns import CampaignStateError
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import distinct, func
@@ -33,6 +33,7 @@ from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundE
 from orchestrator.api.keys import Principal
 from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.campaigns.config import CampaignConfig
+from orchestrator.campaigns.lifecycle import Verb
 from orchestrator.crowd.ledger import spend_summary
 from orchestrator.db.models import (
     Answer,
@@ -54,9 +55,8 @@ from orchestrator.export.campaign import (
 )
 
 if TYPE_CHECKING:
-    from orchestrator.scheduler.campaigns import CancelOutcome
+    from orchestrator.scheduler.leased_cancel import CancelOutcome
 
-Action = Literal["start", "pause", "resume"]
 LABEL_SOURCES = ("original", "model", "crowd", "propagated")
 #: Positions scanned at most per items request before answering with a (short) page.
 SCAN_BUDGET = 50_000
@@ -193,7 +193,7 @@ def create_campaign_for(
 ) -> Campaign:
     """A draft campaign owned by the caller (an operator may name another ``requester``)."""
     from orchestrator.api.keys import validate_requester
-    from orchestrator.scheduler.campaigns import create_campaign
+    from orchestrator.campaigns.lifecycle import create_campaign
 
     owner = principal.requester
     if requester is not None and requester != principal.requester:
@@ -219,35 +219,15 @@ def create_campaign_for(
     )
 
 
-_ACTIONS: dict[str, tuple[CampaignStatus, tuple[CampaignStatus, ...]]] = {
-    "start": (CampaignStatus.RUNNING, (CampaignStatus.DRAFT,)),
-    "pause": (CampaignStatus.PAUSED, (CampaignStatus.RUNNING,)),
-    "resume": (CampaignStatus.RUNNING, (CampaignStatus.PAUSED, CampaignStatus.FAILED)),
-}
-
-
 def campaign_action(
-    engine: Engine, principal: Principal, campaign_id: uuid.UUID, action: Action
+    engine: Engine, principal: Principal, campaign_id: uuid.UUID, action: Verb
 ) -> Campaign:
-    """start (draft → running), pause (running → paused), resume (paused | failed → running)."""
-    from orchestrator.scheduler.campaigns import (
-        CampaignNotRunnableError,
-        CampaignStateError,
-        transition,
-    )
+    """Apply a lifecycle verb to a campaign the principal may act on (the rule and its table:
+    :mod:`orchestrator.campaigns.lifecycle`, shared with the CLI)."""
+    from orchestrator.campaigns.lifecycle import apply_verb
 
     campaign_for(engine, principal, campaign_id)
-    target, sources = _ACTIONS[action]
-    try:
-        return transition(engine, campaign_id, target, allowed_from=sources)
-    except CampaignNotRunnableError:
-        raise  # its own message names the invalid field
-    except CampaignStateError as exc:
-        now = campaign_for(engine, principal, campaign_id).status.value
-        raise CampaignStateError(
-            f"cannot {action} campaign {campaign_id}: it is {now}, and {action} works only "
-            f"from {' or '.join(s.value for s in sources)}"
-        ) from exc
+    return apply_verb(engine, campaign_id, action)
 
 
 def cancel_campaign_for(
@@ -259,8 +239,8 @@ def cancel_campaign_for(
     lease_ttl_s: float = 60.0,
 ) -> CancelOutcome:
     """Cancel a campaign the principal may act on (rules:
-    :func:`orchestrator.scheduler.campaigns.cancel_campaign_safely`)."""
-    from orchestrator.scheduler.campaigns import cancel_campaign_safely
+    :func:`orchestrator.scheduler.leased_cancel.cancel_campaign_safely`)."""
+    from orchestrator.scheduler.leased_cancel import cancel_campaign_safely
 
     campaign_for(engine, principal, campaign_id)
     return cancel_campaign_safely(

@@ -213,8 +213,8 @@ class BenchCrowd:
     # ------------------------------------------------------------------ campaigns
 
     def _campaign(self, name: str, budget_usd: Decimal, config: Any) -> uuid.UUID:
+        from orchestrator.campaigns.lifecycle import create_campaign, transition
         from orchestrator.db.models import CampaignStatus
-        from orchestrator.scheduler.campaigns import create_campaign, transition
 
         campaign = create_campaign(
             self.engine,
@@ -256,9 +256,9 @@ class BenchCrowd:
 
         from orchestrator.bench.metrics import answers_cost_usd
         from orchestrator.campaigns.config import CampaignConfig
+        from orchestrator.campaigns.lifecycle import transition
         from orchestrator.crowd.config import CrowdConfig
         from orchestrator.db.models import CampaignStatus, Round
-        from orchestrator.scheduler.campaigns import transition
 
         t0 = time.perf_counter()
         rows = np.unique(np.asarray(rows, dtype=np.int64))

@@ -5,4 +5,6 @@ It knows neither who drives a campaign (:mod:`orchestrator.scheduler`) nor who a
 
 * :mod:`.config`: :class:`~.config.CampaignConfig`, the campaign's stored options, and the
   budget check every creation path shares.
+* :mod:`.lifecycle`: the state machine, creation, and the verbs (start, pause, resume) with
+  their one table, shared by the CLI and the API.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.errors import NotFoundError
 from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, CancelOut, StatusOut
+from orchestrator.campaigns.lifecycle import VERBS, Verb
 from orchestrator.db.models import CampaignStatus
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -70,15 +71,18 @@ def _act(
     engine: Any,
     principal: Any,
     campaign_id: uuid.UUID,
-    action: Literal["start", "pause", "resume"],
+    action: Verb,
 ) -> CampaignOut:
     campaign = service.campaign_action(engine, principal, campaign_id, action)
     request.app.state.status_service.invalidate(campaign_id)
     return CampaignOut.of(campaign)
 
 
+# Summaries quote the verb table the CLI shares (orchestrator.campaigns.lifecycle.VERBS).
 @router.post(
-    "/{campaign_id}/start", response_model=CampaignOut, summary="draft → running (409 otherwise)"
+    "/{campaign_id}/start",
+    response_model=CampaignOut,
+    summary=f"{VERBS['start'].summary} (409 otherwise; a paused campaign is resumed)",
 )
 def start(
     request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
@@ -87,7 +91,9 @@ def start(
 
 
 @router.post(
-    "/{campaign_id}/pause", response_model=CampaignOut, summary="running → paused (409 otherwise)"
+    "/{campaign_id}/pause",
+    response_model=CampaignOut,
+    summary=f"{VERBS['pause'].summary} (409 otherwise)",
 )
 def pause(
     request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
@@ -98,7 +104,7 @@ def pause(
 @router.post(
     "/{campaign_id}/resume",
     response_model=CampaignOut,
-    summary="paused | failed → running (409 otherwise)",
+    summary=f"{VERBS['resume'].summary} (409 otherwise)",
 )
 def resume(
     request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep

@@ -427,7 +427,7 @@ def test_status_is_cached_for_the_ttl(engine: Engine, tmp_path: Path) -> None:
         sc = build_campaign(engine, api.data_dir, requester="alice", n_items=30, seed=10)
         url = f"/v1/campaigns/{sc.campaign_id}/status"
         assert api.get("alice", url).json()["status"] == "running"
-        from orchestrator.scheduler.campaigns import transition
+        from orchestrator.campaigns.lifecycle import transition
 
         transition(engine, sc.campaign_id, CampaignStatus.PAUSED)  # behind the API's back
         assert api.get("alice", url).json()["status"] == "running"  # cached

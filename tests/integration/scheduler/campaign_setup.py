@@ -104,7 +104,7 @@ def make_campaign(
 ) -> TinyCampaign:
     """A running (or draft) campaign on a tiny digits dataset."""
     from orchestrator.campaigns.config import CampaignConfig
-    from orchestrator.scheduler.campaigns import create_campaign, transition
+    from orchestrator.campaigns.lifecycle import create_campaign, transition
 
     if dataset is None:
         dataset, oracle = make_dataset(engine, data_dir, seed=seed)

@@ -18,10 +18,10 @@ from campaign_setup import TinyCampaign, campaign_state, make_campaign  # type: 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from orchestrator.campaigns.lifecycle import transition
 from orchestrator.crowd import campaign_spend
 from orchestrator.crowd.mturk import MTurkPlatform
 from orchestrator.db.models import Campaign, CampaignStatus, Dataset, Hit, HitStatus, Round
-from orchestrator.scheduler.campaigns import transition
 from orchestrator.scheduler.service import CampaignService, build_scheduler, service_of
 from orchestrator.settings import SchedulerSettings, Settings
 from orchestrator.simulator import SimulatorConfig, start_simulator

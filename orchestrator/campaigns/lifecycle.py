@@ -1,28 +1,35 @@
-"""Campaign lifecycle rules: create, start, pause, resume, cancel.
+"""Campaign lifecycle rules: create, the state machine, and the verbs people call it by.
 
 States: draft → running → paused → running … → completed | cancelled | failed. Only the
 transitions in :data:`TRANSITIONS` are allowed; anything else raises :class:`CampaignStateError`
 naming the current state.
+
+People drive a campaign with verbs, the same on every surface (``crowdclean campaign
+start|pause|resume`` and ``POST /v1/campaigns/{id}/start|pause|resume``). :data:`VERBS` is
+their one table and :func:`apply_verb` their one entry point, so the CLI and the API cannot
+disagree. The rule: a verb means one move. ``start`` starts a draft and nothing else; a paused
+or failed campaign is *resumed*, never started again (``start`` on it is refused with a hint
+to use ``resume``), so a caller that meant to launch a new campaign never silently wakes up an
+old one. Cancelling (any state but completed) also takes the scheduler's lease to dispose of
+the HITs, so it lives with the scheduler (:mod:`orchestrator.scheduler.leased_cancel`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from orchestrator.campaigns.config import CampaignConfig, check_fits_budget
-from orchestrator.crowd.cancel import CancelReport
 from orchestrator.crowd.money import validate_usd
-from orchestrator.crowd.platform import CrowdPlatform
 from orchestrator.data.store import get_dataset
-from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
+from orchestrator.db.models import Campaign, CampaignStatus
 from orchestrator.db.types import utcnow
 
 TRANSITIONS: dict[CampaignStatus, set[CampaignStatus]] = {
@@ -39,9 +46,43 @@ TRANSITIONS: dict[CampaignStatus, set[CampaignStatus]] = {
     CampaignStatus.FAILED: {CampaignStatus.RUNNING},
 }
 
+Verb = Literal["start", "pause", "resume"]
+
+
+@dataclass(frozen=True)
+class VerbRule:
+    """One verb: the state it moves to and the only states it may move from."""
+
+    target: CampaignStatus
+    sources: tuple[CampaignStatus, ...]
+
+    @property
+    def summary(self) -> str:
+        """``"draft → running"``: for help texts and the OpenAPI summaries."""
+        return f"{' | '.join(s.value for s in self.sources)} → {self.target.value}"
+
+
+VERBS: dict[Verb, VerbRule] = {
+    "start": VerbRule(CampaignStatus.RUNNING, (CampaignStatus.DRAFT,)),
+    "pause": VerbRule(CampaignStatus.PAUSED, (CampaignStatus.RUNNING,)),
+    "resume": VerbRule(CampaignStatus.RUNNING, (CampaignStatus.PAUSED, CampaignStatus.FAILED)),
+}
+
 
 class CampaignStateError(RuntimeError):
-    """A lifecycle action that the campaign's current state does not allow."""
+    """A lifecycle action that the campaign's current state does not allow.
+
+    ``current``: the state the campaign was in when the action was refused (None when the
+    refusal is not about the state, e.g. a draft whose config cannot run).
+    """
+
+    def __init__(self, message: str, *, current: CampaignStatus | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class CampaignNotRunnableError(CampaignStateError):
+    """A draft whose stored config fails the creation rules: it cannot be started."""
 
 
 def create_campaign(
@@ -77,10 +118,6 @@ def create_campaign(
     return campaign
 
 
-class CampaignNotRunnableError(CampaignStateError):
-    """A draft whose stored config fails the creation rules: it cannot be started."""
-
-
 def _check_runnable(campaign: Campaign) -> None:
     """CampaignStateError unless the stored config passes today's creation rules: a campaign
     created before they existed (or written to the database by hand) never starts broken."""
@@ -113,6 +150,8 @@ def transition(
 
     ``allowed_from`` narrows the states the move may start from (e.g. *resume* only from
     ``paused``, while *start* only from ``draft``); it is checked under the same row lock.
+    People's actions go through :func:`apply_verb`; this is for the code that drives a
+    campaign (the runner, the demo, the benchmarks).
     """
     with Session(engine, expire_on_commit=False) as s:
         campaign = s.get(Campaign, campaign_id, with_for_update=True)
@@ -123,7 +162,8 @@ def transition(
         ):
             raise CampaignStateError(
                 f"campaign {campaign_id} is {campaign.status.value}; "
-                f"it cannot become {target.value}"
+                f"it cannot become {target.value}",
+                current=campaign.status,
             )
         if target == CampaignStatus.RUNNING and campaign.status == CampaignStatus.DRAFT:
             _check_runnable(campaign)
@@ -134,72 +174,31 @@ def transition(
         return campaign
 
 
-@dataclass
-class CancelOutcome:
-    """What a cancel did: the campaign, and the crowd clean-up (None when nothing was open).
+def _hint(verb: Verb, current: CampaignStatus) -> str:
+    """The verb the caller probably meant, when another one would have worked."""
+    for other, rule in VERBS.items():
+        if other != verb and current in rule.sources and rule.target == VERBS[verb].target:
+            return f"; use {other}"
+    return ""
 
-    ``deferred``: a scheduler holds the campaign's lease right now; it disposes of the HITs
-    after its step (its sweep handles cancelled campaigns with open HITs).
+
+def apply_verb(engine: Engine, campaign_id: uuid.UUID, verb: Verb) -> Campaign:
+    """Do what ``verb`` means (:data:`VERBS`) to a campaign; the CLI and the API call this.
+
+    Raises LookupError for a missing campaign, :class:`CampaignNotRunnableError` for a draft
+    whose config cannot run, and :class:`CampaignStateError` naming the current state, the
+    states the verb works from and, where one applies, the verb to use instead.
     """
-
-    campaign: Campaign
-    open_hits: int
-    cleanup: CancelReport | None
-    deferred: bool
-
-
-def open_hits(engine: Engine, campaign_id: uuid.UUID) -> int:
-    """HITs still intended, live or expired-but-undisposed (a COMPLETED HIT has its answers)."""
-    with Session(engine) as s:
-        return int(
-            s.exec(
-                select(func.count())
-                .select_from(Hit)
-                .where(
-                    Hit.campaign_id == campaign_id,
-                    col(Hit.status).in_((HitStatus.INTENT, HitStatus.PUBLISHED, HitStatus.EXPIRED)),
-                )
-            ).one()
-        )
-
-
-def cancel_campaign_safely(
-    engine: Engine,
-    campaign_id: uuid.UUID,
-    platform_factory: Callable[[], CrowdPlatform],
-    *,
-    lease_ttl_s: float = 60.0,
-    approve_submitted: bool = True,
-    owner_prefix: str = "cancel",
-) -> CancelOutcome:
-    """Cancel a campaign, then expire and dispose of its outstanding HITs.
-
-    The state changes first, so no scheduler starts another step. The HIT clean-up
-    (:func:`orchestrator.crowd.cancel.cancel_campaign`: expire, collect, pay submitted work,
-    dispose, release reservations) runs under the campaign's scheduler lease, so it never
-    races a publish in flight; when a scheduler holds the lease, the clean-up is left to it
-    and ``deferred`` is set. Calling it again on a cancelled campaign retries the clean-up.
-    Used by the API and by ``crowdclean campaign cancel``.
-    """
-    from orchestrator.crowd.campaign_crowd import CampaignCrowd
-    from orchestrator.crowd.cancel import cancel_campaign
-    from orchestrator.scheduler.lease import claim_lease, new_owner_id, release_lease
-
-    with Session(engine, expire_on_commit=False) as s:
-        campaign = s.get(Campaign, campaign_id)
-    if campaign is None:
-        raise LookupError(f"no campaign {campaign_id}")
-    if campaign.status != CampaignStatus.CANCELLED:
-        campaign = transition(engine, campaign_id, CampaignStatus.CANCELLED)
-    n_open = open_hits(engine, campaign_id)
-    if n_open == 0:
-        return CancelOutcome(campaign, 0, None, deferred=False)
-    owner = f"{owner_prefix}:{new_owner_id()}"
-    if not claim_lease(engine, campaign_id, owner, lease_ttl_s):
-        return CancelOutcome(campaign, n_open, None, deferred=True)
+    rule = VERBS[verb]
     try:
-        crowd = CampaignCrowd.load(engine, platform_factory(), campaign_id)
-        report = cancel_campaign(crowd, approve_submitted=approve_submitted)
-    finally:
-        release_lease(engine, campaign_id, owner)
-    return CancelOutcome(campaign, n_open, report, deferred=False)
+        return transition(engine, campaign_id, rule.target, allowed_from=rule.sources)
+    except CampaignNotRunnableError:
+        raise  # its own message names the invalid field
+    except CampaignStateError as exc:
+        now = exc.current
+        assert now is not None  # transition sets it on every state refusal
+        raise CampaignStateError(
+            f"cannot {verb} campaign {campaign_id}: it is {now.value}, and {verb} works only "
+            f"from {' or '.join(s.value for s in rule.sources)}{_hint(verb, now)}",
+            current=now,
+        ) from exc
