@@ -345,11 +345,19 @@ def campaign_resume(campaign_id: CampaignIdArg) -> None:
 
 @campaign_app.command("status")
 def campaign_status(campaign_id: CampaignIdArg) -> None:
-    """Print a campaign's state, round, spend and label counts as JSON."""
-    from orchestrator.scheduler.status import campaign_status as status_of
+    """Print a campaign's status document as JSON: the same document as the API's
+    ``GET /v1/campaigns/{id}/status`` (state, round, money, label counts, accuracy, workers)."""
+    from orchestrator.campaigns.status import accuracy_section, status_document
+    from orchestrator.scheduler.quality import estimate_label_accuracy
 
+    engine = _engine()
     try:
-        typer.echo(json.dumps(status_of(_engine(), campaign_id), default=str))
+        doc = status_document(
+            engine,
+            campaign_id,
+            accuracy_of=lambda cid, _key: accuracy_section(estimate_label_accuracy(engine, cid)),
+        )
+        typer.echo(json.dumps(doc))
     except (LookupError, ValueError) as exc:
         raise _fail(str(exc)) from exc
 

@@ -50,6 +50,7 @@ def run_demo(
     """Run the demo and return its report (see the README for the keys)."""
     from orchestrator.campaigns.config import CampaignConfig
     from orchestrator.campaigns.lifecycle import create_campaign, transition
+    from orchestrator.campaigns.status import status_document, without_accuracy
     from orchestrator.crowd.config import CrowdConfig
     from orchestrator.crowd.mturk import MTurkPlatform
     from orchestrator.data.builtin import load_builtin
@@ -63,7 +64,6 @@ def run_demo(
     from orchestrator.model.config import ModelConfig
     from orchestrator.scheduler.mturk_stage import MTurkStage
     from orchestrator.scheduler.runner import RoundRunner
-    from orchestrator.scheduler.status import campaign_status
     from orchestrator.simulator import SimulatorConfig, run_simulator
 
     started = time.perf_counter()
@@ -162,7 +162,7 @@ def run_demo(
     cleaned = cleaned_labels(engine, campaign.id)
     export_path = workdir / "cleaned.csv"
     n_rows = write_export(campaign_export_rows(engine, campaign.id), export_path)
-    status = campaign_status(engine, campaign.id)
+    status = status_document(engine, campaign.id, accuracy_of=without_accuracy)
     sources = {str(s): int((cleaned.sources == s).sum()) for s in np.unique(cleaned.sources)}
     return {
         "dataset": options.dataset,
@@ -170,8 +170,8 @@ def run_demo(
         "items": data.n_items,
         "accuracy_before": round(data.label_accuracy(), 4),
         "accuracy_after": round(data.label_accuracy(cleaned.labels), 4),
-        "items_inspected": status["items_inspected"],
-        "items_propagated": status["items_propagated"],
+        "items_inspected": status["items"]["inspected"],
+        "items_propagated": status["items"]["propagated"],
         "why_propagated": why_propagated(status["rounds"]),
         "model_relabel": why_relabelled(status["rounds"]),
         "label_sources": sources,
@@ -189,10 +189,10 @@ def run_demo(
 
 def _last_metric(rounds: list[dict[str, Any]], key: str) -> Any:
     """The metric ``key`` of the latest round that has it (None if none does); ``rounds`` as
-    in :func:`orchestrator.scheduler.status.campaign_status` (metrics flattened per round)."""
+    in :func:`orchestrator.campaigns.status.status_document`."""
     for r in sorted(rounds, key=lambda r: r["number"], reverse=True):
-        if key in r:
-            return r[key]
+        if key in r["metrics"]:
+            return r["metrics"][key]
     return None
 
 

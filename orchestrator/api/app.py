@@ -17,7 +17,7 @@ from orchestrator.api.deps import AuthCache
 from orchestrator.api.limits import BodyLimitMiddleware
 from orchestrator.api.problems import install_problem_handlers
 from orchestrator.api.security_headers import SecurityHeadersMiddleware
-from orchestrator.api.service import StatusService
+from orchestrator.api.status_cache import StatusCache
 from orchestrator.api.synchronous_clean import CleanSlots
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.auth_cache = AuthCache(settings.api.auth_cache_ttl_s)
-    app.state.status_service = StatusService(engine, ttl_s=settings.api.status_cache_ttl_s)
+    app.state.status_cache = StatusCache(engine, ttl_s=settings.api.status_cache_ttl_s)
     app.state.platform_factory = platform_factory or _mturk_factory(settings)
     app.state.clean_slots = CleanSlots(settings.api.clean_concurrency)
     install_problem_handlers(app)

@@ -136,7 +136,8 @@ _env = Environment(
 
 
 def render_dashboard(status: dict[str, Any], view: LatentView | None, export_base: str) -> str:
-    """The dashboard HTML for a status document (see ``StatusService``) and a latent view."""
+    """The dashboard HTML for a status document
+    (:func:`orchestrator.campaigns.status.status_document`) and a latent view."""
     order = ["original", "model", "propagated", "crowd"]  # crowd drawn last, on top
     by_source: dict[str, list[int]] = {s: [] for s in order}
     if view is not None:

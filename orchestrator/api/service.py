@@ -1,7 +1,8 @@
-"""The rules behind the HTTP API: who may see and do what, status, items, cancel.
+"""The rules behind the HTTP API: who may see and do what, lifecycle, items, cancel.
 
 Handlers in :mod:`orchestrator.api.routes` only parse and serialise; everything they decide
-comes from here. This module does not import FastAPI. Errors are the exceptions of
+comes from here (the status document: :mod:`orchestrator.api.status_cache`). This module
+does not import FastAPI. Errors are the exceptions of
 :mod:`orchestrator.api.errors` (404, 403, 422) and ``CampaignStateError`` (409), which
 :mod:`orchestrator.api.problems` turns into problem details.
 
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import distinct, func
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -34,17 +33,13 @@ from orchestrator.api.keys import Principal
 from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.campaigns.lifecycle import Verb
-from orchestrator.crowd.ledger import spend_summary
 from orchestrator.db.models import (
-    Answer,
     Campaign,
     CampaignStatus,
     Dataset,
     Item,
     PropagatedLabel,
-    Round,
     VerifiedLabel,
-    Worker,
 )
 from orchestrator.export.campaign import (
     LabelChunk,
@@ -61,7 +56,6 @@ LABEL_SOURCES = ("original", "model", "crowd", "propagated")
 #: Positions scanned at most per items request before answering with a (short) page.
 SCAN_BUDGET = 50_000
 _SCAN_CHUNK = 5_000
-_CENT = Decimal("0.01")
 
 
 # --------------------------------------------------------------------------- access
@@ -246,198 +240,6 @@ def cancel_campaign_for(
     return cancel_campaign_safely(
         engine, campaign_id, platform_factory, lease_ttl_s=lease_ttl_s, owner_prefix="api"
     )
-
-
-# --------------------------------------------------------------------------- status
-
-
-def _usd(x: Decimal) -> str:
-    return str(x.quantize(_CENT))
-
-
-class StatusService:
-    """Campaign status documents, cached per process.
-
-    The whole document is kept ``ttl_s`` seconds (the API's ``status_cache_ttl_s``). The
-    label-accuracy estimate, the only part that reads an artifact, is recomputed only when
-    the campaign's labels or rounds change (keyed on the verified-label count and the rounds'
-    states), so even an uncached status does a handful of indexed aggregate queries.
-    """
-
-    def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
-        self.engine = engine
-        self.ttl_s = ttl_s
-        self._docs: dict[uuid.UUID, tuple[float, dict[str, Any], bytes]] = {}
-        self._accuracy: dict[uuid.UUID, tuple[tuple[Any, ...], dict[str, Any] | None]] = {}
-
-    def invalidate(self, campaign_id: uuid.UUID) -> None:
-        self._docs.pop(campaign_id, None)
-
-    def cached(self, campaign_id: uuid.UUID) -> tuple[dict[str, Any], bytes] | None:
-        """The fresh cached (document, JSON bytes), or None; never touches the database."""
-        hit = self._docs.get(campaign_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1], hit[2]
-        return None
-
-    def get(self, campaign_id: uuid.UUID) -> dict[str, Any]:
-        """The status document of a campaign (LookupError if there is none)."""
-        return self.get_json(campaign_id)[0]
-
-    def get_json(self, campaign_id: uuid.UUID) -> tuple[dict[str, Any], bytes]:
-        """(document, its JSON encoding), from the cache when fresh."""
-        hit = self.cached(campaign_id)
-        if hit is not None:
-            return hit
-        doc = self.compute(campaign_id)
-        body = json.dumps(doc, separators=(",", ":")).encode()
-        if self.ttl_s > 0:
-            if len(self._docs) > 10_000:
-                self._docs.clear()
-            self._docs[campaign_id] = (time.monotonic() + self.ttl_s, doc, body)
-        return doc, body
-
-    def compute(self, campaign_id: uuid.UUID) -> dict[str, Any]:
-        with Session(self.engine) as s:
-            c = s.get(Campaign, campaign_id)
-            if c is None:
-                raise NotFoundError(f"no campaign {campaign_id}")
-            n_items = s.exec(select(Dataset.n_items).where(Dataset.id == c.dataset_id)).one()
-            n_verified = int(
-                s.exec(
-                    select(func.count())
-                    .select_from(VerifiedLabel)
-                    .where(VerifiedLabel.campaign_id == campaign_id)
-                ).one()
-            )
-            n_validation = int(
-                s.exec(
-                    select(func.count())
-                    .select_from(VerifiedLabel)
-                    .where(
-                        VerifiedLabel.campaign_id == campaign_id, col(VerifiedLabel.is_validation)
-                    )
-                ).one()
-            )
-            n_propagated = int(
-                s.exec(
-                    select(func.count())
-                    .select_from(PropagatedLabel)
-                    .where(PropagatedLabel.campaign_id == campaign_id)
-                ).one()
-            )
-            rounds = s.exec(
-                select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
-            ).all()
-            n_workers, n_answers, n_answered = s.exec(
-                select(
-                    func.count(distinct(col(Answer.worker_pk))),
-                    func.count(),
-                    func.count(distinct(col(Answer.item_id))),
-                ).where(Answer.campaign_id == campaign_id)
-            ).one()
-            # Blocked workers are few (usually none): find them first, then ask only about
-            # them, instead of joining every answer of the campaign to the worker table.
-            blocked = s.exec(select(Worker.id).where(col(Worker.blocked))).all()
-            n_blocked = 0
-            for k in range(0, len(blocked), 500):
-                n_blocked += int(
-                    s.exec(
-                        select(func.count(distinct(col(Answer.worker_pk)))).where(
-                            Answer.campaign_id == campaign_id,
-                            col(Answer.worker_pk).in_(blocked[k : k + 500]),
-                        )
-                    ).one()
-                )
-            money = spend_summary(s, campaign_id)
-        reserved, fees = money.reserved_usd, money.fees_usd
-        rewards, bonuses = money.rewards_usd, money.bonuses_usd
-        committed, budget = money.committed_usd, money.budget_usd
-        cfg = c.config or {}
-        # The estimate changes only with the labels, the rounds or the final model (fitted when
-        # the campaign completes).
-        key = (
-            c.status.value,
-            c.current_round,
-            n_verified,
-            tuple((r.number, r.status.value, r.finished_at) for r in rounds),
-        )
-        return {
-            "id": str(c.id),
-            "name": c.name,
-            "requester": c.requester,
-            "dataset_id": str(c.dataset_id),
-            "status": c.status.value,
-            "round": c.current_round,
-            "rounds_planned": int(cfg.get("rounds", CampaignConfig().rounds)),
-            "error": c.error,
-            "created_at": c.created_at.isoformat(),
-            "updated_at": c.updated_at.isoformat(),
-            "budget_usd": _usd(budget),
-            "spent_usd": _usd(committed),
-            "paid_usd": _usd(rewards + bonuses + fees),
-            "fees_usd": _usd(fees),
-            "reserved_usd": _usd(reserved),
-            "remaining_usd": _usd(budget - committed),
-            "items": {
-                "total": int(n_items),
-                "inspected": sum(r.n_selected for r in rounds),
-                "verified": n_verified,
-                "validation": n_validation,
-                "propagated": n_propagated,
-            },
-            "accuracy": self._accuracy_of(campaign_id, key),
-            "workers": {
-                "count": int(n_workers),
-                "answers": int(n_answers),
-                "items_answered": int(n_answered),
-                "answers_per_item": round(n_answers / n_answered, 3) if n_answered else None,
-                "blocked": n_blocked,
-            },
-            "rounds": [
-                {
-                    "number": r.number,
-                    "status": r.status.value,
-                    "strategy": r.strategy,
-                    "selected": r.n_selected,
-                    "metrics": dict(r.metrics),
-                    "started_at": r.started_at.isoformat(),
-                    "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-                }
-                for r in rounds
-            ],
-        }
-
-    def _accuracy_of(self, campaign_id: uuid.UUID, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        hit = self._accuracy.get(campaign_id)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        value = accuracy_estimate(self.engine, campaign_id)
-        self._accuracy[campaign_id] = (key, value)
-        return value
-
-
-def accuracy_estimate(engine: Engine, campaign_id: uuid.UUID) -> dict[str, Any] | None:
-    """Estimated share of correct cleaned labels with a 95 % Wilson interval, or None.
-
-    See :mod:`orchestrator.scheduler.quality` for the estimator: crowd-labelled items count as
-    correct; every other item is scored by how often the model/original rule agrees with the
-    crowd on the validation items. None before any validation item is verified.
-    """
-    from orchestrator.scheduler.quality import estimate_label_accuracy
-
-    q = estimate_label_accuracy(engine, campaign_id)
-    if q.n_validation == 0:
-        return None
-    return {
-        "estimate": round(q.estimate, 4),
-        "low": round(q.low, 4),
-        "high": round(q.high, 4),
-        "confidence": 0.95,
-        "n_validation": q.n_validation,
-        "crowd_share": round(q.crowd_share, 4),
-        "method": "model-assisted horvitz-thompson over evidence picks (or wilson on validation)",
-    }
 
 
 # --------------------------------------------------------------------------- items

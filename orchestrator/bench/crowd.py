@@ -229,7 +229,7 @@ class BenchCrowd:
 
     def spend_usd(self, campaign_id: uuid.UUID) -> Decimal:
         """Money the ledger holds for the campaign (reserved or paid), fees included."""
-        from orchestrator.scheduler.status import spend_usd
+        from orchestrator.crowd.ledger import spend_usd
 
         amount, fee = spend_usd(self.engine, campaign_id)
         return amount + fee

@@ -7,4 +7,6 @@ It knows neither who drives a campaign (:mod:`orchestrator.scheduler`) nor who a
   budget check every creation path shares.
 * :mod:`.lifecycle`: the state machine, creation, and the verbs (start, pause, resume) with
   their one table, shared by the CLI and the API.
+* :mod:`.status`: the status document (one builder for ``campaign status``, the API and the
+  dashboard; the API caches it in :mod:`orchestrator.api.status_cache`).
 """

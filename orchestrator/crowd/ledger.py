@@ -221,3 +221,9 @@ def campaign_spend(engine: Engine, campaign_id: uuid.UUID) -> SpendSummary:
     """What a campaign has reserved, paid and has left, USD (reads the ledger only)."""
     with session_scope(engine) as session:
         return spend_summary(session, campaign_id)
+
+
+def spend_usd(engine: Engine, campaign_id: uuid.UUID) -> tuple[Decimal, Decimal]:
+    """(committed money without fees, fees) of the campaign, USD; reservations count."""
+    summary = campaign_spend(engine, campaign_id)
+    return summary.committed_usd - summary.fees_usd, summary.fees_usd

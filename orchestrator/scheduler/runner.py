@@ -202,7 +202,7 @@ class RoundRunner:
 
     def spent_usd(self, campaign_id: uuid.UUID) -> Decimal:
         """Money booked by the campaign (reservations included), fees included, USD."""
-        from orchestrator.scheduler.status import spend_usd
+        from orchestrator.crowd.ledger import spend_usd
 
         amount, fee = spend_usd(self.engine, campaign_id)
         return amount + fee

@@ -14,6 +14,7 @@ from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.errors import NotFoundError
 from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, CancelOut, StatusOut
+from orchestrator.api.status_cache import StatusCache
 from orchestrator.campaigns.lifecycle import VERBS, Verb
 from orchestrator.db.models import CampaignStatus
 
@@ -74,7 +75,7 @@ def _act(
     action: Verb,
 ) -> CampaignOut:
     campaign = service.campaign_action(engine, principal, campaign_id, action)
-    request.app.state.status_service.invalidate(campaign_id)
+    request.app.state.status_cache.invalidate(campaign_id)
     return CampaignOut.of(campaign)
 
 
@@ -134,7 +135,7 @@ def cancel(
         request.app.state.platform_factory,
         lease_ttl_s=settings.scheduler.lease_ttl_s,
     )
-    request.app.state.status_service.invalidate(campaign_id)
+    request.app.state.status_cache.invalidate(campaign_id)
     return CancelOut(
         campaign=CampaignOut.of(outcome.campaign),
         open_hits=outcome.open_hits,
@@ -154,7 +155,7 @@ async def campaign_status(
 ) -> Response:
     # The hot path: a cached document is answered on the event loop, pre-encoded, with no
     # database query and no thread hop; a miss computes it in the thread pool.
-    svc: service.StatusService = request.app.state.status_service
+    svc: StatusCache = request.app.state.status_cache
     entry = svc.cached(campaign_id)
     if entry is None:
         try:

@@ -105,7 +105,7 @@ def _render(request: Request, principal: Principal, campaign_id: uuid.UUID) -> s
     engine = request.app.state.engine
     service.campaign_for(engine, principal, campaign_id)
     settings = request.app.state.settings
-    status = request.app.state.status_service.get(campaign_id)
+    status = request.app.state.status_cache.get(campaign_id)
     view = latent_view(
         engine, campaign_id, max_points=settings.api.dashboard_points, seed=settings.seed
     )

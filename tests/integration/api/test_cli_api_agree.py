@@ -1,5 +1,6 @@
-"""The CLI and the HTTP API apply the same lifecycle verbs with the same outcome, from every
-state (one table: ``orchestrator.campaigns.lifecycle.VERBS``).
+"""The CLI and the HTTP API agree: the same lifecycle verbs with the same outcome from every
+state (one table: ``orchestrator.campaigns.lifecycle.VERBS``), and the same status document
+(one builder: ``orchestrator.campaigns.status.status_document``).
 
 ``start`` starts a draft only; a paused or failed campaign is *resumed* (``start`` on it is
 refused on both surfaces, naming ``resume``), so nobody wakes an old campaign by mistake.
@@ -7,6 +8,7 @@ refused on both surfaces, naming ``resume``), so nobody wakes an old campaign by
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -93,3 +95,14 @@ def test_cli_and_api_agree_on_every_verb_from_every_state(
             # the refusal says what to do instead, on both surfaces
             assert "use resume" in r.json()["detail"]
             assert "use resume" in " ".join(done.output.split())
+
+
+def test_cli_prints_the_status_document_the_api_answers(
+    api: Api, cli: Callable[..., Any]
+) -> None:
+    sc = build_campaign(api.engine, api.data_dir, n_items=60, seed=3)
+    done = cli("campaign", "status", str(sc.campaign_id))
+    assert done.exit_code == 0, done.output
+    by_api = api.get("alice", f"/v1/campaigns/{sc.campaign_id}/status").json()
+    assert json.loads(done.stdout) == by_api
+    assert by_api["items"]["verified"] > 0 and by_api["accuracy"] is not None

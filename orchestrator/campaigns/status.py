@@ -1,0 +1,194 @@
+"""A campaign's status document, built in one place for every surface.
+
+``crowdclean campaign status`` prints it, ``GET /v1/campaigns/{id}/status`` answers it (cached
+by :class:`orchestrator.api.status_cache.StatusCache`), the dashboard renders it. Its shape is
+the API's ``StatusOut`` schema: state, round, money (USD strings, fees included in
+``spent_usd``), label counts, the label-accuracy estimate, worker statistics and the rounds
+with their metrics.
+
+The accuracy estimate is the only part that reads an artifact and runs a model-side
+computation, so the caller supplies it (:data:`AccuracyOf`): the estimator belongs to the
+round runner's side (:mod:`orchestrator.scheduler.quality`), which this package does not
+import, and the API caches it on :func:`change_key`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Hashable, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import distinct, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from orchestrator.campaigns.config import CampaignConfig
+from orchestrator.crowd.ledger import spend_summary
+from orchestrator.db.models import (
+    Answer,
+    Campaign,
+    Dataset,
+    PropagatedLabel,
+    Round,
+    VerifiedLabel,
+    Worker,
+)
+
+_CENT = Decimal("0.01")
+#: Blocked workers asked about per query (stays under SQLite's bound-parameter limit).
+_IN_BATCH = 500
+
+#: ``(campaign id, change key) -> accuracy section or None``; the key changes whenever the
+#: estimate may (see :func:`change_key`), so a caller may cache on it.
+AccuracyOf = Callable[[uuid.UUID, Hashable], "dict[str, Any] | None"]
+
+
+class LabelAccuracy(Protocol):
+    """What :func:`accuracy_section` reads of an estimate (shares in [0, 1])."""
+
+    @property
+    def estimate(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def n_validation(self) -> int: ...
+    @property
+    def crowd_share(self) -> float: ...
+
+
+def accuracy_section(q: LabelAccuracy) -> dict[str, Any] | None:
+    """The ``accuracy`` section of the document for an estimate; None when it rests on no
+    crowd-answered item (it would only restate the feasible range)."""
+    if q.n_validation == 0:
+        return None
+    return {
+        "estimate": round(q.estimate, 4),
+        "low": round(q.low, 4),
+        "high": round(q.high, 4),
+        "confidence": 0.95,
+        "n_validation": q.n_validation,
+        "crowd_share": round(q.crowd_share, 4),
+        "method": "model-assisted horvitz-thompson over evidence picks (or wilson on validation)",
+    }
+
+
+def _usd(x: Decimal) -> str:
+    return str(x.quantize(_CENT))
+
+
+def change_key(campaign: Campaign, n_verified: int, rounds: Sequence[Round]) -> Hashable:
+    """Changes whenever the accuracy estimate may: with the labels, the rounds or the final
+    model (fitted when the campaign completes, so the state is part of it)."""
+    return (
+        campaign.status.value,
+        campaign.current_round,
+        n_verified,
+        tuple((r.number, r.status.value, r.finished_at) for r in rounds),
+    )
+
+
+def _count(s: Session, table: Any, *where: Any) -> int:
+    return int(s.exec(select(func.count()).select_from(table).where(*where)).one())
+
+
+def _label_counts(s: Session, campaign: Campaign, rounds: Sequence[Round]) -> dict[str, int]:
+    cid = campaign.id
+    n_items = s.exec(select(Dataset.n_items).where(Dataset.id == campaign.dataset_id)).one()
+    return {
+        "total": int(n_items),
+        "inspected": sum(r.n_selected for r in rounds),
+        "verified": _count(s, VerifiedLabel, VerifiedLabel.campaign_id == cid),
+        "validation": _count(
+            s, VerifiedLabel, VerifiedLabel.campaign_id == cid, col(VerifiedLabel.is_validation)
+        ),
+        "propagated": _count(s, PropagatedLabel, PropagatedLabel.campaign_id == cid),
+    }
+
+
+def _worker_stats(s: Session, campaign_id: uuid.UUID) -> dict[str, Any]:
+    n_workers, n_answers, n_answered = s.exec(
+        select(
+            func.count(distinct(col(Answer.worker_pk))),
+            func.count(),
+            func.count(distinct(col(Answer.item_id))),
+        ).where(Answer.campaign_id == campaign_id)
+    ).one()
+    # Blocked workers are few (usually none): find them first, then ask only about them,
+    # instead of joining every answer of the campaign to the worker table.
+    blocked = s.exec(select(Worker.id).where(col(Worker.blocked))).all()
+    n_blocked = 0
+    for k in range(0, len(blocked), _IN_BATCH):
+        n_blocked += int(
+            s.exec(
+                select(func.count(distinct(col(Answer.worker_pk)))).where(
+                    Answer.campaign_id == campaign_id,
+                    col(Answer.worker_pk).in_(blocked[k : k + _IN_BATCH]),
+                )
+            ).one()
+        )
+    return {
+        "count": int(n_workers),
+        "answers": int(n_answers),
+        "items_answered": int(n_answered),
+        "answers_per_item": round(n_answers / n_answered, 3) if n_answered else None,
+        "blocked": n_blocked,
+    }
+
+
+def _round_section(r: Round) -> dict[str, Any]:
+    return {
+        "number": r.number,
+        "status": r.status.value,
+        "strategy": r.strategy,
+        "selected": r.n_selected,
+        "metrics": dict(r.metrics),
+        "started_at": r.started_at.isoformat(),
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+    }
+
+
+def status_document(
+    engine: Engine, campaign_id: uuid.UUID, *, accuracy_of: AccuracyOf
+) -> dict[str, Any]:
+    """The status document of a campaign (LookupError if there is none); JSON-ready."""
+    with Session(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        if c is None:
+            raise LookupError(f"no campaign {campaign_id}")
+        rounds = s.exec(
+            select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
+        ).all()
+        items = _label_counts(s, c, rounds)
+        workers = _worker_stats(s, campaign_id)
+        money = spend_summary(s, campaign_id)
+    committed, budget = money.committed_usd, money.budget_usd
+    return {
+        "id": str(c.id),
+        "name": c.name,
+        "requester": c.requester,
+        "dataset_id": str(c.dataset_id),
+        "status": c.status.value,
+        "round": c.current_round,
+        "rounds_planned": int((c.config or {}).get("rounds", CampaignConfig().rounds)),
+        "error": c.error,
+        "created_at": c.created_at.isoformat(),
+        "updated_at": c.updated_at.isoformat(),
+        "budget_usd": _usd(budget),
+        "spent_usd": _usd(committed),
+        "paid_usd": _usd(money.rewards_usd + money.bonuses_usd + money.fees_usd),
+        "fees_usd": _usd(money.fees_usd),
+        "reserved_usd": _usd(money.reserved_usd),
+        "remaining_usd": _usd(budget - committed),
+        "items": items,
+        "accuracy": accuracy_of(campaign_id, change_key(c, items["verified"], rounds)),
+        "workers": workers,
+        "rounds": [_round_section(r) for r in rounds],
+    }
+
+
+def without_accuracy(campaign_id: uuid.UUID, key: Hashable) -> None:
+    """An :data:`AccuracyOf` for callers that do not read the estimate (the demo's report)."""
+    return None
