@@ -1,4 +1,5 @@
-"""Typed dependencies: settings, engine, session, and the calling principal (API-key auth).
+"""Typed dependencies: settings, engine and the calling principal (API-key auth); the rules
+open their own sessions (they are also called from the CLI and jobs).
 
 Authentication: ``Authorization: Bearer <key>`` on every request. Browsers (the dashboard)
 may instead present the ``crowdclean_session`` cookie set by ``POST /v1/login``: a server-side
@@ -10,14 +11,12 @@ bad credentials answer 401 with ``WWW-Authenticate: Bearer``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from orchestrator.api.keys import Principal, key_digest, verify_api_key
 from orchestrator.api.problems import Problem
@@ -43,14 +42,6 @@ async def get_engine(request: Request) -> Engine:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-
-
-def get_session(engine: EngineDep) -> Iterator[Session]:
-    with Session(engine) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def _unauthorized(detail: str, error: str = "invalid_token") -> Problem:

@@ -1,4 +1,5 @@
-"""The tables. Per resource: ``XBase`` (shared fields), ``X`` (table), ``XCreate``, ``XPublic``.
+"""The tables. Some split their fields into ``XBase`` and the table ``X``; request and response
+bodies live with the API (:mod:`orchestrator.api.schemas`), not here.
 
 Conventions: UUID primary keys, timezone-aware UTC timestamps, statuses as ``StrEnum``,
 money as exact ``Decimal`` USD (see :class:`orchestrator.db.types.Money`). Vendor ids
@@ -136,15 +137,6 @@ class Dataset(DatasetBase, table=True):
     created_at: datetime = _ts()
 
 
-class DatasetCreate(DatasetBase):
-    pass
-
-
-class DatasetPublic(DatasetBase):
-    id: uuid.UUID
-    created_at: datetime
-
-
 class ItemBase(SQLModel):
     external_id: str = Field(max_length=512)
     position: int = Field(ge=0, description="Row of this item in the dataset's artifact arrays.")
@@ -162,15 +154,6 @@ class Item(ItemBase, table=True):
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     dataset_id: uuid.UUID = Field(foreign_key="dataset.id", index=True)
-
-
-class ItemCreate(ItemBase):
-    pass
-
-
-class ItemPublic(ItemBase):
-    id: uuid.UUID
-    dataset_id: uuid.UUID
 
 
 # --------------------------------------------------------------------------- campaign
@@ -200,18 +183,6 @@ class Campaign(CampaignBase, table=True):
     lease_expires_at: datetime | None = _ts(nullable=True)
 
 
-class CampaignCreate(CampaignBase):
-    dataset_id: uuid.UUID
-
-
-class CampaignPublic(CampaignBase):
-    id: uuid.UUID
-    dataset_id: uuid.UUID
-    status: CampaignStatus
-    current_round: int
-    created_at: datetime
-
-
 class RoundBase(SQLModel):
     number: int = Field(ge=0, description="0 is the validation round (stratified random).")
     strategy: str = ""
@@ -227,14 +198,6 @@ class Round(RoundBase, table=True):
     artifact_dir: str = Field(default="", description="latent.npy (n×d_z), posterior.npy (n×K).")
     started_at: datetime = _ts()
     finished_at: datetime | None = _ts(nullable=True)
-
-
-class RoundPublic(RoundBase):
-    id: uuid.UUID
-    campaign_id: uuid.UUID
-    status: RoundStatus
-    started_at: datetime
-    finished_at: datetime | None
 
 
 # --------------------------------------------------------------------------- crowd
@@ -265,13 +228,6 @@ class Hit(HitBase, table=True):
     last_error: str | None = None
 
 
-class HitPublic(HitBase):
-    id: uuid.UUID
-    item_id: uuid.UUID
-    status: HitStatus
-    hit_id: str | None
-
-
 class WorkerBase(SQLModel):
     platform_worker_id: str = Field(unique=True, max_length=64)
 
@@ -285,13 +241,6 @@ class Worker(WorkerBase, table=True):
     blocked: bool = False
     blocked_reason: str | None = None
     first_seen_at: datetime = _ts()
-
-
-class WorkerPublic(WorkerBase):
-    id: uuid.UUID
-    n_answers: int
-    estimated_accuracy: float | None
-    blocked: bool
 
 
 class Assignment(SQLModel, table=True):
@@ -320,12 +269,6 @@ class Answer(SQLModel, table=True):
     label: str | None = Field(default=None, description="None when the answer was unusable.")
     said_correct: bool | None = Field(default=None, description="Worker's 'label is correct?'.")
     created_at: datetime = _ts()
-
-
-class AnswerPublic(SQLModel):
-    item_id: uuid.UUID
-    worker_pk: uuid.UUID
-    label: str | None
 
 
 # --------------------------------------------------------------------------- labels
@@ -409,16 +352,6 @@ class ApiKey(SQLModel, table=True):
     note: str = ""
     created_at: datetime = _ts()
     revoked_at: datetime | None = _ts(nullable=True)
-
-
-class ApiKeyPublic(SQLModel):
-    id: uuid.UUID
-    requester: str
-    role: ApiKeyRole
-    prefix: str
-    note: str
-    created_at: datetime
-    revoked_at: datetime | None
 
 
 class BrowserSession(SQLModel, table=True):

@@ -177,17 +177,9 @@ def latest_artifact(engine: Engine, campaign: Campaign, name: str) -> Path | Non
 
 
 def _last_clusters(engine: Engine, campaign: Campaign) -> npt.NDArray[Any] | None:
-    with Session(engine) as s:
-        dirs = s.exec(
-            select(Round.artifact_dir)
-            .where(Round.campaign_id == campaign.id)
-            .order_by(col(Round.number).desc())
-        ).all()
-    for d in dirs:
-        f = Path(d) / "clusters.npy"
-        if d and f.exists():
-            return _mmap(f)
-    return None
+    """(n,) cluster of each item in the newest round that clustered (``final/`` has none)."""
+    path = latest_artifact(engine, campaign, "clusters.npy")
+    return None if path is None else _mmap(path)
 
 
 def choose_relabel_threshold(
