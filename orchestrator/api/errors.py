@@ -1,4 +1,4 @@
-"""Errors the API answers as client errors (no FastAPI here; the service and the CLI use them).
+"""Errors the API answers as client errors (no FastAPI here; the API rules and the CLI use them).
 
 Only these (and the domain errors named in :mod:`orchestrator.api.problems`) become 4xx: a
 stray ``KeyError`` or ``ValueError`` from a bug must surface as a 500, not as "not found" or

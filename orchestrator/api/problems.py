@@ -8,11 +8,12 @@ dataset upload), ``state`` (409: the campaign's current state), ``limit_bytes`` 
 ``n_items`` / ``limit_items`` (422 ``dataset-too-large``: a synchronous clean).
 
 Domain errors raised below the API are mapped here, so handlers stay thin and the rules stay in
-the service layer: :mod:`orchestrator.api.errors` (``NotFoundError`` 404, ``ForbiddenError``
-403, ``InvalidInputError`` 422), ``CampaignStateError`` 409, ``DatasetNameTakenError`` 409,
-``DatasetError`` and ``MoneyError`` 422, the scheduler's plain ``LookupError("no campaign …")``
-404, a crowd ``PlatformError`` 502. Anything else, a stray ``KeyError`` or ``ValueError``
-included, is a bug and answers 500 without internals (and is logged).
+:mod:`orchestrator.api.rules`: :mod:`orchestrator.api.errors` (``NotFoundError`` 404,
+``ForbiddenError`` 403, ``InvalidInputError`` 422), ``CampaignStateError`` 409,
+``DatasetNameTakenError`` 409, ``DatasetError`` and ``MoneyError`` 422, the scheduler's plain
+``LookupError("no campaign …")`` 404, a crowd ``PlatformError`` 502. Anything else, a stray
+``KeyError`` or ``ValueError`` included, is a bug and answers 500 without internals (and is
+logged).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.exceptions import RequestValidationError
 
-from orchestrator.api import service
+from orchestrator.api import rules
 from orchestrator.api.problems import Problem
 from orchestrator.model.config import ModelConfig
 
@@ -127,7 +127,7 @@ def clean_dataset_for(
     from orchestrator.cleaning.crowd_free import find_issues_without_crowd
     from orchestrator.data.store import load_dataset
 
-    dataset = service.dataset_for(engine, principal, ref)
+    dataset = rules.dataset_for(engine, principal, ref)
     if dataset.n_items > max_items:
         raise Problem(
             422,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from orchestrator.api import service
+from orchestrator.api import rules
 from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.errors import NotFoundError
 from orchestrator.api.limits import SQL_INT_MAX
@@ -32,7 +32,7 @@ def list_campaigns(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> CampaignPage:
-    rows, total = service.list_campaigns(
+    rows, total = rules.list_campaigns(
         engine, principal, status=status_, requester=requester, limit=limit, offset=offset
     )
     return CampaignPage(
@@ -49,7 +49,7 @@ def list_campaigns(
 def create_campaign(
     body: CampaignIn, engine: EngineDep, settings: SettingsDep, principal: RequesterDep
 ) -> CampaignOut:
-    campaign = service.create_campaign_for(
+    campaign = rules.create_campaign_for(
         engine,
         principal,
         dataset=body.dataset,
@@ -64,7 +64,7 @@ def create_campaign(
 
 @router.get("/{campaign_id}", response_model=CampaignOut, summary="One campaign")
 def get_campaign(campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep) -> CampaignOut:
-    return CampaignOut.of(service.campaign_for(engine, principal, campaign_id))
+    return CampaignOut.of(rules.campaign_for(engine, principal, campaign_id))
 
 
 def _act(
@@ -74,7 +74,7 @@ def _act(
     campaign_id: uuid.UUID,
     action: Verb,
 ) -> CampaignOut:
-    campaign = service.campaign_action(engine, principal, campaign_id, action)
+    campaign = rules.campaign_action(engine, principal, campaign_id, action)
     request.app.state.status_cache.invalidate(campaign_id)
     return CampaignOut.of(campaign)
 
@@ -128,7 +128,7 @@ def cancel(
     settings: SettingsDep,
     principal: RequesterDep,
 ) -> CancelOut:
-    outcome = service.cancel_campaign_for(
+    outcome = rules.cancel_campaign_for(
         engine,
         principal,
         campaign_id,
@@ -162,6 +162,6 @@ async def campaign_status(
             entry = await run_in_threadpool(svc.get_json, campaign_id)
         except LookupError:
             entry = None
-    if entry is None or not service.can_see(principal, entry[0]["requester"]):
+    if entry is None or not rules.can_see(principal, entry[0]["requester"]):
         raise NotFoundError(f"no campaign {campaign_id} visible to this API key")
     return Response(entry[1], media_type="application/json")

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
-from orchestrator.api import service
+from orchestrator.api import rules
 from orchestrator.api.dashboard import latent_view, render_dashboard, render_login
 from orchestrator.api.deps import COOKIE_NAME, EngineDep, authenticate
 from orchestrator.api.keys import Principal, verify_api_key
@@ -103,7 +103,7 @@ async def dashboard(request: Request, campaign_id: uuid.UUID) -> Response:
 
 def _render(request: Request, principal: Principal, campaign_id: uuid.UUID) -> str:
     engine = request.app.state.engine
-    service.campaign_for(engine, principal, campaign_id)
+    rules.campaign_for(engine, principal, campaign_id)
     settings = request.app.state.settings
     status = request.app.state.status_cache.get(campaign_id)
     view = latent_view(

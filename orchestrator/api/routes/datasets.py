@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, status
 
-from orchestrator.api import service
+from orchestrator.api import rules
 from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.errors import InvalidInputError
 from orchestrator.api.problems import Problem
@@ -22,12 +22,12 @@ UPLOAD_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 
 @router.get("", response_model=list[DatasetOut], summary="Datasets visible to your key")
 def list_datasets(engine: EngineDep, principal: RequesterDep) -> list[DatasetOut]:
-    return [DatasetOut.of(d) for d in service.list_datasets(engine, principal)]
+    return [DatasetOut.of(d) for d in rules.list_datasets(engine, principal)]
 
 
 @router.get("/{ref}", response_model=DatasetOut, summary="One dataset by id or name")
 def get_dataset(ref: str, engine: EngineDep, principal: RequesterDep) -> DatasetOut:
-    return DatasetOut.of(service.dataset_for(engine, principal, ref))
+    return DatasetOut.of(rules.dataset_for(engine, principal, ref))
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -92,7 +92,7 @@ def import_dataset(
         path = Path(tmp) / f"upload{suffix}"
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1 << 20)
-        ds = service.import_dataset(
+        ds = rules.import_dataset(
             engine,
             principal,
             path,

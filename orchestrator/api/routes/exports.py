@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from orchestrator.api import service
+from orchestrator.api import rules
 from orchestrator.api.deps import EngineDep, RequesterDep
 from orchestrator.export.campaign import campaign_export_chunks, label_context
 from orchestrator.export.writer import MEDIA_TYPES, iter_export_bytes
@@ -30,7 +30,7 @@ def export(
     principal: RequesterDep,
     format_: Annotated[Literal["csv", "jsonl", "parquet"], Query(alias="format")] = "csv",
 ) -> StreamingResponse:
-    campaign = service.campaign_for(engine, principal, campaign_id)
+    campaign = rules.campaign_for(engine, principal, campaign_id)
     # Fail before the first byte if the campaign cannot be read, then stream.
     ctx = label_context(engine, campaign.id)
     chunks = campaign_export_chunks(engine, campaign.id, context=ctx)

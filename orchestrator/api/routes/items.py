@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from orchestrator.api import service
+from orchestrator.api import rules
 from orchestrator.api.deps import EngineDep, RequesterDep
 from orchestrator.api.problems import Problem
 from orchestrator.api.schemas import ItemOut, ItemPage
@@ -46,7 +46,7 @@ def list_items(
             "validation-error",
             f"limit {limit} is above the maximum page size of {settings.api.max_page_size}",
         )
-    service.campaign_for(engine, principal, campaign_id)
-    flt = service.ItemFilter(source=source, round=round_, changed=changed, label=label)
-    rows, nxt = service.items_page(engine, campaign_id, flt, cursor=cursor, limit=limit)
+    rules.campaign_for(engine, principal, campaign_id)
+    flt = rules.ItemFilter(source=source, round=round_, changed=changed, label=label)
+    rows, nxt = rules.items_page(engine, campaign_id, flt, cursor=cursor, limit=limit)
     return ItemPage(items=[ItemOut.model_validate(r) for r in rows], next_cursor=nxt, limit=limit)
