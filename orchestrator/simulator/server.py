@@ -43,10 +43,13 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
 from orchestrator.simulator.config import SimulatorConfig
-from orchestrator.simulator.state import NOT_AVAILABLE, MTurkError, SimulatorState
+from orchestrator.simulator.errors import MTurkError
+from orchestrator.simulator.state import SimulatorState
 
 TARGET_PREFIX = "MTurkRequesterServiceV20170117."
 ERROR_PREFIX = "com.amazonaws.mechanicalturk.requester#"
+NOT_AVAILABLE = "ASSIGNMENT_ID_NOT_AVAILABLE"
+"""The ``assignmentId`` MTurk puts in a HIT's frame URL while a worker only previews it."""
 _AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=[^/,\s]+/\d{8}/[^/]+/[^/]+/aws4_request,")
 #: Operations whose effect a "lost response" fault may keep (5xx after the state changed).
 _MUTATING = {
