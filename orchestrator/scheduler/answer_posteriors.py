@@ -15,7 +15,7 @@ import pandas as pd
 DEFAULT_PRIOR_STRENGTH = 20.0
 
 
-def aggregate_answers(frame: pd.DataFrame, method: str) -> pd.DataFrame:
+def answer_posteriors(frame: pd.DataFrame, method: str) -> pd.DataFrame:
     """task × label posterior (rows sum to 1) for an answers frame (``task, worker, label``).
 
     ``method``: :attr:`CampaignConfig.aggregator`. The default, ``one_coin_prior``, is one-coin

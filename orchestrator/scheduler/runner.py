@@ -48,7 +48,7 @@ from orchestrator.db.models import (
     VerifiedLabel,
 )
 from orchestrator.db.types import utcnow
-from orchestrator.scheduler.answer_posteriors import aggregate_answers
+from orchestrator.scheduler.answer_posteriors import answer_posteriors
 from orchestrator.scheduler.crowd_stage import CrowdStage
 
 log = logging.getLogger(__name__)
@@ -561,7 +561,7 @@ class RoundRunner:
         )
 
     def _aggregate_frame(self, ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
-        return aggregate_answers(frame, ctx.config.aggregator)
+        return answer_posteriors(frame, ctx.config.aggregator)
 
     def _extra_answers_needed(self, ctx: _Context, rnd: Round) -> dict[uuid.UUID, int]:
         from aggregation import needs_more_answers

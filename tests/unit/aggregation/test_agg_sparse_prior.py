@@ -13,7 +13,7 @@ import pytest
 
 from aggregation import OneCoinDawidSkene
 from orchestrator.campaigns.config import CampaignConfig
-from orchestrator.scheduler.answer_posteriors import aggregate_answers
+from orchestrator.scheduler.answer_posteriors import answer_posteriors
 
 SPLIT = range(0, 10)  # answers t, t+1, t+2 (mod 10)
 UNANIMOUS = range(10, 20)
@@ -44,7 +44,7 @@ def test_campaign_default_keeps_a_split_uncertain_and_unanimity_short_of_certain
     seed: int,
 ) -> None:
     frame = sparse_campaign(seed)
-    proba = aggregate_answers(frame, CampaignConfig().aggregator)
+    proba = answer_posteriors(frame, CampaignConfig().aggregator)
     assert _max_posterior(proba, SPLIT).max() < 0.6
     unanimous = _max_posterior(proba, UNANIMOUS)
     assert unanimous.min() > 0.9

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from orchestrator.campaigns.config import CampaignConfig
-from orchestrator.scheduler.answer_posteriors import aggregate_answers
+from orchestrator.scheduler.answer_posteriors import answer_posteriors
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "sparse_round_answers.csv"
 
@@ -42,7 +42,7 @@ def _clear_majorities(answers: pd.DataFrame) -> dict[str, str]:
 
 def test_default_aggregator_keeps_every_clear_majority(answers: pd.DataFrame) -> None:
     method = CampaignConfig().aggregator
-    proba = aggregate_answers(answers, method)
+    proba = answer_posteriors(answers, method)
     majorities = _clear_majorities(answers)
     assert len(majorities) >= 15  # the file has enough clear items to mean something
     decided = proba.idxmax(axis=1)
@@ -53,14 +53,14 @@ def test_default_aggregator_keeps_every_clear_majority(answers: pd.DataFrame) ->
 
 @pytest.mark.parametrize("method", ["one_coin_prior", "one_coin", "dawid_skene", "majority_vote"])
 def test_every_method_labels_every_answered_item(answers: pd.DataFrame, method: str) -> None:
-    proba = aggregate_answers(answers, method)
+    proba = answer_posteriors(answers, method)
     assert set(proba.index) == set(answers["task"])
 
 
 def test_unknown_method_is_named() -> None:
     frame = pd.DataFrame({"task": ["a"], "worker": ["w"], "label": ["1"]})
     with pytest.raises(ValueError, match="unknown aggregator 'wawa'"):
-        aggregate_answers(frame, "wawa")
+        answer_posteriors(frame, "wawa")
 
 
 def test_config_refuses_an_unknown_aggregator() -> None:
