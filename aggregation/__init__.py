@@ -35,8 +35,13 @@ from aggregation.adapters import GLAD, MACE
 from aggregation.dawid_skene import DawidSkene, OneCoinDawidSkene
 from aggregation.majority_vote import MajorityVote
 from aggregation.model_annotator import with_model_annotator
-from aggregation.quality import score_on_gold, spammer_score, worker_confusion, worker_quality
 from aggregation.redundancy import needs_more_answers
+from aggregation.worker_scoring import (
+    score_on_gold,
+    spammer_score,
+    worker_confusion,
+    worker_quality,
+)
 
 __all__ = [
     "GLAD",

@@ -1,4 +1,4 @@
-"""Worker quality, confusion, spammer detection, gold scoring."""
+"""Worker quality, confusion, spammer detection, gold scoring (aggregation.worker_scoring)."""
 
 from __future__ import annotations
 
