@@ -1,5 +1,7 @@
-"""Typed dependencies: settings, engine and the calling principal (API-key auth); the rules
-open their own sessions (they are also called from the CLI and jobs).
+"""Typed dependencies: settings, engine, the app's status cache, crowd platform factory and
+clean slots, and the calling principal (API-key auth). Routes take what they need from here,
+never from ``request.app.state``. The rules open their own sessions (they are also called
+from the CLI and jobs).
 
 Authentication: ``Authorization: Bearer <key>`` on every request. Browsers (the dashboard)
 may instead present the ``crowdclean_session`` cookie set by ``POST /v1/login``: a server-side
@@ -11,6 +13,7 @@ bad credentials answer 401 with ``WWW-Authenticate: Bearer``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,6 +23,9 @@ from sqlalchemy.engine import Engine
 
 from orchestrator.api.keys import Principal, key_digest, verify_api_key
 from orchestrator.api.problems import Problem
+from orchestrator.api.status_cache import StatusCache
+from orchestrator.api.synchronous_clean import CleanSlots
+from orchestrator.crowd.platform import CrowdPlatform
 from orchestrator.settings import Settings
 
 COOKIE_NAME = "crowdclean_session"
@@ -40,8 +46,28 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
+async def get_status_cache(request: Request) -> StatusCache:
+    cache: StatusCache = request.app.state.status_cache
+    return cache
+
+
+async def get_platform_factory(request: Request) -> Callable[[], CrowdPlatform]:
+    """Builds the app's crowd platform on first use (handlers that never touch the crowd
+    never open a client)."""
+    factory: Callable[[], CrowdPlatform] = request.app.state.platform_factory
+    return factory
+
+
+async def get_clean_slots(request: Request) -> CleanSlots:
+    slots: CleanSlots = request.app.state.clean_slots
+    return slots
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+StatusCacheDep = Annotated[StatusCache, Depends(get_status_cache)]
+PlatformFactoryDep = Annotated[Callable[[], CrowdPlatform], Depends(get_platform_factory)]
+CleanSlotsDep = Annotated[CleanSlots, Depends(get_clean_slots)]
 
 
 def _unauthorized(detail: str, error: str = "invalid_token") -> Problem:

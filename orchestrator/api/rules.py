@@ -61,22 +61,40 @@ _SCAN_CHUNK = 5_000
 # --------------------------------------------------------------------------- access
 
 
+def can_see(principal: Principal, owner: str | None) -> bool:
+    """Operators see everything; a requester only what it owns."""
+    return principal.is_operator or (owner is not None and owner == principal.requester)
+
+
 def _not_found(kind: str, ref: object) -> NotFoundError:
     return NotFoundError(f"no {kind} {ref} visible to this API key")
 
 
+def require_visible(
+    principal: Principal, kind: str, ref: object, *, owner: str | None, exists: bool = True
+) -> None:
+    """The one visibility gate: NotFoundError (404) unless the thing exists and the principal
+    may see it. Another requester's thing answers exactly like a missing one, so its
+    existence is never revealed. ``owner=None`` with ``exists`` left True means no requester
+    owns it (operators only)."""
+    if not exists or not can_see(principal, owner):
+        raise _not_found(kind, ref)
+
+
 def campaign_for(engine: Engine, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
-    """The campaign if the principal may see it; LookupError otherwise (missing or not theirs)."""
+    """The campaign if the principal may see it; NotFoundError otherwise (missing or not
+    theirs)."""
     with Session(engine, expire_on_commit=False) as s:
         campaign = s.get(Campaign, campaign_id)
-    if campaign is None or not can_see(principal, campaign.requester):
-        raise _not_found("campaign", campaign_id)
+    require_visible(
+        principal,
+        "campaign",
+        campaign_id,
+        owner=None if campaign is None else campaign.requester,
+        exists=campaign is not None,
+    )
+    assert campaign is not None
     return campaign
-
-
-def can_see(principal: Principal, owner: str | None) -> bool:
-    """Operators see everything; a requester only what it owns."""
-    return principal.is_operator or (owner is not None and owner == principal.requester)
 
 
 def list_campaigns(
@@ -134,8 +152,7 @@ def dataset_for(engine: Engine, principal: Principal, ref: str) -> Dataset:
         ds = get_dataset(engine, ref, owner=scope)
     except DatasetError as exc:
         raise _not_found("dataset", ref) from exc
-    if not can_see(principal, ds.owner):
-        raise _not_found("dataset", ref)
+    require_visible(principal, "dataset", ref, owner=ds.owner)
     return ds
 
 

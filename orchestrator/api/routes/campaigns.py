@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from orchestrator.api import rules
-from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
-from orchestrator.api.errors import NotFoundError
+from orchestrator.api.deps import (
+    EngineDep,
+    PlatformFactoryDep,
+    RequesterDep,
+    SettingsDep,
+    StatusCacheDep,
+)
+from orchestrator.api.keys import Principal
 from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, CancelOut, StatusOut
 from orchestrator.api.status_cache import StatusCache
 from orchestrator.campaigns.lifecycle import VERBS, Verb
 from orchestrator.db.models import CampaignStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -68,14 +77,10 @@ def get_campaign(campaign_id: uuid.UUID, engine: EngineDep, principal: Requester
 
 
 def _act(
-    request: Request,
-    engine: Any,
-    principal: Any,
-    campaign_id: uuid.UUID,
-    action: Verb,
+    cache: StatusCache, engine: Engine, principal: Principal, campaign_id: uuid.UUID, verb: Verb
 ) -> CampaignOut:
-    campaign = rules.campaign_action(engine, principal, campaign_id, action)
-    request.app.state.status_cache.invalidate(campaign_id)
+    campaign = rules.campaign_action(engine, principal, campaign_id, verb)
+    cache.invalidate(campaign_id)
     return CampaignOut.of(campaign)
 
 
@@ -83,12 +88,12 @@ def _act(
 @router.post(
     "/{campaign_id}/start",
     response_model=CampaignOut,
-    summary=f"{VERBS['start'].summary} (409 otherwise; a paused campaign is resumed)",
+    summary=f"{VERBS['start'].summary} (409 otherwise: a paused or failed one is resumed)",
 )
 def start(
-    request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
+    campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep, cache: StatusCacheDep
 ) -> CampaignOut:
-    return _act(request, engine, principal, campaign_id, "start")
+    return _act(cache, engine, principal, campaign_id, "start")
 
 
 @router.post(
@@ -97,9 +102,9 @@ def start(
     summary=f"{VERBS['pause'].summary} (409 otherwise)",
 )
 def pause(
-    request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
+    campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep, cache: StatusCacheDep
 ) -> CampaignOut:
-    return _act(request, engine, principal, campaign_id, "pause")
+    return _act(cache, engine, principal, campaign_id, "pause")
 
 
 @router.post(
@@ -108,9 +113,9 @@ def pause(
     summary=f"{VERBS['resume'].summary} (409 otherwise)",
 )
 def resume(
-    request: Request, campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep
+    campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep, cache: StatusCacheDep
 ) -> CampaignOut:
-    return _act(request, engine, principal, campaign_id, "resume")
+    return _act(cache, engine, principal, campaign_id, "resume")
 
 
 @router.post(
@@ -122,20 +127,17 @@ def resume(
     "Calling it again on a cancelled campaign retries the HIT clean-up.",
 )
 def cancel(
-    request: Request,
     campaign_id: uuid.UUID,
     engine: EngineDep,
     settings: SettingsDep,
     principal: RequesterDep,
+    cache: StatusCacheDep,
+    platform_factory: PlatformFactoryDep,
 ) -> CancelOut:
     outcome = rules.cancel_campaign_for(
-        engine,
-        principal,
-        campaign_id,
-        request.app.state.platform_factory,
-        lease_ttl_s=settings.scheduler.lease_ttl_s,
+        engine, principal, campaign_id, platform_factory, lease_ttl_s=settings.scheduler.lease_ttl_s
     )
-    request.app.state.status_cache.invalidate(campaign_id)
+    cache.invalidate(campaign_id)
     return CancelOut(
         campaign=CampaignOut.of(outcome.campaign),
         open_hits=outcome.open_hits,
@@ -151,17 +153,23 @@ def cancel(
     description="Cached per process for `status_cache_ttl_s` (default 1 s).",
 )
 async def campaign_status(
-    request: Request, campaign_id: uuid.UUID, principal: RequesterDep
+    campaign_id: uuid.UUID, principal: RequesterDep, cache: StatusCacheDep
 ) -> Response:
     # The hot path: a cached document is answered on the event loop, pre-encoded, with no
     # database query and no thread hop; a miss computes it in the thread pool.
-    svc: StatusCache = request.app.state.status_cache
-    entry = svc.cached(campaign_id)
+    entry = cache.cached(campaign_id)
     if entry is None:
         try:
-            entry = await run_in_threadpool(svc.get_json, campaign_id)
+            entry = await run_in_threadpool(cache.get_json, campaign_id)
         except LookupError:
             entry = None
-    if entry is None or not rules.can_see(principal, entry[0]["requester"]):
-        raise NotFoundError(f"no campaign {campaign_id} visible to this API key")
+    # The cached document names its owner, so visibility costs no query either.
+    rules.require_visible(
+        principal,
+        "campaign",
+        campaign_id,
+        owner=None if entry is None else entry[0]["requester"],
+        exists=entry is not None,
+    )
+    assert entry is not None  # require_visible answered 404 for a missing campaign
     return Response(entry[1], media_type="application/json")

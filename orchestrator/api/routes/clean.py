@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import StreamingResponse
 
-from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
+from orchestrator.api.deps import CleanSlotsDep, EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.schemas import CleanIn
-from orchestrator.api.synchronous_clean import CleanSlots, clean_dataset_for, summary_headers
+from orchestrator.api.synchronous_clean import clean_dataset_for, summary_headers
 from orchestrator.cleaning.crowd_free import issue_export_chunks
 from orchestrator.export.writer import MEDIA_TYPES, iter_export_bytes
 
@@ -36,15 +36,14 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 )
 def clean_dataset(
     ref: str,
-    request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     principal: RequesterDep,
+    slots: CleanSlotsDep,
     body: Annotated[CleanIn | None, Body()] = None,
     format_: Annotated[Literal["csv", "jsonl", "parquet"], Query(alias="format")] = "csv",
 ) -> StreamingResponse:
     options = body or CleanIn()
-    slots: CleanSlots = request.app.state.clean_slots
     # Everything that can fail (visibility, limits, the fit) happens before the first byte.
     outcome = clean_dataset_for(
         engine,

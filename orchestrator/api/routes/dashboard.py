@@ -11,7 +11,7 @@ and clears the cookie; revoking the key ends it too.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,10 +20,22 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from orchestrator.api import rules
 from orchestrator.api.dashboard import latent_view, render_dashboard, render_login
-from orchestrator.api.deps import COOKIE_NAME, EngineDep, authenticate
+from orchestrator.api.deps import (
+    COOKIE_NAME,
+    EngineDep,
+    SettingsDep,
+    StatusCacheDep,
+    authenticate,
+)
 from orchestrator.api.keys import Principal, verify_api_key
 from orchestrator.api.problems import Problem
 from orchestrator.api.sessions import SESSION_TTL, close_session, open_session
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from orchestrator.api.status_cache import StatusCache
+    from orchestrator.settings import Settings
 
 router = APIRouter(tags=["dashboard"])
 
@@ -83,7 +95,13 @@ def logout(request: Request, engine: EngineDep) -> Response:
     description="Bearer header or the cookie from `POST /v1/login`. A browser without "
     "credentials is sent to the sign-in form; other clients get 401.",
 )
-async def dashboard(request: Request, campaign_id: uuid.UUID) -> Response:
+async def dashboard(
+    request: Request,
+    campaign_id: uuid.UUID,
+    engine: EngineDep,
+    settings: SettingsDep,
+    cache: StatusCacheDep,
+) -> Response:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     credentials = (
@@ -97,15 +115,19 @@ async def dashboard(request: Request, campaign_id: uuid.UUID) -> Response:
         if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
             return RedirectResponse(f"/v1/login?next={request.url.path}", status_code=303)
         raise
-    html = await run_in_threadpool(_render, request, principal, campaign_id)
+    html = await run_in_threadpool(_render, engine, settings, cache, principal, campaign_id)
     return HTMLResponse(html)
 
 
-def _render(request: Request, principal: Principal, campaign_id: uuid.UUID) -> str:
-    engine = request.app.state.engine
+def _render(
+    engine: Engine,
+    settings: Settings,
+    cache: StatusCache,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+) -> str:
     rules.campaign_for(engine, principal, campaign_id)
-    settings = request.app.state.settings
-    status = request.app.state.status_cache.get(campaign_id)
+    status = cache.get(campaign_id)
     view = latent_view(
         engine, campaign_id, max_points=settings.api.dashboard_points, seed=settings.seed
     )

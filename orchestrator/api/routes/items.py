@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from orchestrator.api import rules
-from orchestrator.api.deps import EngineDep, RequesterDep
+from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.problems import Problem
 from orchestrator.api.schemas import ItemOut, ItemPage
 
@@ -23,9 +23,9 @@ router = APIRouter(prefix="/campaigns/{campaign_id}/items", tags=["items"])
     "than `limit` (each request scans a bounded number of items).",
 )
 def list_items(
-    request: Request,
     campaign_id: uuid.UUID,
     engine: EngineDep,
+    settings: SettingsDep,
     principal: RequesterDep,
     source: Annotated[Literal["original", "model", "crowd", "propagated"] | None, Query()] = None,
     round_: Annotated[
@@ -38,7 +38,6 @@ def list_items(
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ItemPage:
-    settings = request.app.state.settings
     limit = limit or settings.api.default_page_size
     if limit > settings.api.max_page_size:
         raise Problem(

@@ -122,6 +122,10 @@ def test_requesters_see_only_their_campaigns(api: Api) -> None:
     only_bob = api.get("op", "/v1/campaigns", params={"requester": "bob"}).json()
     assert [c["id"] for c in only_bob["campaigns"]] == [str(b.campaign_id)]
     assert api.get("op", f"/v1/campaigns/{b.campaign_id}/status").status_code == 200
+    # a campaign nobody has is missing for operators too (one visibility gate, every route)
+    for path in ("", "/status", "/items", "/dashboard"):
+        r = api.get("op", f"/v1/campaigns/{uuid.uuid4()}{path}")
+        assert_problem(r, 404, "not-found", contains="visible to this API key")
     assert api.post("op", f"/v1/campaigns/{b.campaign_id}/pause").json()["status"] == "paused"
     r = api.post("op", f"/v1/campaigns/{b.campaign_id}/cancel")
     assert r.status_code == 200 and r.json()["campaign"]["status"] == "cancelled"
