@@ -62,7 +62,7 @@ def run_demo(
     from orchestrator.export import write_export
     from orchestrator.export.campaign import campaign_export_rows, cleaned_labels
     from orchestrator.model.config import ModelConfig
-    from orchestrator.scheduler.mturk_stage import MTurkStage
+    from orchestrator.scheduler.platform_stage import PlatformStage
     from orchestrator.scheduler.runner import RoundRunner
     from orchestrator.simulator import SimulatorConfig, run_simulator
 
@@ -155,7 +155,7 @@ def run_demo(
             aws_secret_access_key="demo",
             max_requests_per_second=200.0,  # loopback simulator; MTurk keeps the default 5
         )
-        stage = MTurkStage(engine, platform, data=data)
+        stage = PlatformStage(engine, platform, data=data)
         runner = RoundRunner(engine, stage, progress=on_event)
         runner.run(campaign.id, sleep=time.sleep)
 

@@ -160,7 +160,7 @@ class BenchCrowd:
         from orchestrator.data.store import item_ids_by_position, save_dataset
         from orchestrator.db.engine import make_engine
         from orchestrator.db.migrate import upgrade
-        from orchestrator.scheduler.mturk_stage import MTurkStage
+        from orchestrator.scheduler.platform_stage import PlatformStage
         from orchestrator.simulator import SimulatorConfig, run_simulator
 
         if self.workdir.exists():
@@ -203,7 +203,7 @@ class BenchCrowd:
             aws_secret_access_key="bench",
             max_requests_per_second=500.0,  # loopback simulator; MTurk keeps the default 5
         )
-        self.stage = MTurkStage(self.engine, self.platform, data=self.public)
+        self.stage = PlatformStage(self.engine, self.platform, data=self.public)
         return self
 
     def __exit__(self, *exc: object) -> None:

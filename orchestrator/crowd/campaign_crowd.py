@@ -8,7 +8,7 @@ them again.
 The campaign is a snapshot. Anything that moves money re-reads the row under
 :func:`orchestrator.crowd.ledger.lock_campaign` (the budget is checked against the locked row),
 so a stale snapshot can never let a booking pass the cap; load a new one per operation
-(:class:`~orchestrator.scheduler.mturk_stage.MTurkStage` does) to see edited options.
+(:class:`~orchestrator.scheduler.platform_stage.PlatformStage` does) to see edited options.
 """
 
 from __future__ import annotations

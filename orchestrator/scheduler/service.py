@@ -111,7 +111,7 @@ class CampaignService:
         platform: the crowd platform (default: MTurk via boto3 from ``settings.mturk``,
             created on first use).
         stage_factory: builds the runner's crowd stage per campaign (default:
-            :class:`~orchestrator.scheduler.mturk_stage.MTurkStage` on ``platform``).
+            :class:`~orchestrator.scheduler.platform_stage.PlatformStage` on ``platform``).
         owner: lease owner id (default: ``host:pid:random``, unique per process).
     """
 
@@ -193,9 +193,9 @@ class CampaignService:
         if self._stage_factory is not None:
             stage: CrowdStage = self._stage_factory(self.engine)
             return stage
-        from orchestrator.scheduler.mturk_stage import MTurkStage
+        from orchestrator.scheduler.platform_stage import PlatformStage
 
-        return MTurkStage(self.engine, self.platform())
+        return PlatformStage(self.engine, self.platform())
 
     def runner(self, campaign_id: uuid.UUID) -> RoundRunner:
         """The campaign's round runner (a small LRU: runners hold their dataset in memory)."""

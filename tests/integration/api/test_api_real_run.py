@@ -37,7 +37,7 @@ def _digits_csv(n: int, seed: int) -> tuple[str, dict[str, str]]:
 
 def test_real_campaign_through_the_api(sqlite_engine: Engine, tmp_path: Path) -> None:
     from orchestrator.crowd.mturk import MTurkPlatform
-    from orchestrator.scheduler.mturk_stage import MTurkStage
+    from orchestrator.scheduler.platform_stage import PlatformStage
     from orchestrator.scheduler.runner import RoundRunner
     from orchestrator.simulator import SimulatorConfig, run_simulator
 
@@ -78,7 +78,7 @@ def test_real_campaign_through_the_api(sqlite_engine: Engine, tmp_path: Path) ->
                 aws_secret_access_key="simulator-secret",
                 max_requests_per_second=200,
             )
-            runner = RoundRunner(sqlite_engine, MTurkStage(sqlite_engine, platform))
+            runner = RoundRunner(sqlite_engine, PlatformStage(sqlite_engine, platform))
             runner.run(__import__("uuid").UUID(cid), sleep=time.sleep)
 
             s = api.get("alice", f"/v1/campaigns/{cid}/status").json()

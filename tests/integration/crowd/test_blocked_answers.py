@@ -13,7 +13,7 @@ from orchestrator.crowd.publish import publish_items
 from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Answer, Assignment, Hit, Worker
-from orchestrator.scheduler.mturk_stage import MTurkStage
+from orchestrator.scheduler.platform_stage import PlatformStage
 
 
 def test_answers_of_gold_failing_workers_are_not_aggregated(db, simulator_factory):
@@ -57,7 +57,7 @@ def test_answers_of_gold_failing_workers_are_not_aggregated(db, simulator_factor
             ).all()
         )
     assert blocked & on_items, (blocked, on_items)
-    answers = MTurkStage(db, platform).answers(c.campaign_id)
+    answers = PlatformStage(db, platform).answers(c.campaign_id)
     workers = {a.worker for a in answers}
     assert answers and not workers & blocked
     assert workers == on_items - blocked

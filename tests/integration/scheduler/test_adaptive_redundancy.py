@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.crowd.mturk import MTurkPlatform
 from orchestrator.db.models import Hit, Round, RoundStatus
-from orchestrator.scheduler.mturk_stage import MTurkStage
+from orchestrator.scheduler.platform_stage import PlatformStage
 from orchestrator.scheduler.runner import RoundRunner
 from orchestrator.simulator import SimulatorConfig, run_simulator
 
@@ -58,7 +58,7 @@ def test_split_votes_get_extra_answers_under_the_default_config(
         )
         runner = RoundRunner(
             sqlite_engine,
-            MTurkStage(sqlite_engine, platform),
+            PlatformStage(sqlite_engine, platform),
             progress=lambda event, info: events.append((event, info)),
         )
         deadline = time.monotonic() + 60

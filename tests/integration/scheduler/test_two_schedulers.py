@@ -33,7 +33,7 @@ from orchestrator.crowd.mturk import MTurkPlatform
 from orchestrator.data.store import item_ids_by_position
 from orchestrator.db.engine import make_engine, session_scope
 from orchestrator.db.models import Campaign, Hit, HitStatus, LedgerEntry, LedgerKind, Round
-from orchestrator.scheduler.mturk_stage import MTurkStage
+from orchestrator.scheduler.platform_stage import PlatformStage
 from orchestrator.simulator import SimulatorConfig, run_simulator
 
 
@@ -141,7 +141,7 @@ def test_concurrent_publish_without_leases_is_exactly_once(tmp_path: Path, engin
                     aws_secret_access_key="s",
                     max_requests_per_second=500,
                 )
-                stage = MTurkStage(engines[k], platform)
+                stage = PlatformStage(engines[k], platform)
                 barrier.wait()
                 # opposite orders: both start at once and meet in the middle
                 stage.publish(campaign_id, round_id, items if k == 0 else items[::-1])

@@ -1,0 +1,202 @@
+"""The round runner's crowd stage on top of :mod:`orchestrator.crowd`, for any
+:class:`~orchestrator.crowd.platform.CrowdPlatform` (MTurk production, its sandbox or the local
+simulator: the same boto3 client with another endpoint).
+
+Pixel datasets are shown to workers as a grayscale PNG (data URI) rendered from the stored
+features; text datasets show the item text; image datasets their image.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.cancel import cancel_campaign
+from orchestrator.crowd.collect import collect_answers
+from orchestrator.crowd.identity import item_key
+from orchestrator.crowd.ledger import BudgetExceededError
+from orchestrator.crowd.money import MAX_ASSIGNMENTS_PER_HIT, MoneyError
+from orchestrator.crowd.more_answers import request_more_answers
+from orchestrator.crowd.platform import CrowdPlatform
+from orchestrator.crowd.publish import ItemViewBuilder, publish_items, resume_publishing
+from orchestrator.crowd.render import ItemView, TaskRenderer, grayscale_png_data_uri
+from orchestrator.crowd.settle import default_decisions, settle_assignments
+from orchestrator.data.dataset import LabeledData
+from orchestrator.data.store import load_dataset
+from orchestrator.db.models import (
+    Answer,
+    Assignment,
+    Campaign,
+    FeatureKind,
+    Hit,
+    HitStatus,
+    Item,
+    Worker,
+)
+from orchestrator.scheduler.crowd_stage import CrowdAnswer, PollReport
+
+log = logging.getLogger(__name__)
+_PUBLISH_RETRIES = 5
+
+
+class PlatformStage:
+    """:class:`~orchestrator.scheduler.crowd_stage.CrowdStage` backed by a CrowdPlatform."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        platform: CrowdPlatform,
+        *,
+        data: LabeledData | None = None,
+        renderer: TaskRenderer | None = None,
+    ) -> None:
+        self.engine = engine
+        self.platform = platform
+        self.renderer = renderer or TaskRenderer()
+        self._data = data
+
+    def _dataset(self, campaign_id: uuid.UUID) -> LabeledData:
+        if self._data is None:
+            with Session(self.engine) as s:
+                campaign = s.get(Campaign, campaign_id)
+                if campaign is None:
+                    raise LookupError(f"no campaign {campaign_id}")
+                dataset_id = campaign.dataset_id
+            self._data = load_dataset(self.engine, dataset_id)
+        return self._data
+
+    def _crowd(self, campaign_id: uuid.UUID) -> CampaignCrowd:
+        # loaded per call, not cached: a call sees the campaign's options as they are now
+        return CampaignCrowd.load(self.engine, self.platform, campaign_id)
+
+    def _view_builder(self, campaign_id: uuid.UUID) -> ItemViewBuilder:
+        data = self._dataset(campaign_id)
+        side = round(float(np.sqrt(data.features.shape[1])))
+        is_square_image = (
+            data.feature_kind == FeatureKind.PIXELS and side * side == data.features.shape[1]
+        )
+
+        def build(item: Item, options: Sequence[str], current_label: str) -> ItemView:
+            image_src = item.image_path
+            if image_src is None and is_square_image:
+                pixels = data.features[item.position].reshape(side, side)
+                image_src = grayscale_png_data_uri(pixels.tolist(), scale=max(1, 96 // side))
+            text = item.text
+            if image_src is None and not text:
+                text = f"Item {item.external_id}"
+            return ItemView(
+                key=item_key(item),
+                current_label=current_label,
+                options=list(options),
+                text=text,
+                image_src=image_src,
+            )
+
+        return build
+
+    def publish(
+        self, campaign_id: uuid.UUID, round_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
+    ) -> int:
+        crowd = self._crowd(campaign_id)
+        report = publish_items(
+            crowd,
+            round_id,
+            list(item_ids),
+            renderer=self.renderer,
+            item_view=self._view_builder(campaign_id),
+        )
+        created = report.created + report.recovered
+        for _ in range(_PUBLISH_RETRIES):
+            if not report.pending:
+                break
+            report = resume_publishing(
+                crowd, renderer=self.renderer, item_view=self._view_builder(campaign_id)
+            )
+            created += report.created + report.recovered
+        if report.skipped_over_budget:
+            log.warning("%d items did not fit under the cap", len(report.skipped_over_budget))
+        return created
+
+    def poll(self, campaign_id: uuid.UUID, round_id: uuid.UUID) -> PollReport:
+        with Session(self.engine) as s:
+            intents = s.exec(
+                select(Hit.id).where(Hit.campaign_id == campaign_id, Hit.status == HitStatus.INTENT)
+            ).first()
+        crowd = self._crowd(campaign_id)
+        if intents is not None:  # a crash or an outage left unsent HITs: send them first
+            resume_publishing(
+                crowd, renderer=self.renderer, item_view=self._view_builder(campaign_id)
+            )
+        report = collect_answers(crowd, round_id=round_id)
+        return PollReport(report.new_answers, len(report.outstanding_hits))
+
+    def answers(self, campaign_id: uuid.UUID) -> list[CrowdAnswer]:
+        """Usable answers on the campaign's items, gold checks and excluded workers left out.
+
+        A worker who failed the gold checks (``Worker.blocked_reason`` set by the crowd layer,
+        blocked or only excluded by qualification) gave answers the aggregator would otherwise
+        weigh like anyone's; with a handful of answers per worker, the gold record is better
+        evidence of their accuracy than the aggregator's agreement estimate. The block is
+        requester-wide on MTurk, so a worker excluded in one campaign counts in none.
+        """
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(
+                    Answer.item_id, Worker.platform_worker_id, Answer.label, Answer.assignment_pk
+                )
+                .join(Worker, col(Worker.id) == col(Answer.worker_pk))
+                .join(Assignment, col(Assignment.id) == col(Answer.assignment_pk))
+                .join(Hit, col(Hit.id) == col(Assignment.hit_pk))
+                .where(
+                    Answer.campaign_id == campaign_id,
+                    col(Answer.label).is_not(None),
+                    col(Hit.is_gold_check).is_(False),
+                    col(Worker.blocked).is_(False),
+                    col(Worker.blocked_reason).is_(None),
+                )
+            ).all()
+        return [CrowdAnswer(i, w, str(lab), a) for i, w, lab, a in rows]
+
+    def request_more(
+        self, campaign_id: uuid.UUID, round_id: uuid.UUID, extra: Mapping[uuid.UUID, int]
+    ) -> int:
+        requested = 0
+        with Session(self.engine) as s:
+            hits = s.exec(
+                select(Hit).where(
+                    Hit.campaign_id == campaign_id,
+                    col(Hit.item_id).in_(list(extra)),
+                    col(Hit.is_gold_check).is_(False),
+                )
+            ).all()
+        latest: dict[uuid.UUID, Hit] = {}
+        for h in hits:
+            if h.hit_id is not None and (
+                h.item_id not in latest or h.attempt > latest[h.item_id].attempt
+            ):
+                latest[h.item_id] = h
+        crowd = self._crowd(campaign_id)
+        for item_id, n in extra.items():
+            hit = latest.get(item_id)
+            if hit is None or hit.max_assignments + n > MAX_ASSIGNMENTS_PER_HIT:
+                continue
+            try:
+                request_more_answers(crowd, hit.id, n)
+            except (BudgetExceededError, MoneyError) as exc:
+                log.info("no extra answers for item %s: %s", item_id, exc)
+                continue
+            requested += n
+        return requested
+
+    def settle(self, campaign_id: uuid.UUID) -> None:
+        crowd = self._crowd(campaign_id)
+        settle_assignments(crowd, default_decisions(crowd))
+
+    def cancel(self, campaign_id: uuid.UUID) -> None:
+        cancel_campaign(self._crowd(campaign_id))
