@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from orchestrator.data.dataset import UNKNOWN, LabeledData
@@ -161,43 +162,47 @@ def _read_jsonl(text: str, src: str) -> pd.DataFrame:
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"invalid JSON: {exc.msg}", source=src, row=lineno) from exc
-        except RecursionError:
-            raise DatasetError(
-                "JSON value nested too deeply to read; flatten it", source=src, row=lineno
-            ) from None
-        except _DuplicateKeyError as exc:
-            raise DatasetError(
-                "the object names this key twice", source=src, row=lineno, column=exc.key
-            ) from None
-        if not isinstance(obj, dict):
-            raise DatasetError(
-                f"each line must be a JSON object, got {type(obj).__name__}", source=src, row=lineno
-            )
-        for key, value in obj.items():
-            # A lone surrogate (a "\ud800" escape) is no text: pandas cannot even hold it.
-            for what, text in (("key", key), ("value", value)):
-                if isinstance(text, str) and _SURROGATE.search(text):
-                    bad = first_unusable_char(text)
-                    raise DatasetError(
-                        f"{what} contains a {bad[1] if bad else 'lone surrogate'}; JSON text "
-                        "must not hold unpaired \\ud800-\\udfff escapes",
-                        source=src,
-                        row=lineno,
-                        column=key if what == "value" else None,
-                    )
-        for key in RESERVED_COLUMNS & obj.keys():
-            raise DatasetError(
-                "reserved column name; rename it", source=src, row=lineno, column=key
-            )
+        obj = _json_object(line, src, lineno)
         obj["__line__"] = lineno
         records.append(obj)
     if not records:
         raise DatasetError("file holds no JSON objects", source=src)
     return pd.DataFrame.from_records(records)
+
+
+def _json_object(line: str, src: str, lineno: int) -> dict[str, Any]:
+    """One JSONL line as an object whose keys and values pandas can hold (DatasetError else)."""
+    try:
+        obj = json.loads(line, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"invalid JSON: {exc.msg}", source=src, row=lineno) from exc
+    except RecursionError:
+        raise DatasetError(
+            "JSON value nested too deeply to read; flatten it", source=src, row=lineno
+        ) from None
+    except _DuplicateKeyError as exc:
+        raise DatasetError(
+            "the object names this key twice", source=src, row=lineno, column=exc.key
+        ) from None
+    if not isinstance(obj, dict):
+        raise DatasetError(
+            f"each line must be a JSON object, got {type(obj).__name__}", source=src, row=lineno
+        )
+    for key, value in obj.items():
+        # A lone surrogate (a "\ud800" escape) is no text: pandas cannot even hold it.
+        for what, text in (("key", key), ("value", value)):
+            if isinstance(text, str) and _SURROGATE.search(text):
+                bad = first_unusable_char(text)
+                raise DatasetError(
+                    f"{what} contains a {bad[1] if bad else 'lone surrogate'}; JSON text "
+                    "must not hold unpaired \\ud800-\\udfff escapes",
+                    source=src,
+                    row=lineno,
+                    column=key if what == "value" else None,
+                )
+    for key in RESERVED_COLUMNS & obj.keys():
+        raise DatasetError("reserved column name; rename it", source=src, row=lineno, column=key)
+    return obj
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -311,7 +316,11 @@ def sort_classes(values: set[str]) -> tuple[str, ...]:
 def frame_to_dataset(
     frame: pd.DataFrame, mapping: ColumnMapping, *, source: str, name: str
 ) -> LabeledData:
-    """Validate a loaded frame against ``mapping`` and build the dataset."""
+    """Validate a loaded frame against ``mapping`` and build the dataset.
+
+    Columns are checked in a fixed order (ids, labels, classes, gold, validation, text,
+    images, features), so a file with several problems always reports the same first one.
+    """
     rows = _row_numbers(frame)
     available = [c for c in frame.columns if c != "__line__"]
     for col in mapping.required_columns():
@@ -319,22 +328,57 @@ def frame_to_dataset(
             raise DatasetError(
                 f"missing column; the file has {available}", source=source, column=col
             )
+    ids = _read_ids(frame, mapping, rows, source)
+    labels = _read_labels(frame, mapping, rows, source)
+    classes = _resolve_classes(labels, mapping, source)
+    index = {c: k for k, c in enumerate(classes)}
+    noisy = _encode_labels(labels, index, rows, source, column=mapping.label_column)
+    gold = _read_gold(frame, mapping, rows, source, index)
+    validation = _read_validation(frame, mapping, rows, source, gold)
+    texts = None
+    if mapping.text_column is not None:
+        text_values = _text_values(frame, rows, source, mapping.text_column, "text")
+        texts = tuple("" if _is_missing(v) else str(v) for v in text_values)
+    image_paths = None
+    if mapping.image_column is not None:
+        image_paths = _read_image_paths(frame, mapping.image_column, rows, source)
 
+    features, kind = build_features(frame, mapping, rows, source, texts, image_paths)
+    check_features(features, kind, mapping, rows, source)
+    check_hit_size(ids, labels, classes, texts, mapping, rows, source)
+    return LabeledData(
+        ids=np.asarray(ids, dtype=np.str_),
+        features=features,
+        feature_kind=kind,
+        noisy_labels=noisy,
+        classes=classes,
+        gold=gold,
+        validation=validation,
+        texts=texts,
+        image_paths=image_paths,
+        name=name,
+    )
+
+
+def _read_ids(
+    frame: pd.DataFrame, mapping: ColumnMapping, rows: npt.NDArray[np.int64], source: str
+) -> list[str]:
+    """The item ids as stored: present, unique, and short enough for the HIT's annotation."""
     from orchestrator.crowd.identity import annotation_fits
 
+    column = mapping.id_column
     ids: list[str] = []
     first_row: dict[str, int] = {}
-    id_values = _text_values(frame, rows, source, mapping.id_column, "id")
-    for value, row in zip(id_values, rows, strict=True):
+    for value, row in zip(_text_values(frame, rows, source, column, "id"), rows, strict=True):
         if _is_missing(value):
-            raise DatasetError("empty id", source=source, row=int(row), column=mapping.id_column)
+            raise DatasetError("empty id", source=source, row=int(row), column=column)
         key = _as_label(value)  # its characters were checked by _text_values
         if len(key) > MAX_ID_CHARS:
             raise DatasetError(
                 f"id of {len(key)} characters; at most {MAX_ID_CHARS} are stored",
                 source=source,
                 row=int(row),
-                column=mapping.id_column,
+                column=column,
             )
         if not _plain_short(key) and not annotation_fits(key):
             raise DatasetError(
@@ -343,26 +387,35 @@ def frame_to_dataset(
                 "than 120 characters so that it is sent hashed",
                 source=source,
                 row=int(row),
-                column=mapping.id_column,
+                column=column,
             )
         if key in first_row:
             raise DatasetError(
                 f"duplicate id {key!r} (first seen in row {first_row[key]})",
                 source=source,
                 row=int(row),
-                column=mapping.id_column,
+                column=column,
             )
         first_row[key] = int(row)
         ids.append(key)
+    return ids
 
+
+def _read_labels(
+    frame: pd.DataFrame, mapping: ColumnMapping, rows: npt.NDArray[np.int64], source: str
+) -> list[str]:
+    """The delivered label of every row, as a class name (none may be missing)."""
+    column = mapping.label_column
     labels: list[str] = []
-    label_values = _text_values(frame, rows, source, mapping.label_column, "label")
-    for value, row in zip(label_values, rows, strict=True):
+    for value, row in zip(_text_values(frame, rows, source, column, "label"), rows, strict=True):
         if _is_missing(value):
-            raise DatasetError(
-                "empty or NaN label", source=source, row=int(row), column=mapping.label_column
-            )
+            raise DatasetError("empty or NaN label", source=source, row=int(row), column=column)
         labels.append(_as_label(value))  # its characters were checked by _text_values
+    return labels
+
+
+def _resolve_classes(labels: list[str], mapping: ColumnMapping, source: str) -> tuple[str, ...]:
+    """The declared classes, else the labels seen (:func:`sort_classes`); at least two."""
     for c in mapping.classes or ():
         _usable(
             c, what=f"declared class {c!r}", source=source, row=None, column=mapping.label_column
@@ -376,91 +429,106 @@ def frame_to_dataset(
         )
     if len(set(classes)) != len(classes):
         raise DatasetError(f"declared classes repeat a name: {list(classes)}", source=source)
-    index = {c: k for k, c in enumerate(classes)}
+    return tuple(classes)
+
+
+def _encode_labels(
+    labels: list[str],
+    index: dict[str, int],
+    rows: npt.NDArray[np.int64],
+    source: str,
+    *,
+    column: str,
+) -> npt.NDArray[np.int64]:
+    """(n,) class index of each delivered label; a label outside the classes is refused."""
     noisy = np.empty(len(labels), dtype=np.int64)
     for i, (label, row) in enumerate(zip(labels, rows, strict=True)):
         if label not in index:
             raise DatasetError(
-                f"label {label!r} is not one of the declared classes {list(classes)}",
+                f"label {label!r} is not one of the declared classes {list(index)}",
                 source=source,
                 row=int(row),
-                column=mapping.label_column,
+                column=column,
             )
         noisy[i] = index[label]
+    return noisy
 
-    gold = np.full(len(labels), UNKNOWN, dtype=np.int64)
-    if mapping.gold_column is not None:
-        gold_values = _text_values(frame, rows, source, mapping.gold_column, "gold label")
-        for i, (value, row) in enumerate(zip(gold_values, rows, strict=True)):
-            if _is_missing(value):
-                continue
-            g = _as_label(value)
-            if g not in index:
-                raise DatasetError(
-                    f"gold label {g!r} is not one of the classes {list(classes)}",
-                    source=source,
-                    row=int(row),
-                    column=mapping.gold_column,
-                )
-            gold[i] = index[g]
 
-    validation = np.zeros(len(labels), dtype=np.bool_)
-    if mapping.validation_column is not None:
-        col = mapping.validation_column
-        for i, (value, row) in enumerate(zip(frame[col].tolist(), rows, strict=True)):
-            one_value(value, source=source, row=int(row), column=col)
-            flag = _as_flag(value, source=source, row=int(row), column=col)
-            if flag and gold[i] == UNKNOWN:
-                raise DatasetError(
-                    "validation item without a gold label"
-                    + (f" (set {mapping.gold_column!r})" if mapping.gold_column else ""),
-                    source=source,
-                    row=int(row),
-                    column=col,
-                )
-            validation[i] = flag
+def _read_gold(
+    frame: pd.DataFrame,
+    mapping: ColumnMapping,
+    rows: npt.NDArray[np.int64],
+    source: str,
+    index: dict[str, int],
+) -> npt.NDArray[np.int64]:
+    """(n,) class index of each gold label, ``UNKNOWN`` where there is none."""
+    gold = np.full(len(rows), UNKNOWN, dtype=np.int64)
+    if mapping.gold_column is None:
+        return gold
+    values = _text_values(frame, rows, source, mapping.gold_column, "gold label")
+    for i, (value, row) in enumerate(zip(values, rows, strict=True)):
+        if _is_missing(value):
+            continue
+        g = _as_label(value)
+        if g not in index:
+            raise DatasetError(
+                f"gold label {g!r} is not one of the classes {list(index)}",
+                source=source,
+                row=int(row),
+                column=mapping.gold_column,
+            )
+        gold[i] = index[g]
+    return gold
 
-    texts = None
-    if mapping.text_column is not None:
-        text_values = _text_values(frame, rows, source, mapping.text_column, "text")
-        texts = tuple("" if _is_missing(v) else str(v) for v in text_values)
-    image_paths = None
-    if mapping.image_column is not None:
-        base = Path(source).parent
-        resolved: list[str] = []
-        for value, row in zip(frame[mapping.image_column].tolist(), rows, strict=True):
-            one_value(value, source=source, row=int(row), column=mapping.image_column)
-            if _is_missing(value):
-                raise DatasetError(
-                    "empty image path", source=source, row=int(row), column=mapping.image_column
-                )
-            p = Path(str(value))
-            p = p if p.is_absolute() else base / p
-            if not p.is_file():
-                raise DatasetError(
-                    f"image {str(value)!r} not found (looked at {p})",
-                    source=source,
-                    row=int(row),
-                    column=mapping.image_column,
-                )
-            resolved.append(str(p))
-        image_paths = tuple(resolved)
 
-    features, kind = build_features(frame, mapping, rows, source, texts, image_paths)
-    check_features(features, kind, mapping, rows, source)
-    check_hit_size(ids, labels, tuple(classes), texts, mapping, rows, source)
-    return LabeledData(
-        ids=np.asarray(ids, dtype=np.str_),
-        features=features,
-        feature_kind=kind,
-        noisy_labels=noisy,
-        classes=tuple(classes),
-        gold=gold,
-        validation=validation,
-        texts=texts,
-        image_paths=image_paths,
-        name=name,
-    )
+def _read_validation(
+    frame: pd.DataFrame,
+    mapping: ColumnMapping,
+    rows: npt.NDArray[np.int64],
+    source: str,
+    gold: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """(n,) validation flags; a validation item needs a gold label."""
+    validation = np.zeros(len(rows), dtype=np.bool_)
+    col = mapping.validation_column
+    if col is None:
+        return validation
+    for i, (value, row) in enumerate(zip(frame[col].tolist(), rows, strict=True)):
+        one_value(value, source=source, row=int(row), column=col)
+        flag = _as_flag(value, source=source, row=int(row), column=col)
+        if flag and gold[i] == UNKNOWN:
+            raise DatasetError(
+                "validation item without a gold label"
+                + (f" (set {mapping.gold_column!r})" if mapping.gold_column else ""),
+                source=source,
+                row=int(row),
+                column=col,
+            )
+        validation[i] = flag
+    return validation
+
+
+def _read_image_paths(
+    frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64], source: str
+) -> tuple[str, ...]:
+    """Each row's image as an existing file; relative paths are relative to the dataset file."""
+    base = Path(source).parent
+    resolved: list[str] = []
+    for value, row in zip(frame[column].tolist(), rows, strict=True):
+        one_value(value, source=source, row=int(row), column=column)
+        if _is_missing(value):
+            raise DatasetError("empty image path", source=source, row=int(row), column=column)
+        p = Path(str(value))
+        p = p if p.is_absolute() else base / p
+        if not p.is_file():
+            raise DatasetError(
+                f"image {str(value)!r} not found (looked at {p})",
+                source=source,
+                row=int(row),
+                column=column,
+            )
+        resolved.append(str(p))
+    return tuple(resolved)
 
 
 def _as_flag(value: Any, *, source: str, row: int, column: str) -> bool:
