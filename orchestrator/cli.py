@@ -422,14 +422,14 @@ def campaign_cancel(
 def campaign_run(campaign_id: CampaignIdArg) -> None:
     """Drive a running campaign in the foreground against the configured MTurk endpoint."""
     from orchestrator.crowd.mturk import MTurkPlatform
-    from orchestrator.scheduler.mturk_stage import MTurkStage
+    from orchestrator.scheduler.platform_stage import PlatformStage
     from orchestrator.scheduler.runner import RoundRunner
     from orchestrator.settings import get_settings
 
     engine = _engine()
     platform = MTurkPlatform.from_settings(get_settings().mturk)
     runner = RoundRunner(
-        engine, MTurkStage(engine, platform), progress=lambda e, i: console.print(f"{e}: {i}")
+        engine, PlatformStage(engine, platform), progress=lambda e, i: console.print(f"{e}: {i}")
     )
     try:
         runner.run(campaign_id)
