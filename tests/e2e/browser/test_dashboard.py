@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +17,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "api"))
-from api_synthetic import build_campaign
+from tests.integration.api.api_synthetic import build_campaign
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_cli import run_cli
+
+from tests.e2e.cli.test_cli import run_cli
 
 COMMANDS = [
     ("campaign", "run"),

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import run_cli
+
+from tests.e2e.cli.test_cli import run_cli
 
 CSV = "id,label,x,y\n" + "".join(f"i{k},{'ab'[k % 2]},{k / 10:.1f},0.5\n" for k in range(10))
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_client import Api, make_api
 from sqlalchemy.engine import Engine
+
+from tests.integration.api.api_client import Api, make_api
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from api_client import Api, make_api
-from api_synthetic import build_campaign
 from sqlalchemy.engine import Engine
 
 from orchestrator.api.keys import create_api_key, revoke_api_key
@@ -20,6 +18,8 @@ from orchestrator.api.schemas import StatusOut
 from orchestrator.db.models import CampaignStatus
 from orchestrator.export import EXPORT_COLUMNS
 from orchestrator.export.campaign import campaign_export_rows
+from tests.integration.api.api_client import Api, make_api
+from tests.integration.api.api_synthetic import build_campaign
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 

@@ -3,13 +3,13 @@ the key; logout and key revocation end it; every HTML page carries the security 
 
 from __future__ import annotations
 
-from api_client import Api
-from api_synthetic import build_campaign
 from sqlmodel import Session, select
 
 from orchestrator.api.deps import COOKIE_NAME
 from orchestrator.api.keys import revoke_api_key
 from orchestrator.db.models import BrowserSession
+from tests.integration.api.api_client import Api
+from tests.integration.api.api_synthetic import build_campaign
 
 
 def _login(api: Api, who: str) -> str:

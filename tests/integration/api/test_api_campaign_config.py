@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from api_client import Api
 from sqlmodel import Session, select
-from test_api import CSV_OK, assert_problem, upload
 
 from orchestrator.db.models import Campaign, CampaignStatus, Round
+from tests.integration.api.api_client import Api
+from tests.integration.api.test_api import CSV_OK, assert_problem, upload
 
 CASES: list[tuple[dict[str, Any], str]] = [
     ({"model": {"nope": 1}}, "config.model.nope"),

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_client import make_api
-from api_synthetic import build_campaign
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -19,6 +17,8 @@ from orchestrator.db.models import Hit, HitStatus, Item, Round
 from orchestrator.scheduler.lease import claim_lease
 from orchestrator.simulator import SimulatorConfig, start_simulator
 from orchestrator.simulator.server import RunningSimulator
+from tests.integration.api.api_client import make_api
+from tests.integration.api.api_synthetic import build_campaign
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from dataclasses import replace
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from api_client import Api, make_api
 from sklearn.metrics import roc_auc_score
-from test_api import assert_problem
 
 from orchestrator.data.builtin import load_builtin
 from orchestrator.data.dataset import LabeledData
 from orchestrator.data.noise import inject_noise
 from orchestrator.export import EXPORT_COLUMNS
+from tests.integration.api.api_client import Api, make_api
+from tests.integration.api.test_api import assert_problem
 
 N_ITEMS = 500
 FAST = {"epochs": 30, "beta": 0.1}  # ~1 s on one core for 500 digits

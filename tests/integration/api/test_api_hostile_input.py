@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 import threading
 
-from api_client import Api
-from api_synthetic import build_campaign
-from test_api import CSV_OK, assert_problem, upload
+from tests.integration.api.api_client import Api
+from tests.integration.api.api_synthetic import build_campaign
+from tests.integration.api.test_api import CSV_OK, assert_problem, upload
 
 
 def test_integers_past_sql_range_are_422_not_500(api: Api) -> None:

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from api_client import Api
 from sqlmodel import Session, select
-from test_api import assert_problem
 
 from orchestrator.data.store import load_dataset
 from orchestrator.db.models import Dataset, Item
+from tests.integration.api.api_client import Api
+from tests.integration.api.test_api import assert_problem
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_client import make_api
 from sqlalchemy.engine import Engine
+
+from tests.integration.api.api_client import make_api
 
 pytestmark = pytest.mark.slow
 

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from api_client import Api
-from api_synthetic import build_campaign
 from sqlmodel import Session
 
 from orchestrator.campaigns.lifecycle import VERBS, Verb
 from orchestrator.db.models import Campaign, CampaignStatus
+from tests.integration.api.api_client import Api
+from tests.integration.api.api_synthetic import build_campaign
 
 #: (state, verb) → the state after the verb, or None where the verb is refused.
 EXPECTED: dict[tuple[CampaignStatus, Verb], CampaignStatus | None] = {

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from api_synthetic import build_campaign, expected_labels
 from sqlalchemy.engine import Engine
 
 from orchestrator.export import EXPORT_COLUMNS, ExportRow, write_export
@@ -24,6 +23,7 @@ from orchestrator.export.campaign import (
     label_context,
 )
 from orchestrator.export.writer import iter_export_bytes
+from tests.integration.api.api_synthetic import build_campaign, expected_labels
 
 
 def test_rows_follow_precedence(engine: Engine, tmp_path: Path) -> None:

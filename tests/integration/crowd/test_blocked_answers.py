@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import col, select
 
 from orchestrator.crowd.campaign_crowd import CampaignCrowd
@@ -14,6 +13,7 @@ from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Answer, Assignment, Hit, Worker
 from orchestrator.scheduler.platform_stage import PlatformStage
+from tests.integration.crowd.crowd_helpers import connect, make_campaign
 
 
 def test_answers_of_gold_failing_workers_are_not_aggregated(db, simulator_factory):

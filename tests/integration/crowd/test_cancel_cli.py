@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import Session, select
 
 from orchestrator.crowd.campaign_crowd import CampaignCrowd
@@ -20,6 +19,7 @@ from orchestrator.crowd.publish import publish_items
 from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
 from orchestrator.scheduler.lease import claim_lease
+from tests.integration.crowd.crowd_helpers import connect, make_campaign
 
 
 def _cancel(db_url: str, endpoint: str, campaign_id: object) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import select
 
 from orchestrator.crowd.campaign_crowd import CampaignCrowd
@@ -28,6 +27,7 @@ from orchestrator.crowd.render import TaskRenderer
 from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Assignment, AssignmentStatus, Hit, HitStatus
+from tests.integration.crowd.crowd_helpers import connect, make_campaign
 
 HERE = Path(__file__).parent
 FAULTS = {"throttle_rate": 0.20, "error_rate": 0.05}

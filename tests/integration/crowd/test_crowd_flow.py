@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import select
 
 from orchestrator.crowd.campaign_crowd import CampaignCrowd
@@ -16,6 +15,7 @@ from orchestrator.crowd.render import TaskRenderer
 from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Answer, Assignment, AssignmentStatus, Hit, HitStatus
+from tests.integration.crowd.crowd_helpers import connect, make_campaign
 
 
 def poll_until_done(crowd, timeout=20.0):

@@ -8,7 +8,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from crowd_helpers import connect, make_campaign  # type: ignore[import-not-found]
 from sqlmodel import select
 
 from orchestrator.crowd.bonus import send_bonus
@@ -34,6 +33,7 @@ from orchestrator.db.models import (
     LedgerEntry,
     Worker,
 )
+from tests.integration.crowd.crowd_helpers import connect, make_campaign
 
 R = TaskRenderer()
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from crowd_helpers import connect  # type: ignore[import-not-found]
 
 from orchestrator.crowd.platform import (
     QUAL_PERCENT_APPROVED,
@@ -28,6 +27,7 @@ from orchestrator.crowd.platform import (
     QualificationRequirement,
 )
 from orchestrator.crowd.render import ItemView, TaskRenderer
+from tests.integration.crowd.crowd_helpers import connect
 
 SPEC = HitTypeSpec(
     title="Verify a label",

@@ -12,7 +12,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-from crowd_helpers import make_campaign  # type: ignore[import-not-found]
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -23,6 +22,7 @@ from orchestrator.crowd.ledger import (
     lock_campaign,
 )
 from orchestrator.db.models import LedgerKind
+from tests.integration.crowd.crowd_helpers import make_campaign
 
 N_THREADS = 8
 PER_THREAD = 6

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from crowd_helpers import connect  # type: ignore[import-not-found]
-from test_crowd_platform_contract import SPEC, question, wait_n  # type: ignore[import-not-found]
 
 from orchestrator.crowd.platform import HitRequest, HitTypeSpec, InvalidRequestError
 from orchestrator.crowd.render import ItemView, TaskRenderer, html_question
@@ -20,6 +18,8 @@ from orchestrator.simulator.question_rules import (
     QuestionRuleError,
     check_question,
 )
+from tests.integration.crowd.crowd_helpers import connect
+from tests.integration.crowd.test_crowd_platform_contract import SPEC, question, wait_n
 
 FORM = '<!DOCTYPE html><form><input name="assignmentId"><button type="submit">go</button></form>'
 

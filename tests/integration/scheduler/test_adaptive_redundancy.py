@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from campaign_setup import make_campaign  # type: ignore[import-not-found]
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -23,6 +22,7 @@ from orchestrator.db.models import Hit, Round, RoundStatus
 from orchestrator.scheduler.platform_stage import PlatformStage
 from orchestrator.scheduler.runner import RoundRunner
 from orchestrator.simulator import SimulatorConfig, run_simulator
+from tests.integration.scheduler.campaign_setup import make_campaign
 
 COIN_FLIPPERS = {
     "n_workers": 40,

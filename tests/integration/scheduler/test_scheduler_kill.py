@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from campaign_setup import (  # type: ignore[import-not-found]
+from sqlalchemy.engine import Engine
+
+from orchestrator.simulator import SimulatorConfig, start_simulator
+from orchestrator.simulator.server import RunningSimulator
+from tests.integration.scheduler.campaign_setup import (
     ORDER,
     TinyCampaign,
     campaign_state,
@@ -30,10 +34,6 @@ from campaign_setup import (  # type: ignore[import-not-found]
     tail,
     wait_for,
 )
-from sqlalchemy.engine import Engine
-
-from orchestrator.simulator import SimulatorConfig, start_simulator
-from orchestrator.simulator.server import RunningSimulator
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from campaign_setup import TinyCampaign, campaign_state, make_campaign  # type: ignore[import-not-found]
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -26,6 +25,7 @@ from orchestrator.scheduler.service import CampaignService, build_scheduler, ser
 from orchestrator.settings import SchedulerSettings, Settings
 from orchestrator.simulator import SimulatorConfig, start_simulator
 from orchestrator.simulator.server import RunningSimulator
+from tests.integration.scheduler.campaign_setup import TinyCampaign, campaign_state, make_campaign
 
 
 def _settings(engine: Engine, sim: RunningSimulator, **scheduler: Any) -> Settings:

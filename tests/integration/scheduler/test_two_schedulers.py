@@ -16,16 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from campaign_setup import (  # type: ignore[import-not-found]
-    campaign_state,
-    check_invariants,
-    make_campaign,
-    make_dataset,
-    scheduler_env,
-    start_scheduler,
-    tail,
-    wait_for,
-)
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -35,6 +25,16 @@ from orchestrator.db.engine import make_engine, session_scope
 from orchestrator.db.models import Campaign, Hit, HitStatus, LedgerEntry, LedgerKind, Round
 from orchestrator.scheduler.platform_stage import PlatformStage
 from orchestrator.simulator import SimulatorConfig, run_simulator
+from tests.integration.scheduler.campaign_setup import (
+    campaign_state,
+    check_invariants,
+    make_campaign,
+    make_dataset,
+    scheduler_env,
+    start_scheduler,
+    tail,
+    wait_for,
+)
 
 
 @pytest.mark.postgres

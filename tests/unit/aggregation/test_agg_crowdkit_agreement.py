@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from aggsim import accuracy, simulate
 
 import aggregation as ag
+from tests.unit.aggregation.aggsim import accuracy, simulate
 
 ck = pytest.importorskip("crowdkit.aggregation")
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:crowdkit.*")

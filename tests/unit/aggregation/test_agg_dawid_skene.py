@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from aggsim import accuracy, simulate
 
 import aggregation as ag
+from tests.unit.aggregation.aggsim import accuracy, simulate
 
 
 def test_fitted_attributes_have_documented_shapes() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from aggsim import accuracy, add_perfect_worker, simulate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aggregation as ag
+from tests.unit.aggregation.aggsim import accuracy, add_perfect_worker, simulate
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from aggsim import simulate
 from scipy import stats
 
 import aggregation as ag
+from tests.unit.aggregation.aggsim import simulate
 
 
 def _frame(rows: list[tuple[object, object, object]]) -> pd.DataFrame:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from test_importer import FEATS, expect_error, write
 
 from orchestrator.data.errors import DatasetError
 from orchestrator.data.importer import MAX_ID_CHARS, ColumnMapping, read_dataset_file
 from orchestrator.db.models import FeatureKind
+from tests.unit.data.test_importer import FEATS, expect_error, write
 
 TEXT = ColumnMapping(feature_columns=("f1",), text_column="t")
 
