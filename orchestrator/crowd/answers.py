@@ -36,36 +36,53 @@ def _local(tag: str) -> str:
 
 def parse_fields(xml: str | None) -> tuple[dict[str, str], str | None]:
     """The ``QuestionIdentifier → FreeText`` pairs of a document, and a problem (or None)."""
-    if not xml or not xml.strip():
-        return {}, "empty answer"
-    if len(xml.encode("utf-8", errors="replace")) > MAX_ANSWER_BYTES:
-        return {}, "answer too large"
-    head = xml[:4096].upper()
-    if "<!DOCTYPE" in head or "<!ENTITY" in xml.upper():
-        return {}, "answer declares a DTD or entities"
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        return {}, f"malformed XML: {exc}"
-    if _local(root.tag) != "QuestionFormAnswers":
-        return {}, f"unexpected root element {_local(root.tag)!r}"
+    root, problem = _parse_root(xml)
+    if root is None:
+        return {}, problem
     fields: dict[str, str] = {}
     for ans in root:
         if _local(ans.tag) != "Answer":
             continue
-        qid: str | None = None
-        value: str | None = None
-        for child in ans:
-            name = _local(child.tag)
-            if name == "QuestionIdentifier":
-                qid = (child.text or "").strip()
-            elif name == "FreeText":
-                value = child.text or ""
-            elif name == "SelectionIdentifier":
-                value = (child.text or "") if value is None else value + "|" + (child.text or "")
+        qid, value = _answer_field(ans)
         if qid:
             fields[qid] = (value or "").strip()
     return fields, None
+
+
+def _parse_root(xml: str | None) -> tuple[ET.Element | None, str | None]:
+    """(the ``QuestionFormAnswers`` element, None), or (None, why the document is refused).
+
+    Refused before parsing: empty, oversized, or declaring a DTD or entities (the worker
+    controls this text; entity expansion is how XML bombs work)."""
+    if not xml or not xml.strip():
+        return None, "empty answer"
+    if len(xml.encode("utf-8", errors="replace")) > MAX_ANSWER_BYTES:
+        return None, "answer too large"
+    head = xml[:4096].upper()
+    if "<!DOCTYPE" in head or "<!ENTITY" in xml.upper():
+        return None, "answer declares a DTD or entities"
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        return None, f"malformed XML: {exc}"
+    if _local(root.tag) != "QuestionFormAnswers":
+        return None, f"unexpected root element {_local(root.tag)!r}"
+    return root, None
+
+
+def _answer_field(ans: ET.Element) -> tuple[str | None, str | None]:
+    """(question id, value) of one ``Answer``; several selections join with ``|``."""
+    qid: str | None = None
+    value: str | None = None
+    for child in ans:
+        name = _local(child.tag)
+        if name == "QuestionIdentifier":
+            qid = (child.text or "").strip()
+        elif name == "FreeText":
+            value = child.text or ""
+        elif name == "SelectionIdentifier":
+            value = (child.text or "") if value is None else value + "|" + (child.text or "")
+    return qid, value
 
 
 def parse_answer(xml: str | None, options: Collection[str] | None = None) -> ParsedAnswer:
