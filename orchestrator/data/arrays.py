@@ -99,22 +99,25 @@ def dataset_from_arrays(
     return ArrayDataset(data, class_values, series.to_numpy(), index)
 
 
-def _feature_matrix(features: Any) -> tuple[npt.NDArray[np.float32], list[str] | None]:
-    """(n, d) float32 features and the column names of a DataFrame (None otherwise)."""
-    column_names: list[str] | None = None
+def _raw_features(features: Any) -> tuple[Any, list[str] | None]:
+    """The features as something numpy can read, and a DataFrame's column names (else None)."""
     if isinstance(features, pd.DataFrame):
-        column_names = [str(c) for c in features.columns]
         for c in features.columns:
             if not pd.api.types.is_numeric_dtype(features[c]):
                 raise ValueError(
                     f"features column {c!r} is not numeric (dtype {features[c].dtype}); encode "
                     "it as numbers first"
                 )
-        raw: Any = features.to_numpy(dtype=np.float64, na_value=np.nan)
-    elif hasattr(features, "toarray"):  # scipy.sparse: the model reads dense rows anyway
-        raw = features.toarray()
-    else:
-        raw = features
+        names = [str(c) for c in features.columns]
+        return features.to_numpy(dtype=np.float64, na_value=np.nan), names
+    if hasattr(features, "toarray"):  # scipy.sparse: the model reads dense rows anyway
+        return features.toarray(), None
+    return features, None
+
+
+def _feature_matrix(features: Any) -> tuple[npt.NDArray[np.float32], list[str] | None]:
+    """(n, d) float32 features and the column names of a DataFrame (None otherwise)."""
+    raw, column_names = _raw_features(features)
     try:
         x = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:

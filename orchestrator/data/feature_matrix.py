@@ -129,40 +129,44 @@ def _numeric_column(series: pd.Series, rows: np.ndarray, source: str, col: str) 
     return values.astype(np.float32)
 
 
+def _vector_cell(value: Any, row: int, source: str, col: str) -> Any:
+    """One vector cell as a Python list (a JSON string is decoded); refused when it nests."""
+    vec = value
+    if isinstance(vec, str):
+        try:
+            vec = json.loads(vec)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(
+                f"vector is not a JSON list of numbers: {exc.msg}",
+                source=source,
+                row=row,
+                column=col,
+            ) from exc
+        except RecursionError:
+            raise DatasetError(
+                "vector nested too deeply to read; it must be a flat list of numbers",
+                source=source,
+                row=row,
+                column=col,
+            ) from None
+    if isinstance(vec, np.ndarray):
+        vec = vec.tolist()
+    if isinstance(vec, list) and any(isinstance(v, list | tuple | dict | np.ndarray) for v in vec):
+        raise DatasetError(
+            "vector must be a flat list of numbers (this one nests lists or objects: "
+            "2-D vectors are not features)",
+            source=source,
+            row=row,
+            column=col,
+        )
+    return vec
+
+
 def _vector_column(series: pd.Series, rows: np.ndarray, source: str, col: str) -> np.ndarray:
     vectors: list[np.ndarray] = []
     width: int | None = None
     for value, row in zip(series.tolist(), rows, strict=True):
-        vec = value
-        if isinstance(vec, str):
-            try:
-                vec = json.loads(vec)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(
-                    f"vector is not a JSON list of numbers: {exc.msg}",
-                    source=source,
-                    row=int(row),
-                    column=col,
-                ) from exc
-            except RecursionError:
-                raise DatasetError(
-                    "vector nested too deeply to read; it must be a flat list of numbers",
-                    source=source,
-                    row=int(row),
-                    column=col,
-                ) from None
-        if isinstance(vec, np.ndarray):
-            vec = vec.tolist()
-        if isinstance(vec, list) and any(
-            isinstance(v, list | tuple | dict | np.ndarray) for v in vec
-        ):
-            raise DatasetError(
-                "vector must be a flat list of numbers (this one nests lists or objects: "
-                "2-D vectors are not features)",
-                source=source,
-                row=int(row),
-                column=col,
-            )
+        vec = _vector_cell(value, int(row), source, col)
         if not isinstance(vec, list) or not vec:
             raise DatasetError(
                 "vector must be a non-empty list of numbers",
