@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "api"))
+sys.path.insert(0, str(ROOT))  # for tests.factories, which is not installed
 
 
 def main() -> None:
-    from api_synthetic import build_campaign
-
     from orchestrator.api import create_app
     from orchestrator.api.keys import create_api_key
     from orchestrator.db.engine import make_engine
     from orchestrator.db.migrate import upgrade
     from orchestrator.settings import Settings
+    from tests.factories.stored_campaign import build_campaign
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=5000)

@@ -29,7 +29,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "api"))
+sys.path.insert(0, str(ROOT))  # for tests.factories, which is not installed
 
 
 def _free_port() -> int:
@@ -84,11 +84,10 @@ def _database(kind: str, workdir: Path) -> tuple[str, object]:
 
 
 def bench_one(kind: str, args: argparse.Namespace, cache_ttl: float) -> list[dict[str, Any]]:
-    from api_synthetic import build_campaign
-
     from orchestrator.api.keys import create_api_key
     from orchestrator.db.engine import make_engine
     from orchestrator.db.migrate import upgrade
+    from tests.factories.stored_campaign import build_campaign
 
     workdir = Path(tempfile.mkdtemp(prefix="crowdclean-bench-api-"))
     url, cleanup = _database(kind, workdir)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.api.api_synthetic import build_campaign
+from tests.factories.stored_campaign import build_campaign
 
 pytestmark = pytest.mark.browser
 

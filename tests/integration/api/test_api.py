@@ -18,8 +18,8 @@ from orchestrator.api.schemas import StatusOut
 from orchestrator.db.models import CampaignStatus
 from orchestrator.export import EXPORT_COLUMNS
 from orchestrator.export.campaign import campaign_export_rows
+from tests.factories.stored_campaign import build_campaign
 from tests.integration.api.api_client import Api, make_api
-from tests.integration.api.api_synthetic import build_campaign
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 

@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 from orchestrator.api.deps import COOKIE_NAME
 from orchestrator.api.keys import revoke_api_key
 from orchestrator.db.models import BrowserSession
+from tests.factories.stored_campaign import build_campaign
 from tests.integration.api.api_client import Api
-from tests.integration.api.api_synthetic import build_campaign
 
 
 def _login(api: Api, who: str) -> str:

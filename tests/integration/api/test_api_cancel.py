@@ -17,8 +17,8 @@ from orchestrator.db.models import Hit, HitStatus, Item, Round
 from orchestrator.scheduler.lease import claim_lease
 from orchestrator.simulator import SimulatorConfig, start_simulator
 from orchestrator.simulator.server import RunningSimulator
+from tests.factories.stored_campaign import build_campaign
 from tests.integration.api.api_client import make_api
-from tests.integration.api.api_synthetic import build_campaign
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 import threading
 
+from tests.factories.stored_campaign import build_campaign
 from tests.integration.api.api_client import Api
-from tests.integration.api.api_synthetic import build_campaign
 from tests.integration.api.test_api import CSV_OK, assert_problem, upload
 
 

@@ -18,8 +18,8 @@ from sqlmodel import Session
 
 from orchestrator.campaigns.lifecycle import VERBS, Verb
 from orchestrator.db.models import Campaign, CampaignStatus
+from tests.factories.stored_campaign import build_campaign
 from tests.integration.api.api_client import Api
-from tests.integration.api.api_synthetic import build_campaign
 
 #: (state, verb) → the state after the verb, or None where the verb is refused.
 EXPECTED: dict[tuple[CampaignStatus, Verb], CampaignStatus | None] = {

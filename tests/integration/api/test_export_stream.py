@@ -23,7 +23,7 @@ from orchestrator.export.campaign import (
     label_context,
 )
 from orchestrator.export.writer import iter_export_bytes
-from tests.integration.api.api_synthetic import build_campaign, expected_labels
+from tests.factories.stored_campaign import build_campaign, expected_labels
 
 
 def test_rows_follow_precedence(engine: Engine, tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Answer, Assignment, Hit, Worker
 from orchestrator.scheduler.platform_stage import PlatformStage
-from tests.integration.crowd.crowd_helpers import connect, make_campaign
+from tests.factories.crowd_campaign import make_crowd_campaign
+from tests.factories.simulators import connect
 
 
 def test_answers_of_gold_failing_workers_are_not_aggregated(db, simulator_factory):
-    c = make_campaign(
+    c = make_crowd_campaign(
         db,
         n_items=6,
         n_gold=12,

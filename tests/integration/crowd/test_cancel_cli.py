@@ -19,7 +19,8 @@ from orchestrator.crowd.publish import publish_items
 from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
 from orchestrator.scheduler.lease import claim_lease
-from tests.integration.crowd.crowd_helpers import connect, make_campaign
+from tests.factories.crowd_campaign import make_crowd_campaign
+from tests.factories.simulators import connect
 
 
 def _cancel(db_url: str, endpoint: str, campaign_id: object) -> subprocess.CompletedProcess[str]:
@@ -41,7 +42,7 @@ def _cancel(db_url: str, endpoint: str, campaign_id: object) -> subprocess.Compl
 
 
 def test_cancel_disposes_every_hit_and_releases_the_money(db, simulator_factory, tmp_path: Path):
-    c = make_campaign(db, n_items=3, crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=3, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, workers={"mean_arrival_s": 1e6})  # nobody comes
     crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
     publish_items(crowd, c.round_id, c.item_ids, renderer=TaskRenderer())

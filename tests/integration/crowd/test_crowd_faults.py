@@ -27,7 +27,8 @@ from orchestrator.crowd.render import TaskRenderer
 from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Assignment, AssignmentStatus, Hit, HitStatus
-from tests.integration.crowd.crowd_helpers import connect, make_campaign
+from tests.factories.crowd_campaign import make_crowd_campaign
+from tests.factories.simulators import connect
 
 HERE = Path(__file__).parent
 FAULTS = {"throttle_rate": 0.20, "error_rate": 0.05}
@@ -66,7 +67,7 @@ def finish(crowd, timeout=60.0):
 
 
 def test_throttling_and_server_faults(db, simulator_factory):
-    c = make_campaign(db, n_items=6, n_gold=2, budget="3.00", crowd={"gold_rate": 0.15})
+    c = make_crowd_campaign(db, n_items=6, n_gold=2, budget="3.00", crowd={"gold_rate": 0.15})
     sim = simulator_factory(oracle=c.oracle, faults=FAULTS)
     crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
     rep = publish_items(crowd, c.round_id, c.item_ids, renderer=TaskRenderer())
@@ -135,7 +136,7 @@ def _run(job, timeout=120):
 
 
 def test_sigkill_mid_publish_then_restart(tmp_path, db, simulator_factory):
-    c = make_campaign(db, n_items=9, n_gold=1, budget="4.00", crowd={"gold_rate": 0.1})
+    c = make_crowd_campaign(db, n_items=9, n_gold=1, budget="4.00", crowd={"gold_rate": 0.1})
     sim = simulator_factory(oracle=c.oracle, faults={**FAULTS, "latency_s": 0.03})
     job = _job(tmp_path, db, sim, c)
     _run_and_kill(job, sim, kill_after_hits=3)
@@ -155,7 +156,7 @@ def test_sigkill_mid_publish_then_restart(tmp_path, db, simulator_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_points", [(3, 11, 25), (1, 2, 30)])
 def test_repeated_sigkills_through_publish_and_settle(tmp_path, db, simulator_factory, kill_points):
-    c = make_campaign(db, n_items=36, n_gold=6, budget="8.00", crowd={"gold_rate": 0.1})
+    c = make_crowd_campaign(db, n_items=36, n_gold=6, budget="8.00", crowd={"gold_rate": 0.1})
     sim = simulator_factory(
         oracle=c.oracle, faults={**FAULTS, "latency_s": 0.02, "consistency_lag_s": 300}
     )

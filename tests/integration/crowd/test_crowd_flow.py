@@ -15,7 +15,8 @@ from orchestrator.crowd.render import TaskRenderer
 from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Answer, Assignment, AssignmentStatus, Hit, HitStatus
-from tests.integration.crowd.crowd_helpers import connect, make_campaign
+from tests.factories.crowd_campaign import make_crowd_campaign
+from tests.factories.simulators import connect
 
 
 def poll_until_done(crowd, timeout=20.0):
@@ -31,7 +32,7 @@ def poll_until_done(crowd, timeout=20.0):
 
 
 def test_publish_collect_settle(db, simulator_factory):
-    c = make_campaign(db, n_items=6, n_gold=4, crowd={"gold_rate": 0.34})
+    c = make_crowd_campaign(db, n_items=6, n_gold=4, crowd={"gold_rate": 0.34})
     sim = simulator_factory(oracle=c.oracle)
     crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
     rep = publish_items(crowd, c.round_id, c.item_ids, renderer=TaskRenderer())

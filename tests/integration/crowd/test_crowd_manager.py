@@ -33,7 +33,8 @@ from orchestrator.db.models import (
     LedgerEntry,
     Worker,
 )
-from tests.integration.crowd.crowd_helpers import connect, make_campaign
+from tests.factories.crowd_campaign import make_crowd_campaign
+from tests.factories.simulators import connect
 
 R = TaskRenderer()
 
@@ -53,7 +54,7 @@ def collect_all(crowd, timeout=15.0):
 
 
 def test_bad_reward_is_refused_before_any_call(db, simulator_factory):
-    c = make_campaign(db, reward="0.05")
+    c = make_crowd_campaign(db, reward="0.05")
     with session_scope(db) as s:
         s.get(Campaign, c.campaign_id).reward_usd = Decimal("0.125")
     sim = simulator_factory(oracle=c.oracle)
@@ -67,7 +68,7 @@ def test_bad_reward_is_refused_before_any_call(db, simulator_factory):
 
 def test_budget_cap_skips_what_does_not_fit(db, simulator_factory):
     # one HIT costs 3 × 0.05 × 1.2 = 0.18 USD; 0.50 USD fits two
-    c = make_campaign(db, n_items=5, budget="0.50", crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=5, budget="0.50", crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
     crowd = CampaignCrowd.load(db, platform, c.campaign_id)
@@ -83,7 +84,7 @@ def test_budget_cap_skips_what_does_not_fit(db, simulator_factory):
 
 
 def test_request_more_respects_nine_and_cap(db, simulator_factory):
-    c = make_campaign(db, n_items=1, budget="5.00", crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=1, budget="5.00", crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
     crowd = CampaignCrowd.load(db, platform, c.campaign_id)
@@ -101,7 +102,7 @@ def test_request_more_respects_nine_and_cap(db, simulator_factory):
 
 
 def test_insufficient_balance_refuses_before_writing(db, simulator_factory):
-    c = make_campaign(db, n_items=3)
+    c = make_crowd_campaign(db, n_items=3)
     sim = simulator_factory(oracle=c.oracle, initial_balance_usd=Decimal("0.20"))
     crowd = CampaignCrowd.load(db, connect(sim), c.campaign_id)
     with pytest.raises(InsufficientBalanceError):
@@ -112,7 +113,7 @@ def test_insufficient_balance_refuses_before_writing(db, simulator_factory):
 
 
 def test_eventual_consistency_keeps_decisions_pending(db, simulator_factory):
-    c = make_campaign(db, n_items=2, crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=2, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, faults={"consistency_lag_s": 1500.0})
     platform = connect(sim)  # lag = 1500 s × 0.001 = 1.5 s after each submission
     crowd = CampaignCrowd.load(db, platform, c.campaign_id)
@@ -133,7 +134,7 @@ def test_eventual_consistency_keeps_decisions_pending(db, simulator_factory):
 
 
 def test_rejection_needs_evidence_and_sends_feedback(db, simulator_factory):
-    c = make_campaign(db, n_items=1, crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=1, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
     crowd = CampaignCrowd.load(db, platform, c.campaign_id)
@@ -164,7 +165,7 @@ def test_rejection_needs_evidence_and_sends_feedback(db, simulator_factory):
 
 
 def test_gold_failures_block_workers(db, simulator_factory):
-    c = make_campaign(
+    c = make_crowd_campaign(
         db,
         n_items=4,
         n_gold=12,
@@ -195,7 +196,7 @@ def test_gold_failures_block_workers(db, simulator_factory):
 
 
 def test_bonus_once_per_key(db, simulator_factory):
-    c = make_campaign(db, n_items=1, crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=1, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle)
     platform = connect(sim)
     crowd = CampaignCrowd.load(db, platform, c.campaign_id)
@@ -214,7 +215,7 @@ def test_bonus_once_per_key(db, simulator_factory):
 
 
 def test_cancel_expires_settles_and_disposes(db, simulator_factory):
-    c = make_campaign(db, n_items=3, crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=3, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, workers={"mean_arrival_s": 1e6})  # nobody comes
     platform = connect(sim)
     crowd = CampaignCrowd.load(db, platform, c.campaign_id)
@@ -229,7 +230,7 @@ def test_cancel_expires_settles_and_disposes(db, simulator_factory):
 
 
 def test_reconcile_adopts_intents_and_reports_orphans(db, simulator_factory):
-    c = make_campaign(db, n_items=2, crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=2, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, simulate_workers=False)
     platform = connect(sim)
     type_id = platform.create_hit_type(
@@ -279,7 +280,7 @@ def test_reconcile_adopts_intents_and_reports_orphans(db, simulator_factory):
 
 
 def test_garbage_answers_become_unusable(db, simulator_factory):
-    c = make_campaign(db, n_items=1, assignments=3, crowd={"gold_rate": 0})
+    c = make_crowd_campaign(db, n_items=1, assignments=3, crowd={"gold_rate": 0})
     sim = simulator_factory(oracle=c.oracle, simulate_workers=False)
     platform = connect(sim)
     crowd = CampaignCrowd.load(db, platform, c.campaign_id)

@@ -27,7 +27,7 @@ from orchestrator.crowd.platform import (
     QualificationRequirement,
 )
 from orchestrator.crowd.render import ItemView, TaskRenderer
-from tests.integration.crowd.crowd_helpers import connect
+from tests.factories.simulators import connect
 
 SPEC = HitTypeSpec(
     title="Verify a label",

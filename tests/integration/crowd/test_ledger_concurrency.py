@@ -22,7 +22,7 @@ from orchestrator.crowd.ledger import (
     lock_campaign,
 )
 from orchestrator.db.models import LedgerKind
-from tests.integration.crowd.crowd_helpers import make_campaign
+from tests.factories.crowd_campaign import make_crowd_campaign
 
 N_THREADS = 8
 PER_THREAD = 6
@@ -31,7 +31,7 @@ PER_THREAD = 6
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
 def test_concurrent_bookings_never_pass_the_cap(engine: Engine) -> None:
     # 0.50 + 20 % fee = 0.60 per booking; a 6.00 cap admits exactly 10 of the 48 attempts.
-    camp = make_campaign(engine, n_items=1, n_gold=0, budget="6.00")
+    camp = make_crowd_campaign(engine, n_items=1, n_gold=0, budget="6.00")
     start = threading.Barrier(N_THREADS)
     booked: list[int] = []
     refused: list[int] = []

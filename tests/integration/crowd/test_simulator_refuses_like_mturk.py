@@ -18,7 +18,7 @@ from orchestrator.simulator.question_rules import (
     QuestionRuleError,
     check_question,
 )
-from tests.integration.crowd.crowd_helpers import connect
+from tests.factories.simulators import connect
 from tests.integration.crowd.test_crowd_platform_contract import SPEC, question, wait_n
 
 FORM = '<!DOCTYPE html><form><input name="assignmentId"><button type="submit">go</button></form>'

@@ -22,7 +22,7 @@ from orchestrator.db.models import Hit, Round, RoundStatus
 from orchestrator.scheduler.platform_stage import PlatformStage
 from orchestrator.scheduler.runner import RoundRunner
 from orchestrator.simulator import SimulatorConfig, run_simulator
-from tests.integration.scheduler.campaign_setup import make_campaign
+from tests.factories.tiny_campaign import make_tiny_campaign
 
 COIN_FLIPPERS = {
     "n_workers": 40,
@@ -34,7 +34,7 @@ def test_split_votes_get_extra_answers_under_the_default_config(
     tmp_path: Path, sqlite_engine: Engine
 ) -> None:
     default = CampaignConfig()
-    c = make_campaign(
+    c = make_tiny_campaign(
         sqlite_engine,
         tmp_path,
         aggregator=default.aggregator,

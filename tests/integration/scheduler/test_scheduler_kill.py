@@ -21,13 +21,12 @@ from sqlalchemy.engine import Engine
 
 from orchestrator.simulator import SimulatorConfig, start_simulator
 from orchestrator.simulator.server import RunningSimulator
+from tests.factories.tiny_campaign import TinyCampaign, make_tiny_campaign
 from tests.integration.scheduler.campaign_setup import (
     ORDER,
-    TinyCampaign,
     campaign_state,
     check_invariants,
     kill,
-    make_campaign,
     progress,
     scheduler_env,
     start_scheduler,
@@ -40,7 +39,7 @@ from tests.integration.scheduler.campaign_setup import (
 def setup(
     tmp_path: Path, sqlite_engine: Engine
 ) -> Iterator[tuple[Engine, TinyCampaign, RunningSimulator, dict[str, str]]]:
-    c = make_campaign(sqlite_engine, tmp_path)
+    c = make_tiny_campaign(sqlite_engine, tmp_path)
     sim = start_simulator(
         SimulatorConfig(
             seed=5,

@@ -25,7 +25,8 @@ from orchestrator.scheduler.service import CampaignService, build_scheduler, ser
 from orchestrator.settings import SchedulerSettings, Settings
 from orchestrator.simulator import SimulatorConfig, start_simulator
 from orchestrator.simulator.server import RunningSimulator
-from tests.integration.scheduler.campaign_setup import TinyCampaign, campaign_state, make_campaign
+from tests.factories.tiny_campaign import TinyCampaign, make_tiny_campaign
+from tests.integration.scheduler.campaign_setup import campaign_state
 
 
 def _settings(engine: Engine, sim: RunningSimulator, **scheduler: Any) -> Settings:
@@ -72,7 +73,7 @@ def test_pause_resume_and_quality_target_stop(
     lower end of the interval; round 0, the optional validation round, is skipped by default),
     with rounds and budget left; a pause holds it between steps until resumed."""
     engine = sqlite_engine
-    c = make_campaign(engine, tmp_path, rounds=3, quality_target=0.05)
+    c = make_tiny_campaign(engine, tmp_path, rounds=3, quality_target=0.05)
     sim = sim_factory(c)
     svc = CampaignService(_settings(engine, sim), engine=engine)
     # run until the round is published, then pause
@@ -114,7 +115,7 @@ def test_cancel_disposes_hits_and_background_scheduler_releases_leases(
     tmp_path: Path, sqlite_engine: Engine, sim_factory: Any
 ) -> None:
     engine = sqlite_engine
-    c = make_campaign(engine, tmp_path)
+    c = make_tiny_campaign(engine, tmp_path)
     sim = sim_factory(c, time_factor=50.0)  # workers take hours: HITs stay open
     settings = _settings(engine, sim)
     sched = build_scheduler(settings, engine=engine, background=True)
@@ -161,7 +162,7 @@ def test_failing_campaign_backs_off_then_fails_with_the_error(
     tmp_path: Path, sqlite_engine: Engine, sim_factory: Any
 ) -> None:
     engine = sqlite_engine
-    c = make_campaign(engine, tmp_path)
+    c = make_tiny_campaign(engine, tmp_path)
     sim = sim_factory(c)
     with Session(engine) as s:
         campaign = s.get(Campaign, c.campaign_id)

@@ -25,11 +25,10 @@ from orchestrator.db.engine import make_engine, session_scope
 from orchestrator.db.models import Campaign, Hit, HitStatus, LedgerEntry, LedgerKind, Round
 from orchestrator.scheduler.platform_stage import PlatformStage
 from orchestrator.simulator import SimulatorConfig, run_simulator
+from tests.factories.tiny_campaign import make_dataset, make_tiny_campaign
 from tests.integration.scheduler.campaign_setup import (
     campaign_state,
     check_invariants,
-    make_campaign,
-    make_dataset,
     scheduler_env,
     start_scheduler,
     tail,
@@ -47,7 +46,7 @@ def test_two_schedulers_share_campaigns_without_duplicates(
     engine = postgres_engine
     dataset, oracle = make_dataset(engine, tmp_path)
     campaigns = [
-        make_campaign(engine, tmp_path, dataset=dataset, oracle=oracle, seed=s)
+        make_tiny_campaign(engine, tmp_path, dataset=dataset, oracle=oracle, seed=s)
         for s in range(1, n_campaigns + 1)
     ]
     url = engine.url.render_as_string(hide_password=False)
@@ -104,7 +103,7 @@ def test_two_schedulers_share_campaigns_without_duplicates(
 def _round_with_items(
     engine: Engine, tmp_path: Path, n: int
 ) -> tuple[uuid.UUID, uuid.UUID, list[uuid.UUID], dict[str, str]]:
-    c = make_campaign(engine, tmp_path, start=False)
+    c = make_tiny_campaign(engine, tmp_path, start=False)
     with session_scope(engine) as s:
         campaign = s.get(Campaign, c.campaign_id)
         assert campaign is not None

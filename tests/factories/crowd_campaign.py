@@ -1,6 +1,9 @@
-"""Builders shared by the crowd integration tests: a campaign on a test database, a boto3
-platform on a simulator. A module with a unique name so test files can import it whatever
-other conftest modules pytest has loaded."""
+"""A campaign for the crowd layer's tests: text items with known true labels, a budget, the
+crowd options, and one open round, written as rows (no dataset artifacts, no model), so
+publish / collect / settle / cancel can run against the simulator at once.
+
+The true labels double as the simulator's oracle (:attr:`CrowdCampaign.oracle`).
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from orchestrator.crowd.mturk import MTurkPlatform
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Campaign, Dataset, FeatureKind, Item, Round
-from orchestrator.simulator.server import RunningSimulator
 
 CLASSES = [str(d) for d in range(10)]
 
 
 @dataclass
-class CampaignFixture:
+class CrowdCampaign:
+    """Ids of the built campaign and its ground truth."""
+
     campaign_id: uuid.UUID
     round_id: uuid.UUID
     item_ids: list[uuid.UUID]  # items to publish (no gold labels)
@@ -28,7 +31,7 @@ class CampaignFixture:
     oracle: dict[str, str]  # external id → true label
 
 
-def make_campaign(
+def make_crowd_campaign(
     engine: Engine,
     *,
     n_items: int = 6,
@@ -38,7 +41,7 @@ def make_campaign(
     assignments: int = 3,
     crowd: dict[str, Any] | None = None,
     seed: int = 0,
-) -> CampaignFixture:
+) -> CrowdCampaign:
     """A dataset of text items (true label = position mod 10, noisy label sometimes off)."""
     oracle: dict[str, str] = {}
     item_ids: list[uuid.UUID] = []
@@ -88,14 +91,4 @@ def make_campaign(
         rnd = Round(campaign_id=camp.id, number=1)
         s.add(rnd)
         s.flush()
-        return CampaignFixture(camp.id, rnd.id, item_ids, gold_ids, oracle)
-
-
-def connect(sim: RunningSimulator, rps: float = 200.0) -> MTurkPlatform:
-    """A real boto3-backed platform pointed at the simulator."""
-    return MTurkPlatform.connect(
-        sim.endpoint_url,
-        aws_access_key_id="AKIDSIMULATOR",
-        aws_secret_access_key="simulator-secret",
-        max_requests_per_second=rps,
-    )
+        return CrowdCampaign(camp.id, rnd.id, item_ids, gold_ids, oracle)
