@@ -108,14 +108,7 @@ class HitOperations(SimStore):
         now = time.time()
         with self.tx() as db:
             rows = db.execute("SELECT * FROM hits WHERE disposed=0 ORDER BY seq").fetchall()
-            page, nxt = views.page(rows, req)
-            out: dict[str, Any] = {
-                "HITs": [views.hit_dict(db, r, now) for r in page],
-                "NumResults": len(page),
-            }
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+            return views.listing(rows, req, "HITs", lambda r: views.hit_dict(db, r, now))
 
     def op_list_reviewable_hits(self, req: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
@@ -125,14 +118,7 @@ class HitOperations(SimStore):
             if req.get("HITTypeId"):
                 rows = [r for r in rows if r["hit_type_id"] == req["HITTypeId"]]
             match = [r for r in rows if views.hit_status(db, r, now)[0] == want]
-            page, nxt = views.page(match, req)
-            out: dict[str, Any] = {
-                "HITs": [views.hit_dict(db, r, now) for r in page],
-                "NumResults": len(page),
-            }
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+            return views.listing(match, req, "HITs", lambda r: views.hit_dict(db, r, now))
 
     def op_create_additional_assignments_for_hit(self, req: dict[str, Any]) -> dict[str, Any]:
         n = int(req["NumberOfAdditionalAssignments"])

@@ -33,14 +33,7 @@ class ReviewOperations(SimStore):
                 )
                 if a["status"] in statuses and views.is_visible(self.config, a, now)
             ]
-            page, nxt = views.page(rows, req)
-            out: dict[str, Any] = {
-                "Assignments": [views.assignment_dict(db, a) for a in page],
-                "NumResults": len(page),
-            }
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+            return views.listing(rows, req, "Assignments", lambda a: views.assignment_dict(db, a))
 
     def op_get_assignment(self, req: dict[str, Any]) -> dict[str, Any]:
         now = time.time()

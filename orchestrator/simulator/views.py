@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from orchestrator.simulator.config import SimulatorConfig
 from orchestrator.simulator.errors import request_error
+
+T = TypeVar("T")
 
 DEFAULT_AUTO_APPROVAL_S = 2592000
 """MTurk's default ``AutoApprovalDelayInSeconds`` (30 days)."""
@@ -120,12 +123,19 @@ def assignment_dict(db: sqlite3.Connection, a: sqlite3.Row) -> dict[str, Any]:
     return out
 
 
-def page(items: list[Any], req: dict[str, Any]) -> tuple[list[Any], str | None]:
-    """One page of ``items`` for a List* request and the ``NextToken`` of the next, if any."""
+def listing(
+    items: Sequence[T], req: dict[str, Any], key: str, render: Callable[[T], dict[str, Any]]
+) -> dict[str, Any]:
+    """One page of a List* response: ``{key: [render(item), ...], "NumResults": n}``, plus the
+    ``NextToken`` of the next page when more remain (``MaxResults`` defaults to 10)."""
     start = int(req.get("NextToken") or 0)
     size = int(req.get("MaxResults") or 10)
     end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
+    chunk = items[start:end]
+    out: dict[str, Any] = {key: [render(x) for x in chunk], "NumResults": len(chunk)}
+    if end < len(items):
+        out["NextToken"] = str(end)
+    return out
 
 
 def is_visible(config: SimulatorConfig, a: sqlite3.Row, now: float) -> bool:

@@ -56,14 +56,7 @@ class WorkforceOperations(SimStore):
                 for r in db.execute("SELECT id, name FROM qual_types ORDER BY created, id")
                 if query in r["name"].lower()
             ]
-            page, nxt = views.page(ids, req)
-            out: dict[str, Any] = {
-                "QualificationTypes": [self._qual_dict(q) for q in page],
-                "NumResults": len(page),
-            }
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+            return views.listing(ids, req, "QualificationTypes", self._qual_dict)
 
     def op_associate_qualification_with_worker(self, req: dict[str, Any]) -> dict[str, Any]:
         with self.tx() as db:
