@@ -13,7 +13,7 @@ from typing import Any
 
 from orchestrator.simulator import ledger, views
 from orchestrator.simulator.errors import request_error
-from orchestrator.simulator.store import SimStore
+from orchestrator.simulator.store import SimStore, record_token, refuse_used_token
 
 
 class ReviewOperations(SimStore):
@@ -94,16 +94,12 @@ class ReviewOperations(SimStore):
             raise request_error("Reason is required for SendBonus.", "ParameterValidationError")
         token = req.get("UniqueRequestToken")
         with self.tx() as db:
-            if (
-                token
-                and db.execute(
-                    "SELECT 1 FROM tokens WHERE token=? AND operation='SendBonus'", (token,)
-                ).fetchone()
-            ):
-                raise request_error(
-                    f"The bonus for UniqueRequestToken {token} has already been sent.",
-                    "DuplicateRequest",
-                )
+            refuse_used_token(
+                db,
+                token,
+                "SendBonus",
+                f"The bonus for UniqueRequestToken {token} has already been sent.",
+            )
             a = views.visible_assignment(db, self.config, req["AssignmentId"], now)
             views.check_settled(self.config, a, now)
             if a["worker_id"] != req["WorkerId"]:
@@ -120,11 +116,7 @@ class ReviewOperations(SimStore):
                 str(req["Reason"]),
                 now,
             )
-            if token:
-                db.execute(
-                    "INSERT INTO tokens(token, operation, created) VALUES (?,?,?)",
-                    (token, "SendBonus", now),
-                )
+            record_token(db, token, "SendBonus", now)
         return {}
 
     def op_get_account_balance(self, req: dict[str, Any]) -> dict[str, Any]:

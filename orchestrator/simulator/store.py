@@ -21,6 +21,7 @@ import numpy as np
 
 from orchestrator.simulator import ledger
 from orchestrator.simulator.config import SimulatorConfig
+from orchestrator.simulator.errors import request_error
 from orchestrator.simulator.workers import SimWorker, make_pool, random_id
 
 SCHEMA = """
@@ -54,6 +55,28 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY AUTOINCREMENT, operation TEXT,
   outcome TEXT, created REAL);
 """
+
+
+def refuse_used_token(
+    db: sqlite3.Connection, token: str | None, operation: str, message: str
+) -> None:
+    """Refuse a request whose ``UniqueRequestToken`` already served ``operation``, as MTurk
+    does (``DuplicateRequest``), so a client's retry can never act twice."""
+    if (
+        token
+        and db.execute(
+            "SELECT 1 FROM tokens WHERE token=? AND operation=?", (token, operation)
+        ).fetchone()
+    ):
+        raise request_error(message, "DuplicateRequest")
+
+
+def record_token(db: sqlite3.Connection, token: str | None, operation: str, now: float) -> None:
+    """Remember that ``token`` served ``operation`` (nothing when the request had none)."""
+    if token:
+        db.execute(
+            "INSERT INTO tokens(token, operation, created) VALUES (?,?,?)", (token, operation, now)
+        )
 
 
 class SimStore:
