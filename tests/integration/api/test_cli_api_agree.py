@@ -97,9 +97,7 @@ def test_cli_and_api_agree_on_every_verb_from_every_state(
             assert "use resume" in " ".join(done.output.split())
 
 
-def test_cli_prints_the_status_document_the_api_answers(
-    api: Api, cli: Callable[..., Any]
-) -> None:
+def test_cli_prints_the_status_document_the_api_answers(api: Api, cli: Callable[..., Any]) -> None:
     sc = build_campaign(api.engine, api.data_dir, n_items=60, seed=3)
     done = cli("campaign", "status", str(sc.campaign_id))
     assert done.exit_code == 0, done.output
