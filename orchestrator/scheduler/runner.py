@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,79 +48,19 @@ from orchestrator.db.models import (
 )
 from orchestrator.db.types import utcnow
 from orchestrator.scheduler.answer_posteriors import answer_posteriors
+from orchestrator.scheduler.artifact_files import save_npy
+from orchestrator.scheduler.budget_split import (
+    cost_per_item,
+    inspectable_items,
+    validation_round_size,
+)
 from orchestrator.scheduler.crowd_stage import CrowdStage
+from orchestrator.scheduler.final_model import choose_model
+from orchestrator.scheduler.round_picks import targeted_picks
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
-
-
-def cost_per_item(config: CampaignConfig) -> Decimal:
-    """USD to have one item answered ``assignments_per_item`` times, MTurk fee included."""
-    from orchestrator.crowd.money import with_fee
-
-    return with_fee(config.reward_usd * config.assignments_per_item)
-
-
-def inspectable_items(budget_usd: Decimal, config: CampaignConfig) -> int:
-    """How many items the budget can put in front of the crowd (extra-answer reserve kept)."""
-    usable = budget_usd * Decimal(str(1 - config.extra_answer_reserve))
-    return int(usable // cost_per_item(config))
-
-
-def validation_round_size(total: int, n_classes: int, config: CampaignConfig) -> int:
-    """Items of round 0 (the random validation round) when ``total`` items are inspectable.
-
-    ``validation_share · total``, raised to two items per class so each class can be checked,
-    but never more than ``max_validation_share · total`` (at least 1): at small budgets the
-    per-class floor alone would take most of the budget (10 classes, 34 inspectable items: 20
-    random items and only 14 chosen by the model; at 11 items, all of them) although the
-    targeted rounds are what fixes labels (benchmarks/results/bench-notes.md).
-    """
-    if total <= 0 or config.validation_share == 0:
-        return 0
-    want = max(2 * n_classes, round(config.validation_share * total))
-    cap = max(1, math.floor(config.max_validation_share * total))
-    return min(want, cap, total)
-
-
-def write_json(path: Path, value: Any) -> None:
-    """JSON via a temporary file and a rename, so a kill never leaves a torn file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(value), "utf-8")
-    os.replace(tmp, path)
-
-
-def _save_npy(path: Path, array: npt.ArrayLike) -> None:
-    """``np.save`` via a temporary file and a rename, so a kill never leaves a torn file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
-
-
-def choose_model(
-    candidates: list[Path], observed: npt.NDArray[np.int64], validation: npt.NDArray[np.bool_]
-) -> tuple[Path, dict[str, float]]:
-    """The artifact folder whose ``posterior.npy`` argmax agrees most with the validation labels.
-
-    ``observed``: (n,) verified class per item; ``validation``: (n,) mask of validation items.
-    Ties go to the earlier candidate. Returns the folder and every candidate's accuracy (0-1)
-    keyed by folder name.
-    """
-    scores: dict[str, float] = {}
-    best, best_score = candidates[0], -1.0
-    for d in candidates:
-        post = np.load(d / "posterior.npy", mmap_mode="r")
-        score = (
-            float((post[validation].argmax(axis=1) == observed[validation]).mean())
-            if validation.any()
-            else 0.0
-        )
-        scores[d.name] = score
-        if score > best_score:
-            best, best_score = d, score
-    return best, scores
 
 
 @dataclass
@@ -349,8 +288,8 @@ class RoundRunner:
             seed=ctx.config.seed + round_number,
         )
         out_dir.mkdir(parents=True, exist_ok=True)
-        _save_npy(out_dir / "posterior.npy", out.posterior)
-        _save_npy(out_dir / "latent.npy", out.latent)
+        save_npy(out_dir / "posterior.npy", out.posterior)
+        save_npy(out_dir / "latent.npy", out.latent)
         metrics: dict[str, Any] = {}
         searched = cast("dict[float, tuple[float, float]]", out.info.get("beta_scores") or {})
         if searched:  # β → the search's criterion, for the round's record
@@ -402,20 +341,29 @@ class RoundRunner:
         # A sample re-run after a crash must not count its own earlier (unpublished) pick.
         inspected = self.inspected(ctx, exclude_round=rnd.number)
         budget = min(self._budget_items(ctx, rnd), int((~inspected).sum()))
-        rng = np.random.default_rng([ctx.config.seed, rnd.number, 1])
         strategy = "stratified_random"
         n_clusters = 0
         picks: dict[str, int] = {}
         if rnd.number == 0:
+            rng = np.random.default_rng([ctx.config.seed, rnd.number, 1])
             indices = stratified_random_selection(ctx.data.noisy_labels, inspected, budget, rng)
             inclusion = np.ones(len(indices))
         else:
-            indices, inclusion, strategy, n_clusters, picks = self._targeted_picks(
-                ctx, out_dir, inspected, budget, rng, rnd.number
+            observed, validation = self.verified(ctx)
+            indices, inclusion, strategy, n_clusters, picks = targeted_picks(
+                ctx.config,
+                ctx.data,
+                out_dir,
+                inspected,
+                budget,
+                round_number=rnd.number,
+                observed=observed,
+                validation=validation,
+                sources=self.region_sources(ctx, observed),
             )
         indices = np.asarray(indices, dtype=np.int64)
-        _save_npy(out_dir / "inclusion.npy", np.asarray(inclusion, dtype=np.float64))
-        _save_npy(out_dir / "selected.npy", indices)  # last: its presence marks the pick done
+        save_npy(out_dir / "inclusion.npy", np.asarray(inclusion, dtype=np.float64))
+        save_npy(out_dir / "selected.npy", indices)  # last: its presence marks the pick done
         self.progress("sampled", {"round": rnd.number, "n": len(indices), "strategy": strategy})
         self._set(
             rnd.id,
@@ -425,99 +373,6 @@ class RoundRunner:
             metrics={**rnd.metrics, "n_clusters": n_clusters, "picks": picks},
         )
         return True
-
-    def _targeted_picks(
-        self,
-        ctx: _Context,
-        out_dir: Path,
-        inspected: npt.NDArray[np.bool_],
-        budget: int,
-        rng: np.random.Generator,
-        round_number: int,
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], str, int, dict[str, int]]:
-        """A model round's picks and their inclusion probabilities (module doc), in order:
-        region checks, the strategy's picks, the evidence slice."""
-        from orchestrator.propagation.regional import items_to_confirm
-        from orchestrator.sampling import select_items
-        from orchestrator.sampling.backend import kmeans
-        from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
-        from orchestrator.scheduler.evidence import (
-            EVIDENCE_FLOOR,
-            POOL_FILE,
-            draw_weights,
-            pool_expectations,
-        )
-
-        cfg = ctx.config
-        noisy = ctx.data.noisy_labels
-        latent = np.load(out_dir / "latent.npy")
-        posterior = np.load(out_dir / "posterior.npy")
-        observed, validation = self.verified(ctx)
-        n = ctx.data.n_items
-        n_regions = max(ctx.data.n_classes, n // cfg.propagation_region_items)
-        regions, _ = kmeans(
-            latent, n_regions, rng=np.random.default_rng([cfg.seed, round_number, 2])
-        )
-        _save_npy(out_dir / "regions.npy", regions)
-        ver = self.region_sources(ctx, observed)
-        taken = inspected.copy()
-        # Region checks go where the model keeps the delivered label (it cannot see the error
-        # there: structural noise); where it already disagrees, its relabelling is judged by
-        # the evidence slice instead.
-        model_agrees = posterior.argmax(axis=1) == noisy
-        confirm = items_to_confirm(
-            latent, regions, noisy, ver, observed[ver], taken | ~model_agrees, max_items=budget // 2
-        )
-        taken[confirm] = True
-        rest = budget - len(confirm)
-        # The full slice only when the relabel decision is at stake: the model disagrees with
-        # more delivered labels than the round can check outright. Otherwise (MiniLM: the model
-        # keeps every delivered label) a small slice keeps the accuracy estimate honest and can
-        # still find regions the model is confidently wrong about; the rest goes to the strategy.
-        at_stake = int((~taken & ~model_agrees).sum())
-        share = cfg.evidence_share if at_stake >= rest else min(cfg.evidence_share, 0.1)
-        # At least two drawn items where the round has four or more: the accuracy estimate's
-        # interval needs two.
-        n_slice = min(max(round(share * rest), min(2, rest // 2)), int((~taken).sum()))
-        val_idx = np.flatnonzero(validation)
-        sel = select_items(
-            latent,
-            posterior,
-            noisy,
-            taken,
-            rest - n_slice,
-            strategy=cfg.strategy,
-            n_clusters=cfg.n_clusters,
-            validation_idx=val_idx,
-            validation_labels=observed[val_idx],
-            rng=rng,
-        )
-        _save_npy(out_dir / "clusters.npy", sel.clusters)
-        taken[sel.indices] = True
-        pool = np.flatnonzero(~taken)
-        score = draw_weights(posterior[pool], noisy[pool]) + EVIDENCE_FLOOR
-        pi = inclusion_probabilities(score, min(n_slice, len(pool)))
-        drawn = systematic_sample(pi, rng)
-        # The estimates' pool is every item this round could pick: the certain picks count
-        # with π = 1.
-        certain = np.concatenate([confirm, sel.indices]).astype(np.int64)
-        write_json(
-            out_dir / POOL_FILE,
-            pool_expectations(
-                posterior,
-                noisy,
-                np.concatenate([certain, pool]),
-                np.concatenate([np.ones(len(certain)), pi]),
-            ),
-        )
-        indices = np.concatenate([confirm, sel.indices, pool[drawn]]).astype(np.int64)
-        inclusion = np.concatenate([np.ones(len(confirm) + len(sel.indices)), pi[drawn]])
-        picks = {
-            "region_checks": len(confirm),
-            "strategy": len(sel.indices),
-            "evidence": len(drawn),
-        }
-        return indices, inclusion, sel.strategy, sel.n_clusters, picks
 
     def _selected(self, rnd: Round) -> npt.NDArray[np.int64]:
         return np.asarray(np.load(Path(rnd.artifact_dir) / "selected.npy"), dtype=np.int64)
@@ -804,8 +659,8 @@ class RoundRunner:
         (final_dir / "choice.json").write_text(
             json.dumps({"chosen": best.name, "validation_accuracy": scores}), "utf-8"
         )
-        _save_npy(final_dir / "latent.npy", np.load(best / "latent.npy"))
-        _save_npy(final_dir / "posterior.npy", np.load(best / "posterior.npy"))
+        save_npy(final_dir / "latent.npy", np.load(best / "latent.npy"))
+        save_npy(final_dir / "posterior.npy", np.load(best / "posterior.npy"))
         self.progress("final_model", {"chosen": best.name, **scores})
 
     def run(

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.campaigns.config import CampaignConfig
-from orchestrator.scheduler.runner import validation_round_size
+from orchestrator.scheduler.budget_split import validation_round_size
 
 #: A campaign that keeps the (optional) random validation round at its former default share.
 WITH_ROUND = CampaignConfig(validation_share=0.3)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.scheduler.runner import choose_model
+from orchestrator.scheduler.final_model import choose_model
 
 
 def _model(folder: Path, predicted: list[int], k: int = 3) -> Path:

@@ -1,0 +1,120 @@
+"""A model round's picks: region checks, the strategy's items and the evidence slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.campaigns.config import CampaignConfig
+from orchestrator.data.dataset import LabeledData
+from orchestrator.scheduler.artifact_files import save_npy, write_json
+
+
+def targeted_picks(
+    cfg: CampaignConfig,
+    data: LabeledData,
+    out_dir: Path,
+    inspected: npt.NDArray[np.bool_],
+    budget: int,
+    *,
+    round_number: int,
+    observed: npt.NDArray[np.int64],
+    validation: npt.NDArray[np.bool_],
+    sources: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], str, int, dict[str, int]]:
+    """A model round's picks and their inclusion probabilities, in order: region checks, the
+    strategy's picks, the evidence slice (see :mod:`orchestrator.scheduler.runner`).
+
+    Args:
+        cfg: the campaign's configuration; data: its dataset.
+        out_dir: the round's artifact folder (reads ``latent.npy`` and ``posterior.npy``;
+            writes ``regions.npy``, ``clusters.npy`` and the evidence pool file).
+        inspected: (n,) rows picked in earlier rounds; budget: items this round.
+        observed: (n,) crowd class per row, -1 where none; validation: (n,) validation flags.
+        sources: rows whose crowd label may speak for a latent region.
+
+    Returns:
+        picked rows (m,), their inclusion probabilities (m,), the strategy used, the number of
+        clusters and the count of each kind of pick.
+    """
+    from orchestrator.propagation.regional import items_to_confirm
+    from orchestrator.sampling import select_items
+    from orchestrator.sampling.backend import kmeans
+    from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
+    from orchestrator.scheduler.evidence import (
+        EVIDENCE_FLOOR,
+        POOL_FILE,
+        draw_weights,
+        pool_expectations,
+    )
+
+    # Seeded by campaign and round, so a pick recomputed after a crash is the same pick.
+    rng = np.random.default_rng([cfg.seed, round_number, 1])
+    noisy = data.noisy_labels
+    latent = np.load(out_dir / "latent.npy")
+    posterior = np.load(out_dir / "posterior.npy")
+    n = data.n_items
+    n_regions = max(data.n_classes, n // cfg.propagation_region_items)
+    regions, _ = kmeans(latent, n_regions, rng=np.random.default_rng([cfg.seed, round_number, 2]))
+    save_npy(out_dir / "regions.npy", regions)
+    ver = sources
+    taken = inspected.copy()
+    # Region checks go where the model keeps the delivered label (it cannot see the error
+    # there: structural noise); where it already disagrees, its relabelling is judged by
+    # the evidence slice instead.
+    model_agrees = posterior.argmax(axis=1) == noisy
+    confirm = items_to_confirm(
+        latent, regions, noisy, ver, observed[ver], taken | ~model_agrees, max_items=budget // 2
+    )
+    taken[confirm] = True
+    rest = budget - len(confirm)
+    # The full slice only when the relabel decision is at stake: the model disagrees with
+    # more delivered labels than the round can check outright. Otherwise (MiniLM: the model
+    # keeps every delivered label) a small slice keeps the accuracy estimate honest and can
+    # still find regions the model is confidently wrong about; the rest goes to the strategy.
+    at_stake = int((~taken & ~model_agrees).sum())
+    share = cfg.evidence_share if at_stake >= rest else min(cfg.evidence_share, 0.1)
+    # At least two drawn items where the round has four or more: the accuracy estimate's
+    # interval needs two.
+    n_slice = min(max(round(share * rest), min(2, rest // 2)), int((~taken).sum()))
+    val_idx = np.flatnonzero(validation)
+    sel = select_items(
+        latent,
+        posterior,
+        noisy,
+        taken,
+        rest - n_slice,
+        strategy=cfg.strategy,
+        n_clusters=cfg.n_clusters,
+        validation_idx=val_idx,
+        validation_labels=observed[val_idx],
+        rng=rng,
+    )
+    save_npy(out_dir / "clusters.npy", sel.clusters)
+    taken[sel.indices] = True
+    pool = np.flatnonzero(~taken)
+    score = draw_weights(posterior[pool], noisy[pool]) + EVIDENCE_FLOOR
+    pi = inclusion_probabilities(score, min(n_slice, len(pool)))
+    drawn = systematic_sample(pi, rng)
+    # The estimates' pool is every item this round could pick: the certain picks count
+    # with π = 1.
+    certain = np.concatenate([confirm, sel.indices]).astype(np.int64)
+    write_json(
+        out_dir / POOL_FILE,
+        pool_expectations(
+            posterior,
+            noisy,
+            np.concatenate([certain, pool]),
+            np.concatenate([np.ones(len(certain)), pi]),
+        ),
+    )
+    indices = np.concatenate([confirm, sel.indices, pool[drawn]]).astype(np.int64)
+    inclusion = np.concatenate([np.ones(len(confirm) + len(sel.indices)), pi[drawn]])
+    picks = {
+        "region_checks": len(confirm),
+        "strategy": len(sel.indices),
+        "evidence": len(drawn),
+    }
+    return indices, inclusion, sel.strategy, sel.n_clusters, picks
