@@ -2,8 +2,8 @@
 
 Every round records, for each item it sent to the crowd, the probability ``π`` with which the
 round's rule picked it (``inclusion.npy`` beside ``selected.npy``): 1 for the items the strategy
-or a region check chose outright, ``π < 1`` for the evidence slice drawn in proportion to the
-expected loss of the item's label (:mod:`orchestrator.sampling.inclusion`). With the crowd's
+or a region check chose outright, ``π < 1`` for the evidence slice, drawn in proportion to
+:func:`draw_weights` (:mod:`orchestrator.sampling.inclusion`). With the crowd's
 label ``c_i`` standing in for the truth, a Horvitz–Thompson sum over a round's picks,
 ``Σ_{i∈S} f_i / π_i``, is an unbiased estimate of ``Σ f_i`` over the items that round could pick
 (every uninspected item had ``π > 0``). The round model's own expectation ``g_i`` of ``f_i``
@@ -16,10 +16,10 @@ is active testing (Kossen et al., ICML 2021) applied to two questions:
   label? ``f_i = 1[model_i = c_i] − 1[delivered_i = c_i]``, non-zero only where the two
   disagree, with the round's model (fitted before those answers existed); plain
   Horvitz–Thompson here (``g = 0``), since the model's belief in itself is what is tested.
-  Rounds are summed
-  (each round's estimate is unbiased given the past, so the sum is); relabelling is allowed
-  only when the one-sided 95 % lower bound of the summed gain is above 0. Otherwise the export
-  keeps the delivered labels plus the crowd's fixes.
+  Rounds are summed (each round's estimate is unbiased given the past, so the sum is);
+  relabelling is allowed only when the one-sided 95 % lower bound of the summed gain (Student's
+  t quantile) is above 0. Otherwise the export keeps the delivered labels plus the crowd's
+  fixes.
 * :func:`accuracy_from_evidence`: the share of correct exported labels, from the latest round:
   inspected items count as right (their crowd label is exported); the errors among the rest are
   estimated (``f_i = 1[exported_i ≠ c_i]``).
