@@ -68,7 +68,8 @@ class CampaignConfig(BaseModel):
         "mostly where the model and the delivered label disagree: the evidence "
         "behind the relabel decision and the accuracy estimate, and fixes too. 0.5, not 0.25: "
         "at a 2.8 % budget on digits 0.25 left the relabel gain's bound below 0 (218 +- 158 "
-        "items) although the model's relabels were right. 0: none (the export then keeps the "
+        "items, measured with an earlier draw weighting) although the model's relabels were "
+        "right. 0: none (the export then keeps the "
         "delivered labels plus the crowd's fixes).",
     )
     strategy: str = Field(
