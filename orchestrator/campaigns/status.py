@@ -4,7 +4,9 @@
 by :class:`orchestrator.api.status_cache.StatusCache`), the dashboard renders it. Its shape is
 the API's ``StatusOut`` schema: state, round, money (USD strings, fees included in
 ``spent_usd``), label counts, the label-accuracy estimate, worker statistics and the rounds
-with their metrics.
+with their metrics. Counts and money come from the campaign's running totals
+(:mod:`orchestrator.db.counters`), so building it costs a few primary-key reads whatever the
+campaign's size.
 
 The accuracy estimate is the only part that reads an artifact and runs a model-side
 computation, so the caller supplies it (:data:`AccuracyOf`): the estimator belongs to the
@@ -24,14 +26,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from orchestrator.campaigns.config import CampaignConfig
-from orchestrator.crowd.ledger import spend_summary
+from orchestrator.db import counters
 from orchestrator.db.models import (
     Answer,
     Campaign,
+    CampaignCounters,
     Dataset,
-    PropagatedLabel,
     Round,
-    VerifiedLabel,
     Worker,
 )
 
@@ -90,34 +91,22 @@ def change_key(campaign: Campaign, n_verified: int, rounds: Sequence[Round]) -> 
     )
 
 
-def _count(s: Session, table: Any, *where: Any) -> int:
-    return int(s.exec(select(func.count()).select_from(table).where(*where)).one())
-
-
-def _label_counts(s: Session, campaign: Campaign, rounds: Sequence[Round]) -> dict[str, int]:
-    cid = campaign.id
+def _label_counts(
+    s: Session, campaign: Campaign, rounds: Sequence[Round], totals: CampaignCounters
+) -> dict[str, int]:
     n_items = s.exec(select(Dataset.n_items).where(Dataset.id == campaign.dataset_id)).one()
     return {
         "total": int(n_items),
         "inspected": sum(r.n_selected for r in rounds),
-        "verified": _count(s, VerifiedLabel, VerifiedLabel.campaign_id == cid),
-        "validation": _count(
-            s, VerifiedLabel, VerifiedLabel.campaign_id == cid, col(VerifiedLabel.is_validation)
-        ),
-        "propagated": _count(s, PropagatedLabel, PropagatedLabel.campaign_id == cid),
+        "verified": totals.n_verified,
+        "validation": totals.n_validation,
+        "propagated": totals.n_propagated,
     }
 
 
-def _worker_stats(s: Session, campaign_id: uuid.UUID) -> dict[str, Any]:
-    n_workers, n_answers, n_answered = s.exec(
-        select(
-            func.count(distinct(col(Answer.worker_pk))),
-            func.count(),
-            func.count(distinct(col(Answer.item_id))),
-        ).where(Answer.campaign_id == campaign_id)
-    ).one()
-    # Blocked workers are few (usually none): find them first, then ask only about them,
-    # instead of joining every answer of the campaign to the worker table.
+def _worker_stats(s: Session, campaign_id: uuid.UUID, totals: CampaignCounters) -> dict[str, Any]:
+    # Blocked workers are few (usually none): find them first, then ask only about them
+    # (an index on answer (campaign, worker)), instead of joining the campaign's answers.
     blocked = s.exec(select(Worker.id).where(col(Worker.blocked))).all()
     n_blocked = 0
     for k in range(0, len(blocked), _IN_BATCH):
@@ -129,10 +118,11 @@ def _worker_stats(s: Session, campaign_id: uuid.UUID) -> dict[str, Any]:
                 )
             ).one()
         )
+    n_answers, n_answered = totals.n_answers, totals.n_items_answered
     return {
-        "count": int(n_workers),
-        "answers": int(n_answers),
-        "items_answered": int(n_answered),
+        "count": totals.n_workers,
+        "answers": n_answers,
+        "items_answered": n_answered,
         "answers_per_item": round(n_answers / n_answered, 3) if n_answered else None,
         "blocked": n_blocked,
     }
@@ -161,10 +151,12 @@ def status_document(
         rounds = s.exec(
             select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
         ).all()
-        items = _label_counts(s, c, rounds)
-        workers = _worker_stats(s, campaign_id)
-        money = spend_summary(s, campaign_id)
-    committed, budget = money.committed_usd, money.budget_usd
+        totals = counters.read(s, campaign_id)
+        items = _label_counts(s, c, rounds, totals)
+        workers = _worker_stats(s, campaign_id, totals)
+    fees = totals.fees_usd
+    paid = totals.rewards_usd + totals.bonuses_usd + fees
+    committed, budget = totals.reserved_usd + paid, Decimal(c.budget_usd)
     return {
         "id": str(c.id),
         "name": c.name,
@@ -178,9 +170,9 @@ def status_document(
         "updated_at": c.updated_at.isoformat(),
         "budget_usd": _usd(budget),
         "spent_usd": _usd(committed),
-        "paid_usd": _usd(money.rewards_usd + money.bonuses_usd + money.fees_usd),
-        "fees_usd": _usd(money.fees_usd),
-        "reserved_usd": _usd(money.reserved_usd),
+        "paid_usd": _usd(paid),
+        "fees_usd": _usd(fees),
+        "reserved_usd": _usd(totals.reserved_usd),
         "remaining_usd": _usd(budget - committed),
         "items": items,
         "accuracy": accuracy_of(campaign_id, change_key(c, items["verified"], rounds)),

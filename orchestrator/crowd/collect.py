@@ -24,6 +24,7 @@ from orchestrator.crowd.campaign_crowd import (
 from orchestrator.crowd.platform import PlatformAssignment, PlatformAssignmentStatus, PlatformError
 from orchestrator.crowd.settle import apply_pending, book_approval, book_rejection
 from orchestrator.crowd.workers import exclude_failing_workers, get_or_create_worker
+from orchestrator.db import counters
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import (
     Answer,
@@ -193,6 +194,14 @@ def _store_assignment(
     session.add(a)
     session.flush()
     parsed = parse_answer(pa.answer_xml, options)
+    seen = select(Answer.id).where(Answer.campaign_id == campaign.id).limit(1)
+    counters.add(
+        session,
+        campaign.id,
+        n_answers=1,
+        n_items_answered=int(session.exec(seen.where(Answer.item_id == item.id)).first() is None),
+        n_workers=int(session.exec(seen.where(Answer.worker_pk == worker.id)).first() is None),
+    )
     session.add(
         Answer(
             campaign_id=campaign.id,

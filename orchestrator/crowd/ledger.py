@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from orchestrator.crowd.money import fee_for, split_fee
+from orchestrator.db import counters
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Campaign, LedgerEntry, LedgerKind
 from orchestrator.db.types import Money
@@ -139,6 +140,7 @@ def book(
             note=note[:500],
         )
     )
+    counters.add(session, campaign.id, **counters.ledger_deltas(kind, amount, fee))
     session.flush()
     return True
 

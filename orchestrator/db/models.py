@@ -260,6 +260,9 @@ class Answer(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("assignment_pk", "item_id", name="uq_answer_assignment_item"),
+        # "Has this worker answered in this campaign before?" (the workers counter) and the
+        # blocked-worker count of the status document, without a scan of the worker's answers.
+        Index("ix_answer_campaign_worker", "campaign_id", "worker_pk"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
@@ -331,6 +334,31 @@ class LedgerEntry(SQLModel, table=True):
     assignment_pk: uuid.UUID | None = Field(default=None, foreign_key="assignment.id")
     note: str = ""
     created_at: datetime = _ts()
+
+
+class CampaignCounters(SQLModel, table=True):
+    """Running totals of one campaign, kept by the steps that write the rows they count.
+
+    The status document reads this one row instead of recounting answers, labels and ledger
+    rows, so its cost does not grow with the campaign. Each writer updates it in the same
+    transaction as its rows (:mod:`orchestrator.db.counters`), so a crash never leaves the two
+    apart; :func:`orchestrator.db.counters.recount` rebuilds it from the rows.
+    Money fields are USD, fees included where the name says so.
+    """
+
+    __tablename__ = "campaign_counters"
+
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id", primary_key=True)
+    n_answers: int = 0
+    n_items_answered: int = Field(default=0, description="Distinct items with an answer.")
+    n_workers: int = Field(default=0, description="Distinct workers who answered.")
+    n_verified: int = 0
+    n_validation: int = Field(default=0, description="Verified labels from round 0.")
+    n_propagated: int = 0
+    reserved_usd: Decimal = _money()
+    rewards_usd: Decimal = _money()
+    bonuses_usd: Decimal = _money()
+    fees_usd: Decimal = _money()
 
 
 # --------------------------------------------------------------------------- API keys

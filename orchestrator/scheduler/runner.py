@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.dataset import UNKNOWN, LabeledData
 from orchestrator.data.store import item_ids_by_position, load_dataset
+from orchestrator.db import counters
 from orchestrator.db.models import (
     Campaign,
     CampaignStatus,
@@ -482,6 +483,13 @@ class RoundRunner:
                     v.label, v.confidence = label, float(row.max())
                     v.n_answers, v.vote_counts = sum(votes.values()), votes
                 s.add(v)
+                existing[item_id] = v
+            counters.set_counts(
+                s,
+                ctx.campaign.id,
+                n_verified=len(existing),
+                n_validation=sum(1 for v in existing.values() if v.is_validation),
+            )
             s.commit()
         self.crowd.settle(ctx.campaign.id)
         n_round = sum(1 for i in decided if i in round_items)
@@ -540,6 +548,7 @@ class RoundRunner:
                         cluster=int(regions[int(i)]),
                     )
                 )
+            counters.set_counts(s, ctx.campaign.id, n_propagated=len(prop.indices))
             s.commit()
         acted = [d.as_dict() for d in prop.decisions if d.n_relabelled]
         contradicted = sum(1 for d in prop.decisions if d.n_contradicting)

@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from orchestrator.db import counters
 from orchestrator.db.models import (
     Answer,
     Assignment,
@@ -308,6 +309,8 @@ def build_campaign(
             )
         if prop_rows:
             s.execute(insert(PropagatedLabel), prop_rows)
+        # The rows went in by bulk insert, past the writers that keep the running totals.
+        counters.recount(s, campaign_id)
         s.commit()
     return out
 

@@ -29,6 +29,7 @@ from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Assignment, AssignmentStatus, Hit, HitStatus
 from tests.factories.crowd_campaign import make_crowd_campaign
 from tests.factories.simulators import connect
+from tests.integration.running_totals import assert_counters_match_rows
 
 HERE = Path(__file__).parent
 FAULTS = {"throttle_rate": 0.20, "error_rate": 0.05}
@@ -46,6 +47,7 @@ def check_invariants(db, sim, c, expected_hits):
         hits = s.exec(select(Hit).where(Hit.campaign_id == c.campaign_id)).all()
         assert len(hits) == expected_hits
         assert len({h.hit_id for h in hits}) == expected_hits
+    assert_counters_match_rows(db, c.campaign_id)
     return stats, spend
 
 

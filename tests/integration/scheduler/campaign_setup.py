@@ -35,6 +35,7 @@ from orchestrator.db.models import (
 )
 from orchestrator.simulator.server import RunningSimulator
 from tests.factories.tiny_campaign import TinyCampaign
+from tests.integration.running_totals import assert_counters_match_rows
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -201,4 +202,6 @@ def check_invariants(
         assert Decimal(stats["paid_usd"]) == spend.paid_usd
     assert campaign.status.value == "completed"
     assert campaign.lease_owner is None  # released by the graceful stop
+    assert_counters_match_rows(engine, c.campaign_id)
     return spend.paid_usd
+
