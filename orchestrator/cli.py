@@ -347,8 +347,8 @@ def campaign_resume(campaign_id: CampaignIdArg) -> None:
 def campaign_status(campaign_id: CampaignIdArg) -> None:
     """Print a campaign's status document as JSON: the same document as the API's
     ``GET /v1/campaigns/{id}/status`` (state, round, money, label counts, accuracy, workers)."""
+    from orchestrator.campaigns.accuracy import estimate_label_accuracy
     from orchestrator.campaigns.status import accuracy_section, status_document
-    from orchestrator.scheduler.quality import estimate_label_accuracy
 
     engine = _engine()
     try:
@@ -448,8 +448,8 @@ def export(
     out: Annotated[Path, typer.Option(help="Output file (.csv, .jsonl or .parquet).")],
 ) -> None:
     """Write a campaign's cleaned labels with provenance (schema in the README)."""
+    from orchestrator.campaigns.cleaned_labels import campaign_export_rows
     from orchestrator.export import write_export
-    from orchestrator.export.campaign import campaign_export_rows
 
     try:
         n = write_export(campaign_export_rows(_engine(), campaign_id), out)

@@ -48,6 +48,7 @@ def run_demo(
     options: DemoOptions, *, console: Console | None = None, show_progress: bool = True
 ) -> dict[str, Any]:
     """Run the demo and return its report (see the README for the keys)."""
+    from orchestrator.campaigns.cleaned_labels import campaign_export_rows, cleaned_labels
     from orchestrator.campaigns.config import CampaignConfig
     from orchestrator.campaigns.lifecycle import create_campaign, transition
     from orchestrator.campaigns.status import status_document, without_accuracy
@@ -60,7 +61,6 @@ def run_demo(
     from orchestrator.db.migrate import upgrade
     from orchestrator.db.models import CampaignStatus
     from orchestrator.export import write_export
-    from orchestrator.export.campaign import campaign_export_rows, cleaned_labels
     from orchestrator.model.config import ModelConfig
     from orchestrator.scheduler.platform_stage import PlatformStage
     from orchestrator.scheduler.runner import RoundRunner

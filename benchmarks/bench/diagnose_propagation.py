@@ -30,10 +30,10 @@ def diagnose(cell_dir: Path) -> dict[str, object] | None:
     from sqlmodel import Session, col, select
 
     from orchestrator.bench.protocol import Noise, load_split
+    from orchestrator.campaigns.cleaned_labels import cleaned_labels
     from orchestrator.data.noise import inject_noise
     from orchestrator.db.engine import make_engine
     from orchestrator.db.models import Campaign, Round, VerifiedLabel
-    from orchestrator.export.campaign import cleaned_labels
     from orchestrator.propagation import propagate_labels
 
     m = re.fullmatch(r"(.+)-(random|structural)-([0-9.]+)-b([0-9.]+)-s(\d+)", cell_dir.name)

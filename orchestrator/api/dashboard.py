@@ -24,8 +24,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from orchestrator.campaigns.cleaned_labels import label_context, labels_at, latest_artifact
 from orchestrator.db.models import Item, VerifiedLabel
-from orchestrator.export.campaign import label_context, labels_at, latest_artifact
 
 SOURCE_COLOURS = {
     "original": "#9aa0a6",

@@ -31,6 +31,13 @@ from sqlmodel import Session, col, select
 from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
 from orchestrator.api.keys import Principal
 from orchestrator.api.limits import SQL_INT_MAX
+from orchestrator.campaigns.cleaned_labels import (
+    LabelChunk,
+    LabelContext,
+    label_chunk,
+    label_context,
+    labels_at,
+)
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.campaigns.lifecycle import Verb
 from orchestrator.db.models import (
@@ -40,13 +47,6 @@ from orchestrator.db.models import (
     Item,
     PropagatedLabel,
     VerifiedLabel,
-)
-from orchestrator.export.campaign import (
-    LabelChunk,
-    LabelContext,
-    label_chunk,
-    label_context,
-    labels_at,
 )
 
 if TYPE_CHECKING:

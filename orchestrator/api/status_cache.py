@@ -72,7 +72,7 @@ class StatusCache:
             raise NotFoundError(str(exc)) from exc
 
     def _accuracy_of(self, campaign_id: uuid.UUID, key: Hashable) -> dict[str, Any] | None:
-        from orchestrator.scheduler.quality import estimate_label_accuracy
+        from orchestrator.campaigns.accuracy import estimate_label_accuracy
 
         hit = self._accuracy.get(campaign_id)
         if hit is not None and hit[0] == key:

@@ -368,8 +368,8 @@ def campaign_outputs(
     """
     from sqlmodel import Session, col, select
 
+    from orchestrator.campaigns.cleaned_labels import cleaned_labels
     from orchestrator.db.models import Campaign, Round
-    from orchestrator.export.campaign import cleaned_labels
 
     cleaned = cleaned_labels(engine, campaign_id)
     with Session(engine) as s:

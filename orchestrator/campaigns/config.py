@@ -47,7 +47,7 @@ class CampaignConfig(BaseModel):
         ge=0,
         lt=1,
         description="0 (default): no random validation round; every purchased answer is both a "
-        "fix and evidence (orchestrator.scheduler.evidence). > 0: share of the inspectable items "
+        "fix and evidence (orchestrator.campaigns.evidence). > 0: share of the inspectable items "
         "spent on round 0, a stratified random sample whose crowd labels become a validation "
         "set; raised to two items per class, capped by max_validation_share.",
     )
@@ -125,7 +125,7 @@ class CampaignConfig(BaseModel):
         default=True,
         description="Export the model's class where it differs from the delivered label, when "
         "the campaign's evidence says the model is more often right there (a one-sided 95 % "
-        "bound; orchestrator.scheduler.evidence). False: never.",
+        "bound; orchestrator.campaigns.evidence). False: never.",
     )
     quality_target: float | None = Field(
         default=None,
@@ -133,7 +133,7 @@ class CampaignConfig(BaseModel):
         le=1,
         description="Stop early once the lower end of the estimated label accuracy's 95 % "
         "interval reaches this share (estimated on the crowd-verified validation items; see "
-        "orchestrator.scheduler.quality). None: spend the budget / run every round.",
+        "orchestrator.campaigns.accuracy). None: spend the budget / run every round.",
     )
     poll_interval_s: float = Field(default=1.0, gt=0)
     model: ModelConfig = Field(

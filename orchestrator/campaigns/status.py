@@ -8,10 +8,10 @@ with their metrics. Counts and money come from the campaign's running totals
 (:mod:`orchestrator.db.counters`), so building it costs a few primary-key reads whatever the
 campaign's size.
 
-The accuracy estimate is the only part that reads an artifact and runs a model-side
-computation, so the caller supplies it (:data:`AccuracyOf`): the estimator belongs to the
-round runner's side (:mod:`orchestrator.scheduler.quality`), which this package does not
-import, and the API caches it on :func:`change_key`.
+The accuracy estimate (:mod:`orchestrator.campaigns.accuracy`) is the only part that reads
+an artifact and runs a model-side computation, so the caller supplies it
+(:data:`AccuracyOf`): the API caches it on :func:`change_key`, the CLI computes it, the demo
+leaves it out.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ noise channel. The evidence grows with the data (286 held-out items on the 1,438
 pool), not with the budget. Under class-conditional noise a noisy held-out set ranks models as
 a clean one would (Chen et al., AAAI 2021); under feature-dependent (structural) noise it
 favours models that reproduce the noise, so there the crowd's evidence decides what is
-relabelled (:mod:`orchestrator.scheduler.evidence`). The fallback stays unless the best
+relabelled (:mod:`orchestrator.campaigns.evidence`). The fallback stays unless the best
 candidate beats it by ``beta_switch_se`` (2) standard errors of the paired per-item difference.
 Measured regret against the best β in hindsight: ``benchmarks/results/beta_regret.md``.
 

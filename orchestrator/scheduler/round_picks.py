@@ -39,16 +39,16 @@ def targeted_picks(
         picked rows (m,), their inclusion probabilities (m,), the strategy used, the number of
         clusters and the count of each kind of pick.
     """
-    from orchestrator.propagation.regional import items_to_confirm
-    from orchestrator.sampling import select_items
-    from orchestrator.sampling.backend import kmeans
-    from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
-    from orchestrator.scheduler.evidence import (
+    from orchestrator.campaigns.evidence import (
         EVIDENCE_FLOOR,
         POOL_FILE,
         draw_weights,
         pool_expectations,
     )
+    from orchestrator.propagation.regional import items_to_confirm
+    from orchestrator.sampling import select_items
+    from orchestrator.sampling.backend import kmeans
+    from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
 
     # Seeded by campaign and round, so a pick recomputed after a crash is the same pick.
     rng = np.random.default_rng([cfg.seed, round_number, 1])

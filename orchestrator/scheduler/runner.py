@@ -9,7 +9,7 @@ No random validation round by default (``validation_share = 0``): round 1's mode
 on held-out delivered labels (:mod:`orchestrator.model.dpm`), and every purchased answer is both
 a fix and evidence. A round's picks are the strategy's (certain), the items that settle
 contradicted latent regions (certain), and an evidence slice drawn with known probabilities
-(:mod:`orchestrator.sampling.inclusion`); :mod:`orchestrator.scheduler.evidence` turns them
+(:mod:`orchestrator.sampling.inclusion`); :mod:`orchestrator.campaigns.evidence` turns them
 into the relabel decision and the accuracy estimate, and
 :mod:`orchestrator.propagation.regional` relabels a region only on its own verified items.
 With ``validation_share > 0``, round 0 is a stratified random validation round as before.
@@ -74,7 +74,7 @@ class _Context:
 
 
 def _quality_metrics(q: Any) -> dict[str, float | int]:
-    """Round metrics from an :class:`~orchestrator.scheduler.quality.AccuracyEstimate`."""
+    """Round metrics from an :class:`~orchestrator.campaigns.accuracy.AccuracyEstimate`."""
     return {
         "accuracy_estimate": q.estimate,
         "accuracy_low": q.low,
@@ -498,8 +498,8 @@ class RoundRunner:
         return True
 
     def _propagate(self, ctx: _Context, rnd: Round) -> bool:
+        from orchestrator.campaigns.evidence import RELABEL_FILE, write_relabel_decision
         from orchestrator.propagation.regional import propagate_by_region
-        from orchestrator.scheduler.evidence import RELABEL_FILE, write_relabel_decision
 
         if rnd.number == 0:
             self._set(rnd.id, RoundStatus.COMPLETED)
@@ -570,8 +570,8 @@ class RoundRunner:
         return True
 
     def round_evidence(self, ctx: _Context) -> list[Any]:
-        """Every model round's :class:`~orchestrator.scheduler.evidence.RoundEvidence`."""
-        from orchestrator.scheduler.evidence import load_round_evidence
+        """Every model round's :class:`~orchestrator.campaigns.evidence.RoundEvidence`."""
+        from orchestrator.campaigns.evidence import load_round_evidence
 
         observed, _ = self.verified(ctx)
         with Session(self.engine) as s:
@@ -588,13 +588,13 @@ class RoundRunner:
         return out
 
     def relabel_evidence(self, ctx: _Context) -> Any:
-        """The campaign's :class:`~orchestrator.scheduler.evidence.RelabelEvidence` so far."""
-        from orchestrator.scheduler.evidence import relabel_evidence
+        """The campaign's :class:`~orchestrator.campaigns.evidence.RelabelEvidence` so far."""
+        from orchestrator.campaigns.evidence import relabel_evidence
 
         return relabel_evidence(self.round_evidence(ctx))
 
     def _next_round(self, ctx: _Context, rnd: Round) -> bool:
-        from orchestrator.scheduler.quality import estimate_label_accuracy
+        from orchestrator.campaigns.accuracy import estimate_label_accuracy
 
         quality = estimate_label_accuracy(self.engine, ctx.campaign.id)
         if "accuracy_estimate" not in rnd.metrics:
@@ -662,7 +662,7 @@ class RoundRunner:
         observed, validation = self.verified(ctx)
         best, scores = choose_model(candidates, observed, validation)
         final_dir.mkdir(parents=True, exist_ok=True)
-        from orchestrator.scheduler.evidence import RELABEL_FILE, write_relabel_decision
+        from orchestrator.campaigns.evidence import RELABEL_FILE, write_relabel_decision
 
         write_relabel_decision(final_dir / RELABEL_FILE, self.relabel_evidence(ctx))
         (final_dir / "choice.json").write_text(

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from orchestrator.api import rules
 from orchestrator.api.deps import EngineDep, RequesterDep
-from orchestrator.export.campaign import campaign_export_chunks, label_context
+from orchestrator.campaigns.cleaned_labels import campaign_export_chunks, label_context
 from orchestrator.export.writer import MEDIA_TYPES, iter_export_bytes
 
 router = APIRouter(prefix="/campaigns/{campaign_id}/export", tags=["exports"])

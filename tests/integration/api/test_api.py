@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from orchestrator.api.keys import create_api_key, revoke_api_key
 from orchestrator.api.schemas import StatusOut
+from orchestrator.campaigns.cleaned_labels import campaign_export_rows
 from orchestrator.db.models import CampaignStatus
 from orchestrator.export import EXPORT_COLUMNS
-from orchestrator.export.campaign import campaign_export_rows
 from tests.factories.stored_campaign import build_campaign
 from tests.integration.api.api_client import Api, make_api
 

@@ -14,14 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy.engine import Engine
 
-from orchestrator.export import EXPORT_COLUMNS, ExportRow, write_export
-from orchestrator.export.campaign import (
+from orchestrator.campaigns.cleaned_labels import (
     campaign_export_chunks,
     campaign_export_rows,
     choose_relabel_threshold,
     cleaned_labels,
     label_context,
 )
+from orchestrator.export import EXPORT_COLUMNS, ExportRow, write_export
 from orchestrator.export.writer import iter_export_bytes
 from tests.factories.stored_campaign import build_campaign, expected_labels
 

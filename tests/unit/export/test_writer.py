@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from orchestrator.campaigns.cleaned_labels import choose_relabel_threshold
 from orchestrator.export import EXPORT_COLUMNS, SCHEMA_VERSION, ExportRow, write_export
-from orchestrator.export.campaign import choose_relabel_threshold
 
 
 def rows(n: int) -> list[ExportRow]:

@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.campaigns.cleaned_labels import RELABEL_FILE
 from orchestrator.data.dataset import UNKNOWN
-from orchestrator.export.campaign import RELABEL_FILE
 
 #: The round model's expectations over the round's pool, written when the round picks.
 POOL_FILE = "evidence_pool.json"
@@ -247,7 +247,7 @@ def relabel_evidence(rounds: list[RoundEvidence], level: float = 0.95) -> Relabe
 
 
 def write_relabel_decision(path: Path, evidence: RelabelEvidence) -> None:
-    """``relabel.json``: what the export reads (``orchestrator.export.campaign``)."""
+    """``relabel.json``: what the export reads (``orchestrator.campaigns.cleaned_labels``)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(evidence.as_dict()), "utf-8")
     tmp.replace(path)

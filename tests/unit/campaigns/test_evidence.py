@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
-from orchestrator.scheduler.evidence import (
+from orchestrator.campaigns.evidence import (
     EVIDENCE_FLOOR,
     RoundEvidence,
     accuracy_from_evidence,
@@ -13,6 +12,7 @@ from orchestrator.scheduler.evidence import (
     pool_expectations,
     relabel_evidence,
 )
+from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
 
 N, K = 600, 4
 

@@ -4,7 +4,7 @@ The estimate uses only what the campaign may see, and nothing reads the dataset'
 
 * **Evidence rounds (the default).** The rounds' picks with their inclusion probabilities give
   a Horvitz–Thompson estimate of how many exported labels are right among the items nobody
-  inspected (:func:`orchestrator.scheduler.evidence.accuracy_from_evidence`); items with a crowd
+  inspected (:func:`orchestrator.campaigns.evidence.accuracy_from_evidence`); items with a crowd
   label count as correct. The exported label of the others is the model's class where the
   campaign's relabel evidence allows it, else the delivered label, exactly as the export does.
 * **A random validation round** (``validation_share > 0``, older campaigns). Crowd-verified
@@ -85,7 +85,7 @@ def _evidence_estimate(
     engine: Engine, campaign: Campaign, dataset: Dataset, rows: list[tuple[int, str, str, bool]]
 ) -> AccuracyEstimate | None:
     """The estimate from the rounds' evidence, or None when no round drew an evidence slice."""
-    from orchestrator.scheduler.evidence import (
+    from orchestrator.campaigns.evidence import (
         accuracy_from_evidence,
         load_round_evidence,
         relabel_evidence,
@@ -122,7 +122,7 @@ def _evidence_estimate(
 
 def estimate_label_accuracy(engine: Engine, campaign_id: uuid.UUID) -> AccuracyEstimate:
     """The :class:`AccuracyEstimate` of a campaign's current labels (see the module doc)."""
-    from orchestrator.export.campaign import choose_relabel_threshold
+    from orchestrator.campaigns.cleaned_labels import choose_relabel_threshold
 
     with Session(engine, expire_on_commit=False) as s:
         campaign = s.get(Campaign, campaign_id)

@@ -7,7 +7,7 @@ Precedence, strongest first:
 3. ``model``: the final model's class where it differs from the original label, only when
    the campaign's evidence says the model is more often right there than the delivered label
    (``relabel.json``, a one-sided 95 % bound written by the round runner; see
-   :mod:`orchestrator.scheduler.evidence`). Otherwise the delivered label stays: never worse
+   :mod:`orchestrator.campaigns.evidence`). Otherwise the delivered label stays: never worse
    than doing nothing. Campaigns with a random validation round and no such file use the older
    rule: ``max p(y | x, ŷ) ≥ t`` with ``t`` picked on the validation items. Disabled by the
    campaign option ``model_relabel: false``.
@@ -54,7 +54,7 @@ from orchestrator.db.models import (
 )
 from orchestrator.export.writer import ExportRow
 
-#: Written by the round runner: {"relabel": bool, ...} (orchestrator.scheduler.evidence).
+#: Written by the round runner: {"relabel": bool, ...} (orchestrator.campaigns.evidence).
 RELABEL_FILE = "relabel.json"
 THRESHOLDS = tuple(np.round(np.arange(0.5, 1.0001, 0.05), 2).tolist())
 CHUNK_ITEMS = 10_000
@@ -260,7 +260,7 @@ def label_context(engine: Engine, campaign_id: uuid.UUID) -> LabelContext:
     if posterior is not None and campaign.config.get("model_relabel", True):
         val = validation_items(engine, campaign, index)
         if decision is not None:
-            # The campaign's evidence decided (orchestrator.scheduler.evidence writes it).
+            # The campaign's evidence decided (orchestrator.campaigns.evidence writes it).
             threshold = 0.0 if json.loads(decision.read_text("utf-8")).get("relabel") else None
         elif len(val.positions):
             threshold = choose_relabel_threshold(
