@@ -1,6 +1,6 @@
 """Scores of each worker: accuracy, confusion, agreement, spammer detection, gold scoring.
 
-(Not the campaign's quality stop, which is ``orchestrator.scheduler.quality``.)
+(Not the campaign's quality stop, which is ``orchestrator.campaigns.accuracy``.)
 
 These are the numbers the MTurk layer acts on (blocking, approvals, bonuses), so every
 function states exactly what it counts. All take the answers frame of

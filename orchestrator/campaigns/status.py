@@ -5,7 +5,7 @@ by :class:`orchestrator.api.status_cache.StatusCache`), the dashboard renders it
 the API's ``StatusOut`` schema: state, round, money (USD strings, fees included in
 ``spent_usd``), label counts, the label-accuracy estimate, worker statistics and the rounds
 with their metrics. Counts and money come from the campaign's running totals
-(:mod:`orchestrator.db.counters`), so building it costs a few primary-key reads whatever the
+(:mod:`orchestrator.db.counters`), so building it costs two indexed queries whatever the
 campaign's size.
 
 The accuracy estimate (:mod:`orchestrator.campaigns.accuracy`) is the only part that reads
@@ -26,7 +26,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from orchestrator.campaigns.config import CampaignConfig
-from orchestrator.db import counters
 from orchestrator.db.models import (
     Answer,
     Campaign,
@@ -37,8 +36,6 @@ from orchestrator.db.models import (
 )
 
 _CENT = Decimal("0.01")
-#: Blocked workers asked about per query (stays under SQLite's bound-parameter limit).
-_IN_BATCH = 500
 
 #: ``(campaign id, change key) -> accuracy section or None``; the key changes whenever the
 #: estimate may (see :func:`change_key`), so a caller may cache on it.
@@ -92,11 +89,10 @@ def change_key(campaign: Campaign, n_verified: int, rounds: Sequence[Round]) -> 
 
 
 def _label_counts(
-    s: Session, campaign: Campaign, rounds: Sequence[Round], totals: CampaignCounters
+    n_items: int, rounds: Sequence[Round], totals: CampaignCounters
 ) -> dict[str, int]:
-    n_items = s.exec(select(Dataset.n_items).where(Dataset.id == campaign.dataset_id)).one()
     return {
-        "total": int(n_items),
+        "total": n_items,
         "inspected": sum(r.n_selected for r in rounds),
         "verified": totals.n_verified,
         "validation": totals.n_validation,
@@ -104,20 +100,7 @@ def _label_counts(
     }
 
 
-def _worker_stats(s: Session, campaign_id: uuid.UUID, totals: CampaignCounters) -> dict[str, Any]:
-    # Blocked workers are few (usually none): find them first, then ask only about them
-    # (an index on answer (campaign, worker)), instead of joining the campaign's answers.
-    blocked = s.exec(select(Worker.id).where(col(Worker.blocked))).all()
-    n_blocked = 0
-    for k in range(0, len(blocked), _IN_BATCH):
-        n_blocked += int(
-            s.exec(
-                select(func.count(distinct(col(Answer.worker_pk)))).where(
-                    Answer.campaign_id == campaign_id,
-                    col(Answer.worker_pk).in_(blocked[k : k + _IN_BATCH]),
-                )
-            ).one()
-        )
+def _worker_stats(totals: CampaignCounters, n_blocked: int) -> dict[str, Any]:
     n_answers, n_answered = totals.n_answers, totals.n_items_answered
     return {
         "count": totals.n_workers,
@@ -126,6 +109,18 @@ def _worker_stats(s: Session, campaign_id: uuid.UUID, totals: CampaignCounters) 
         "answers_per_item": round(n_answers / n_answered, 3) if n_answered else None,
         "blocked": n_blocked,
     }
+
+
+def _blocked_workers(campaign_id: uuid.UUID) -> Any:
+    """Scalar subquery: the campaign's workers who are blocked. Blocked workers are few, so
+    the (campaign, worker) index is probed once per blocked worker instead of reading the
+    campaign's answers."""
+    blocked = select(Worker.id).where(col(Worker.blocked))
+    return (
+        select(func.count(distinct(col(Answer.worker_pk))))
+        .where(Answer.campaign_id == campaign_id, col(Answer.worker_pk).in_(blocked))
+        .scalar_subquery()
+    )
 
 
 def _round_section(r: Round) -> dict[str, Any]:
@@ -145,15 +140,25 @@ def status_document(
 ) -> dict[str, Any]:
     """The status document of a campaign (LookupError if there is none); JSON-ready."""
     with Session(engine) as s:
-        c = s.get(Campaign, campaign_id)
-        if c is None:
+        # Two queries whatever the campaign's size: one row (the campaign, its dataset's
+        # size, its running totals, its blocked workers), then its rounds.
+        row = s.exec(
+            select(Campaign, Dataset.n_items, CampaignCounters, _blocked_workers(campaign_id))
+            .join(Dataset, col(Dataset.id) == col(Campaign.dataset_id))
+            .outerjoin(
+                CampaignCounters, col(CampaignCounters.campaign_id) == col(Campaign.id)
+            )
+            .where(Campaign.id == campaign_id)
+        ).first()
+        if row is None:
             raise LookupError(f"no campaign {campaign_id}")
+        c, n_items, kept, n_blocked = row
+        totals = kept if kept is not None else CampaignCounters(campaign_id=campaign_id)
         rounds = s.exec(
             select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
         ).all()
-        totals = counters.read(s, campaign_id)
-        items = _label_counts(s, c, rounds, totals)
-        workers = _worker_stats(s, campaign_id, totals)
+        items = _label_counts(int(n_items), rounds, totals)
+        workers = _worker_stats(totals, int(n_blocked))
     fees = totals.fees_usd
     paid = totals.rewards_usd + totals.bonuses_usd + fees
     committed, budget = totals.reserved_usd + paid, Decimal(c.budget_usd)
