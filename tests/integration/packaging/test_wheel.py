@@ -105,3 +105,35 @@ def test_wheel_ships_the_python_api(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
     assert {"crowdclean/__init__.py", "crowdclean/label_issues.py", "crowdclean/py.typed"} <= names
     assert "orchestrator/cleaning/crowd_free.py" in names
+
+
+def test_editable_build_is_a_plain_path_entry_and_warns_nothing(
+    wheel_build: tuple[zipfile.ZipFile, str], tmp_path: Path
+) -> None:
+    """``pip install -e .`` calls setuptools' PEP 660 hook; pip 26 prints every warning it
+    raises as a BuildBackendWarning. The hook on the checkout must raise none and produce a
+    ``.pth`` path entry, not setuptools' import-hook finder (whose notice is the warning)."""
+    out = tmp_path / "editable"
+    out.mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "always",
+            "-c",
+            "import sys; from setuptools import build_meta; "
+            "print(build_meta.build_editable(sys.argv[1]))",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    log = done.stdout + done.stderr
+    assert "Warning" not in log, log[-3000:]
+    (whl,) = out.glob("*.whl")
+    names = zipfile.ZipFile(whl).namelist()
+    assert not [n for n in names if "__editable__" in n and n.endswith(".py")], names
+    (pth,) = [n for n in names if n.endswith(".pth")]
+    assert zipfile.ZipFile(whl).read(pth).decode().strip() == str(ROOT)
