@@ -22,8 +22,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import distinct, func
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.db.models import (
@@ -77,9 +78,10 @@ def _usd(x: Decimal) -> str:
     return str(x.quantize(_CENT))
 
 
-def change_key(campaign: Campaign, n_verified: int, rounds: Sequence[Round]) -> Hashable:
+def change_key(campaign: Any, n_verified: int, rounds: Sequence[Any]) -> Hashable:
     """Changes whenever the accuracy estimate may: with the labels, the rounds or the final
-    model (fitted when the campaign completes, so the state is part of it)."""
+    model (fitted when the campaign completes, so the state is part of it). ``campaign`` and
+    ``rounds`` are rows or objects with the :class:`Campaign` / :class:`Round` fields."""
     return (
         campaign.status.value,
         campaign.current_round,
@@ -88,27 +90,10 @@ def change_key(campaign: Campaign, n_verified: int, rounds: Sequence[Round]) -> 
     )
 
 
-def _label_counts(
-    n_items: int, rounds: Sequence[Round], totals: CampaignCounters
-) -> dict[str, int]:
-    return {
-        "total": n_items,
-        "inspected": sum(r.n_selected for r in rounds),
-        "verified": totals.n_verified,
-        "validation": totals.n_validation,
-        "propagated": totals.n_propagated,
-    }
-
-
-def _worker_stats(totals: CampaignCounters, n_blocked: int) -> dict[str, Any]:
-    n_answers, n_answered = totals.n_answers, totals.n_items_answered
-    return {
-        "count": totals.n_workers,
-        "answers": n_answers,
-        "items_answered": n_answered,
-        "answers_per_item": round(n_answers / n_answered, 3) if n_answered else None,
-        "blocked": n_blocked,
-    }
+_COUNTS = ("n_answers", "n_items_answered", "n_workers", "n_verified", "n_validation")
+_MONEY = ("reserved_usd", "rewards_usd", "bonuses_usd", "fees_usd")
+#: The planned rounds of a campaign whose stored config predates the field.
+_DEFAULT_ROUNDS = int(CampaignConfig.model_fields["rounds"].default)
 
 
 def _blocked_workers(campaign_id: uuid.UUID) -> Any:
@@ -120,10 +105,11 @@ def _blocked_workers(campaign_id: uuid.UUID) -> Any:
         select(func.count(distinct(col(Answer.worker_pk))))
         .where(Answer.campaign_id == campaign_id, col(Answer.worker_pk).in_(blocked))
         .scalar_subquery()
+        .label("n_blocked")
     )
 
 
-def _round_section(r: Round) -> dict[str, Any]:
+def _round_section(r: Any) -> dict[str, Any]:
     return {
         "number": r.number,
         "status": r.status.value,
@@ -139,29 +125,36 @@ def status_document(
     engine: Engine, campaign_id: uuid.UUID, *, accuracy_of: AccuracyOf
 ) -> dict[str, Any]:
     """The status document of a campaign (LookupError if there is none); JSON-ready."""
-    with Session(engine) as s:
-        # Two queries whatever the campaign's size: one row (the campaign, its dataset's
-        # size, its running totals, its blocked workers), then its rounds.
-        row = s.exec(
-            select(Campaign, Dataset.n_items, CampaignCounters, _blocked_workers(campaign_id))
-            .join(Dataset, col(Dataset.id) == col(Campaign.dataset_id))
-            .outerjoin(
-                CampaignCounters, col(CampaignCounters.campaign_id) == col(Campaign.id)
+    counters = CampaignCounters.__table__  # type: ignore[attr-defined]
+    # Two Core queries whatever the campaign's size, and no ORM objects (this is the API's
+    # hot path): one row (the campaign, its dataset's size, its running totals, its blocked
+    # workers), then its rounds.
+    with engine.connect() as conn:
+        c = conn.execute(
+            core_select(
+                Campaign.__table__,  # type: ignore[attr-defined]
+                col(Dataset.n_items),
+                *(counters.c[k] for k in (*_COUNTS, "n_propagated", *_MONEY)),
+                _blocked_workers(campaign_id),
             )
-            .where(Campaign.id == campaign_id)
+            .join(Dataset, col(Dataset.id) == col(Campaign.dataset_id))
+            .outerjoin(counters, counters.c.campaign_id == col(Campaign.id))
+            .where(col(Campaign.id) == campaign_id)
         ).first()
-        if row is None:
+        if c is None:
             raise LookupError(f"no campaign {campaign_id}")
-        c, n_items, kept, n_blocked = row
-        totals = kept if kept is not None else CampaignCounters(campaign_id=campaign_id)
-        rounds = s.exec(
-            select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
+        rounds = conn.execute(
+            core_select(Round.__table__)  # type: ignore[attr-defined]
+            .where(col(Round.campaign_id) == campaign_id)
+            .order_by(col(Round.number))
         ).all()
-        items = _label_counts(int(n_items), rounds, totals)
-        workers = _worker_stats(totals, int(n_blocked))
-    fees = totals.fees_usd
-    paid = totals.rewards_usd + totals.bonuses_usd + fees
-    committed, budget = totals.reserved_usd + paid, Decimal(c.budget_usd)
+    # No totals row yet (a campaign nothing has been written for): every total is 0.
+    n = {k: int(getattr(c, k) or 0) for k in (*_COUNTS, "n_propagated")}
+    usd = {k: Decimal(getattr(c, k) or 0) for k in _MONEY}
+    fees = usd["fees_usd"]
+    paid = usd["rewards_usd"] + usd["bonuses_usd"] + fees
+    committed, budget = usd["reserved_usd"] + paid, Decimal(c.budget_usd)
+    n_answers, n_answered = n["n_answers"], n["n_items_answered"]
     return {
         "id": str(c.id),
         "name": c.name,
@@ -169,7 +162,7 @@ def status_document(
         "dataset_id": str(c.dataset_id),
         "status": c.status.value,
         "round": c.current_round,
-        "rounds_planned": int((c.config or {}).get("rounds", CampaignConfig().rounds)),
+        "rounds_planned": int((c.config or {}).get("rounds", _DEFAULT_ROUNDS)),
         "error": c.error,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
@@ -177,11 +170,23 @@ def status_document(
         "spent_usd": _usd(committed),
         "paid_usd": _usd(paid),
         "fees_usd": _usd(fees),
-        "reserved_usd": _usd(totals.reserved_usd),
+        "reserved_usd": _usd(usd["reserved_usd"]),
         "remaining_usd": _usd(budget - committed),
-        "items": items,
-        "accuracy": accuracy_of(campaign_id, change_key(c, items["verified"], rounds)),
-        "workers": workers,
+        "items": {
+            "total": int(c.n_items),
+            "inspected": sum(r.n_selected for r in rounds),
+            "verified": n["n_verified"],
+            "validation": n["n_validation"],
+            "propagated": n["n_propagated"],
+        },
+        "accuracy": accuracy_of(campaign_id, change_key(c, n["n_verified"], rounds)),
+        "workers": {
+            "count": n["n_workers"],
+            "answers": n_answers,
+            "items_answered": n_answered,
+            "answers_per_item": round(n_answers / n_answered, 3) if n_answered else None,
+            "blocked": int(c.n_blocked),
+        },
         "rounds": [_round_section(r) for r in rounds],
     }
 
