@@ -30,6 +30,7 @@ from aggregation._answers import (
     encode_answers,
     normalize_label_values,
 )
+from aggregation.proportions import wilson_bounds
 
 Reference: TypeAlias = pd.Series | pd.DataFrame
 
@@ -299,14 +300,8 @@ def _interval(
     from scipy import stats  # lazily: scipy.stats is slow to import
 
     alpha = 1.0 - confidence
-    safe_n = np.maximum(n, 1.0)
     if method == "wilson":
-        z = float(stats.norm.ppf(1.0 - alpha / 2.0))
-        p = k / safe_n
-        denom = 1.0 + z * z / safe_n
-        centre = (p + z * z / (2.0 * safe_n)) / denom
-        half = z * np.sqrt(p * (1.0 - p) / safe_n + z * z / (4.0 * safe_n * safe_n)) / denom
-        low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+        low, high = wilson_bounds(k, n, float(stats.norm.ppf(1.0 - alpha / 2.0)))
     else:  # jeffreys: equal-tailed Beta(k + 1/2, n - k + 1/2) interval
         low = np.where(k > 0, stats.beta.ppf(alpha / 2.0, k + 0.5, n - k + 0.5), 0.0)
         high = np.where(k < n, stats.beta.ppf(1.0 - alpha / 2.0, k + 0.5, n - k + 0.5), 1.0)

@@ -18,7 +18,6 @@ items); 0 means no information (the interval is the whole feasible range).
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,22 +27,8 @@ import numpy.typing as npt
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from aggregation.proportions import wilson_interval
 from orchestrator.db.models import Campaign, Dataset, Item, Round, VerifiedLabel
-
-Z_95 = 1.959963984540054
-
-
-def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a proportion of ``k`` successes in ``n`` trials, in [0, 1]."""
-    if n <= 0:
-        return 0.0, 1.0
-    if not 0 <= k <= n:
-        raise ValueError(f"k must be in [0, n], got k={k}, n={n}")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from orchestrator.campaigns.accuracy import wilson_interval
+from aggregation.proportions import wilson_interval
 
 
 def test_known_values() -> None:
