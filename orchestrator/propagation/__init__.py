@@ -1,6 +1,10 @@
-"""Latent-space label propagation from verified items: ``propagate_labels``."""
+"""Latent-space label propagation where the evidence is: :func:`propagate_by_region`."""
 
-from orchestrator.propagation.base import Propagation
-from orchestrator.propagation.propagator import DEFAULT_FRACTION_GRID, propagate_labels
+from orchestrator.propagation.regional import (
+    RegionalPropagation,
+    items_to_confirm,
+    latent_regions,
+    propagate_by_region,
+)
 
-__all__ = ["DEFAULT_FRACTION_GRID", "Propagation", "propagate_labels"]
+__all__ = ["RegionalPropagation", "items_to_confirm", "latent_regions", "propagate_by_region"]

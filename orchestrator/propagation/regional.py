@@ -29,22 +29,51 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from orchestrator.sampling.backend import knn
+from aggregation.proportions import Z_ONE_SIDED_95, wilson_lower
+from orchestrator.sampling.backend import kmeans, knn
 
-__all__ = ["RegionDecision", "RegionalPropagation", "items_to_confirm", "propagate_by_region"]
+__all__ = [
+    "RegionDecision",
+    "RegionalPropagation",
+    "items_to_confirm",
+    "latent_regions",
+    "propagate_by_region",
+]
 
-Z_ONE_SIDED_95 = 1.6448536269514722
+#: Past this many regions, :func:`latent_regions` clusters in two levels.
+FLAT_REGIONS_MAX = 1_000
 
 
-def wilson_lower(k: int, n: int, z: float = Z_ONE_SIDED_95) -> float:
-    """One-sided Wilson score lower bound of a proportion ``k / n`` (0 when ``n = 0``)."""
-    if n <= 0:
-        return 0.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - half) / denom)
+def latent_regions(
+    latent: npt.NDArray[np.floating],
+    n_classes: int,
+    region_items: int,
+    rng: np.random.Generator,
+) -> npt.NDArray[np.int64]:
+    """(n,) k-means cell per item, about ``region_items`` items a cell (at least one cell per
+    class), on the (n, d) latent vectors.
+
+    k-means costs n × c per pass, and c grows with n (25,000 cells at a million items): past
+    :data:`FLAT_REGIONS_MAX` cells the items are first split into about √c coarse cells and
+    each coarse cell into its share of the c cells, which costs about 2 n √c per pass instead.
+    """
+    n = len(latent)
+    n_regions = max(n_classes, n // region_items)
+    if n_regions <= FLAT_REGIONS_MAX:
+        regions, _ = kmeans(latent, n_regions, rng=rng)
+        return np.asarray(regions, dtype=np.int64)
+    coarse, _ = kmeans(latent, math.ceil(math.sqrt(n_regions)), rng=rng)
+    out = np.empty(n, dtype=np.int64)
+    offset = 0
+    for cell in range(int(coarse.max()) + 1):
+        rows = np.flatnonzero(coarse == cell)
+        if not len(rows):
+            continue
+        k = max(1, round(n_regions * len(rows) / n))
+        sub, _ = kmeans(latent[rows], k, rng=rng)
+        out[rows] = offset + sub
+        offset += int(sub.max()) + 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -116,8 +145,17 @@ def _regions(
     is_verified[verified_idx] = True
     out: list[_Region] = []
     keys = sorted({(int(regions[i]), int(noisy[i])) for i in verified_idx})
+    # One sort groups the items by (cell, delivered class); each region's members are then a
+    # slice, instead of a scan of all n items per region (25,000 regions at a million items).
+    # The shift by one keeps an unknown delivered label (-1) in its own group.
+    width = int(noisy.max(initial=0)) + 2
+    group = regions.astype(np.int64) * width + (noisy.astype(np.int64) + 1)
+    by_group = np.argsort(group, kind="stable")
+    grouped = group[by_group]
     for cell, b in keys:
-        members = np.flatnonzero((regions == cell) & (noisy == b))
+        g = cell * width + b + 1
+        lo, hi = np.searchsorted(grouped, [g, g + 1])
+        members = by_group[lo:hi]  # ascending rows: the sort is stable
         ver = members[is_verified[members]]
         labels = np.asarray([crowd_of[int(i)] for i in ver], dtype=np.int64)
         values, counts = np.unique(labels, return_counts=True)

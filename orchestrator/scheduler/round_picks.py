@@ -45,9 +45,8 @@ def targeted_picks(
         draw_weights,
         pool_expectations,
     )
-    from orchestrator.propagation.regional import items_to_confirm
+    from orchestrator.propagation.regional import items_to_confirm, latent_regions
     from orchestrator.sampling import select_items
-    from orchestrator.sampling.backend import kmeans
     from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
 
     # Seeded by campaign and round, so a pick recomputed after a crash is the same pick.
@@ -55,9 +54,12 @@ def targeted_picks(
     noisy = data.noisy_labels
     latent = np.load(out_dir / "latent.npy")
     posterior = np.load(out_dir / "posterior.npy")
-    n = data.n_items
-    n_regions = max(data.n_classes, n // cfg.propagation_region_items)
-    regions, _ = kmeans(latent, n_regions, rng=np.random.default_rng([cfg.seed, round_number, 2]))
+    regions = latent_regions(
+        latent,
+        data.n_classes,
+        cfg.propagation_region_items,
+        np.random.default_rng([cfg.seed, round_number, 2]),
+    )
     save_npy(out_dir / "regions.npy", regions)
     ver = sources
     taken = inspected.copy()

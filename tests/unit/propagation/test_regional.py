@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from orchestrator.propagation.regional import (
-    items_to_confirm,
-    propagate_by_region,
-    wilson_lower,
-)
+from aggregation.proportions import wilson_lower
+from orchestrator.propagation.regional import items_to_confirm, propagate_by_region
 
 
 def _world(n_per: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,3 +110,26 @@ def test_items_to_confirm_targets_contradicted_undecided_regions() -> None:
         )
         == 1
     )
+
+
+@pytest.mark.parametrize("flat_max", [1_000, 10])
+def test_latent_regions_have_the_asked_size_flat_or_in_two_levels(
+    flat_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regions of about ``region_items`` items that do not straddle well-separated blobs,
+    whether k-means runs once or (past ``FLAT_REGIONS_MAX`` cells) in two levels."""
+    import orchestrator.propagation.regional as regional
+
+    monkeypatch.setattr(regional, "FLAT_REGIONS_MAX", flat_max)
+    rng = np.random.default_rng(0)
+    blob = rng.integers(0, 20, 4000)
+    centers = rng.normal(0, 50, (20, 4))
+    latent = (centers[blob] + rng.normal(0, 1, (4000, 4))).astype(np.float32)
+    regions = regional.latent_regions(latent, 10, 40, np.random.default_rng(1))
+    assert regions.shape == (4000,) and regions.dtype == np.int64
+    n_regions = len(np.unique(regions))
+    # 4000 items / 40 a region; two levels round each coarse cell's share of the 100
+    assert 80 <= n_regions <= 110
+    # each region lies inside one blob
+    for r in np.unique(regions):
+        assert len(np.unique(blob[regions == r])) == 1
