@@ -185,26 +185,9 @@ def spend_summary(session: Session, campaign_id: uuid.UUID) -> SpendSummary:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} does not exist")
-    reserved = rewards = bonuses = fees = ZERO
-    per_kind = session.exec(
-        select(
-            LedgerEntry.kind,
-            type_coerce(func.sum(LedgerEntry.amount_usd), Money()),
-            type_coerce(func.sum(LedgerEntry.fee_usd), Money()),
-        )
-        .where(LedgerEntry.campaign_id == campaign_id)
-        .group_by(LedgerEntry.kind)
-    )
-    for kind, amount, fee in per_kind:
-        a, f = Decimal(amount or 0), Decimal(fee or 0)
-        if kind in (LedgerKind.HIT_RESERVATION, LedgerKind.RELEASE):
-            reserved += a + f
-        elif kind == LedgerKind.REWARD:
-            rewards += a
-            fees += f
-        elif kind == LedgerKind.BONUS:
-            bonuses += a
-            fees += f
+    money = counters.ledger_totals(session, campaign_id)
+    reserved, rewards = money["reserved_usd"], money["rewards_usd"]
+    bonuses, fees = money["bonuses_usd"], money["fees_usd"]
     total = reserved + rewards + bonuses + fees
     budget = Decimal(campaign.budget_usd)
     return SpendSummary(

@@ -116,8 +116,14 @@ def counted(session: Session, campaign_id: uuid.UUID) -> dict[str, Any]:
             col(VerifiedLabel.is_validation),
         ),
         "n_propagated": n_rows(PropagatedLabel, PropagatedLabel.campaign_id == campaign_id),
-        **{k: Decimal(0) for k in _MONEY},
+        **ledger_totals(session, campaign_id),
     }
+    return values
+
+
+def ledger_totals(session: Session, campaign_id: uuid.UUID) -> dict[str, Decimal]:
+    """The money totals summed from the campaign's ledger rows (USD; one grouped query)."""
+    totals = {k: Decimal(0) for k in _MONEY}
     per_kind = session.exec(
         select(
             LedgerEntry.kind,
@@ -130,8 +136,8 @@ def counted(session: Session, campaign_id: uuid.UUID) -> dict[str, Any]:
     for kind, amount, fee in per_kind:
         moved = ledger_deltas(LedgerKind(kind), Decimal(amount or 0), Decimal(fee or 0))
         for k, v in moved.items():
-            values[k] += v
-    return values
+            totals[k] += v
+    return totals
 
 
 def recount(session: Session, campaign_id: uuid.UUID) -> CampaignCounters:
