@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         ),
         description="Download cache for the built-in datasets (package archives, embeddings).",
     )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint for artifacts and uploaded images (MinIO, Ceph, a "
+        "test server: http(s)://host:port). None: AWS S3 itself. Credentials and region come "
+        "from boto3's default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+        "AWS_DEFAULT_REGION, ~/.aws, an instance role).",
+    )
     seed: int = Field(default=0, description="Seed for every random generator of a run.")
     torch_threads: int = Field(
         default=1, ge=1, description="torch / BLAS threads (see ModelConfig.torch_threads)."

@@ -20,6 +20,9 @@ from sqlalchemy.engine import Engine, make_url
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+# The loopback S3-compatible server (``s3_server``, ``s3_bucket``) for any test.
+pytest_plugins = ["tests.factories.s3_server"]
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
