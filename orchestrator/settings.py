@@ -127,6 +127,18 @@ class Settings(BaseSettings):
         default=Path("./crowdclean-data"),
         description="Where artifacts (features, latent vectors, posteriors, exports) are written.",
     )
+    artifacts_url: str | None = Field(
+        default=None,
+        description="Where new datasets and campaigns keep their artifacts (features, latent "
+        "vectors, posteriors, round picks, the final model): s3://bucket/prefix (shared by every "
+        "host that reaches the bucket) or a local directory. None: data_dir. Artifacts already "
+        "written stay where the database says they are.",
+    )
+    artifact_cache_dir: Path | None = Field(
+        default=None,
+        description="This host's cache of artifacts read from S3 (safe to delete). None: "
+        "<data_dir>/artifact-cache.",
+    )
     cache_dir: Path = Field(
         default_factory=lambda: (
             Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "crowdclean"
