@@ -158,7 +158,8 @@ def dataset_import(
     from orchestrator.data.errors import DatasetError
     from orchestrator.data.importer import read_dataset_file
     from orchestrator.data.store import save_dataset
-    from orchestrator.settings import get_settings
+    from orchestrator.storage.artifacts import artifact_root
+    from orchestrator.storage.errors import StorageError
 
     mapping = _mapping(
         id_col=id_col,
@@ -179,9 +180,9 @@ def dataset_import(
             data,
             name=name or file.stem,
             source=str(file),
-            data_dir=get_settings().data_dir,
+            data_dir=artifact_root(),
         )
-    except DatasetError as exc:
+    except (DatasetError, StorageError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(
         json.dumps(
@@ -212,7 +213,8 @@ def dataset_builtin(
     from orchestrator.data.errors import DatasetError
     from orchestrator.data.noise import NoiseKind, inject_noise
     from orchestrator.data.store import save_dataset
-    from orchestrator.settings import get_settings
+    from orchestrator.storage.artifacts import artifact_root
+    from orchestrator.storage.errors import StorageError
 
     try:
         data = load_builtin(dataset)
@@ -229,9 +231,9 @@ def dataset_builtin(
             data,
             name=label,
             source=f"builtin:{dataset}",
-            data_dir=get_settings().data_dir,
+            data_dir=artifact_root(),
         )
-    except (DatasetError, ValueError) as exc:
+    except (DatasetError, StorageError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(
         json.dumps(
@@ -286,7 +288,8 @@ def campaign_create(
     from orchestrator.campaigns.lifecycle import create_campaign
     from orchestrator.crowd.money import MoneyError, validate_usd
     from orchestrator.data.errors import DatasetError
-    from orchestrator.settings import get_settings
+    from orchestrator.storage.artifacts import artifact_root
+    from orchestrator.storage.errors import StorageError
 
     try:
         raw = json.loads(config.read_text(encoding="utf-8")) if config else {}
@@ -297,7 +300,7 @@ def campaign_create(
             name=name,
             budget_usd=validate_usd(budget, what="--budget", maximum=Decimal("1000000")),
             config=cfg,
-            data_dir=get_settings().data_dir,
+            data_dir=artifact_root(),
             requester=requester,
         )
     except ValidationError as exc:
@@ -305,7 +308,7 @@ def campaign_create(
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
         )
         raise _fail(f"invalid campaign config {config}: {fields}") from None
-    except (MoneyError, DatasetError, json.JSONDecodeError, OSError) as exc:
+    except (MoneyError, DatasetError, StorageError, json.JSONDecodeError, OSError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps({"id": str(campaign.id), "status": campaign.status.value}))
 

@@ -56,10 +56,10 @@ def latent_view(
 ) -> LatentView | None:
     """The PCA view of the campaign's newest latent space; None before any model round."""
     ctx = label_context(engine, campaign_id)
-    path = latest_artifact(engine, ctx.campaign, "latent.npy")
-    if path is None:
+    folder = latest_artifact(engine, ctx.campaign, "latent.npy")
+    if folder is None:
         return None
-    z = np.load(path, mmap_mode="r")  # (n, d)
+    z = folder.load_npy("latent.npy", mmap=True)  # (n, d)
     if z.ndim != 2 or z.shape[0] != ctx.n_items or z.shape[0] == 0:
         return None
     n = int(z.shape[0])
@@ -98,7 +98,7 @@ def latent_view(
         sources=[str(s) for s in chunk.sources],
         explained=(float(explained[0]), float(explained[1])),
         n_items=n,
-        artifact=str(path.parent.name),
+        artifact=folder.name,
     )
 
 

@@ -51,6 +51,7 @@ from orchestrator.db.models import (
 
 if TYPE_CHECKING:
     from orchestrator.scheduler.leased_cancel import CancelOutcome
+    from orchestrator.storage.artifacts import ArtifactDir
 
 LABEL_SOURCES = ("original", "model", "crowd", "propagated")
 #: Positions scanned at most per items request before answering with a (short) page.
@@ -164,7 +165,7 @@ def import_dataset(
     filename: str,
     mapping: Any,
     name: str,
-    data_dir: Path,
+    data_dir: Path | ArtifactDir,
 ) -> Dataset:
     """Read, validate and store an uploaded file for the principal (``DatasetError`` if bad).
 
@@ -199,7 +200,7 @@ def create_campaign_for(
     name: str,
     budget_usd: Decimal,
     config: CampaignConfig,
-    data_dir: Path,
+    data_dir: Path | ArtifactDir,
     requester: str | None = None,
 ) -> Campaign:
     """A draft campaign owned by the caller (an operator may name another ``requester``)."""

@@ -48,7 +48,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,6 +57,7 @@ from orchestrator.bench.crowd import CrowdAccess
 from orchestrator.bench.metrics import one_hot
 from orchestrator.bench.shared import SharedWork, full_proba, make_classifier
 from orchestrator.data.dataset import LabeledData
+from orchestrator.storage.artifacts import open_artifact_dir
 
 
 @dataclass(frozen=True)
@@ -393,8 +393,12 @@ def campaign_outputs(
             }
             for r in rounds
         ]
-        final = Path(campaign.artifact_dir) / "final" / "posterior.npy"
-    post = np.load(final) if final.exists() else one_hot(cleaned.labels, data.n_classes)
+        final = open_artifact_dir(campaign.artifact_dir).child("final")
+    post = (
+        final.load_npy("posterior.npy")
+        if final.exists("posterior.npy")
+        else one_hot(cleaned.labels, data.n_classes)
+    )
     sources = cleaned.sources
     crowd_rows = np.flatnonzero(sources == "crowd")
     fixed = np.flatnonzero((sources == "crowd") | (sources == "propagated"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +27,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from aggregation.proportions import wilson_interval
+from orchestrator.campaigns.cleaned_labels import latest_artifact
 from orchestrator.db.models import Campaign, Dataset, Item, Round, VerifiedLabel
+from orchestrator.storage.artifacts import open_artifact_dir
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,10 @@ class AccuracyEstimate:
 
 def _latest_posterior(engine: Engine, campaign: Campaign) -> npt.NDArray[np.float64] | None:
     """(n, K) posterior of the newest model: ``final/`` first, then the latest round's."""
-    dirs = [str(Path(campaign.artifact_dir) / "final")] if campaign.artifact_dir else []
-    with Session(engine) as s:
-        dirs += s.exec(
-            select(Round.artifact_dir)
-            .where(Round.campaign_id == campaign.id)
-            .order_by(col(Round.number).desc())
-        ).all()
-    for d in dirs:
-        f = Path(d) / "posterior.npy"
-        if d and f.exists():
-            return np.asarray(np.load(f), dtype=np.float64)
-    return None
+    folder = latest_artifact(engine, campaign, "posterior.npy")
+    if folder is None:
+        return None
+    return np.asarray(folder.load_npy("posterior.npy"), dtype=np.float64)
 
 
 def _evidence_estimate(
@@ -94,7 +87,8 @@ def _evidence_estimate(
     observed = np.full(len(noisy), -1, dtype=np.int64)
     for pos, _noisy, label, _is_val in rows:
         observed[pos] = index[label]
-    rounds = [ev for d in dirs if (ev := load_round_evidence(Path(d), noisy, observed)) is not None]
+    folders = [open_artifact_dir(d) for d in dirs if d]
+    rounds = [ev for f in folders if (ev := load_round_evidence(f, noisy, observed)) is not None]
     covering = [r for r in rounds if r.covers_pool]
     if not covering:
         return None

@@ -22,8 +22,9 @@ posterior the value is missing (null), not guessed.
 Everything is computed chunk by chunk over item positions (:func:`iter_label_chunks`): per
 chunk, the item rows, the crowd and propagated labels and the answer counts are joined in the
 database for that position range only, and the posterior and cluster arrays are read through
-``np.load(mmap_mode="r")``. Memory is bounded by the chunk size, not by the dataset: a
-million-item export holds one chunk of 10,000 rows at a time.
+memory maps (the local file, or this host's cached copy of the S3 object). Memory is bounded
+by the chunk size, not by the dataset: a million-item export holds one chunk of 10,000 rows at
+a time.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from orchestrator.db.models import (
     VerifiedLabel,
 )
 from orchestrator.export.writer import ExportRow
+from orchestrator.storage.artifacts import ArtifactDir, open_artifact_dir
 
 #: Written by the round runner: {"relabel": bool, ...} (orchestrator.campaigns.evidence).
 RELABEL_FILE = "relabel.json"
@@ -154,15 +155,13 @@ class LabelChunk:
         )
 
 
-def _mmap(path: Path) -> npt.NDArray[Any]:
-    return np.load(path, mmap_mode="r")
-
-
-def latest_artifact(engine: Engine, campaign: Campaign, name: str) -> Path | None:
-    """The newest ``name`` (e.g. ``posterior.npy``): ``final/`` first, then the latest round."""
-    final = Path(campaign.artifact_dir) / "final" / name
-    if campaign.artifact_dir and final.exists():
-        return final
+def latest_artifact(engine: Engine, campaign: Campaign, name: str) -> ArtifactDir | None:
+    """The artifact folder holding the newest ``name`` (e.g. ``posterior.npy``): the
+    campaign's ``final/`` first, then the latest round's; None when no folder has it."""
+    if campaign.artifact_dir:
+        final = open_artifact_dir(campaign.artifact_dir).child("final")
+        if final.exists(name):
+            return final
     with Session(engine) as s:
         dirs = s.exec(
             select(Round.artifact_dir)
@@ -170,16 +169,16 @@ def latest_artifact(engine: Engine, campaign: Campaign, name: str) -> Path | Non
             .order_by(col(Round.number).desc())
         ).all()
     for d in dirs:
-        f = Path(d) / name
-        if d and f.exists():
-            return f
+        folder = open_artifact_dir(d) if d else None
+        if folder is not None and folder.exists(name):
+            return folder
     return None
 
 
 def _last_clusters(engine: Engine, campaign: Campaign) -> npt.NDArray[Any] | None:
     """(n,) cluster of each item in the newest round that clustered (``final/`` has none)."""
-    path = latest_artifact(engine, campaign, "clusters.npy")
-    return None if path is None else _mmap(path)
+    folder = latest_artifact(engine, campaign, "clusters.npy")
+    return None if folder is None else folder.load_npy("clusters.npy", mmap=True)
 
 
 def choose_relabel_threshold(
@@ -247,9 +246,9 @@ def label_context(engine: Engine, campaign_id: uuid.UUID) -> LabelContext:
     index = {c: k for k, c in enumerate(dataset.classes)}
     n = int(dataset.n_items)
     posterior: npt.NDArray[Any] | None = None
-    path = latest_artifact(engine, campaign, "posterior.npy")
-    if path is not None:
-        posterior = _mmap(path)
+    folder = latest_artifact(engine, campaign, "posterior.npy")
+    if folder is not None:
+        posterior = folder.load_npy("posterior.npy", mmap=True)
         if posterior.ndim != 2 or posterior.shape[0] != n:
             posterior = None  # a stale artifact of another shape says nothing about these items
     clusters = _last_clusters(engine, campaign)
@@ -261,7 +260,7 @@ def label_context(engine: Engine, campaign_id: uuid.UUID) -> LabelContext:
         val = validation_items(engine, campaign, index)
         if decision is not None:
             # The campaign's evidence decided (orchestrator.campaigns.evidence writes it).
-            threshold = 0.0 if json.loads(decision.read_text("utf-8")).get("relabel") else None
+            threshold = 0.0 if decision.read_json(RELABEL_FILE).get("relabel") else None
         elif len(val.positions):
             threshold = choose_relabel_threshold(
                 np.asarray(posterior[val.positions], dtype=np.float64), val.original, val.crowd

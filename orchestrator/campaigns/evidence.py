@@ -30,16 +30,15 @@ interval), and the final model is judged by the rounds' models, which saw fewer 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from orchestrator.campaigns.cleaned_labels import RELABEL_FILE
 from orchestrator.data.dataset import UNKNOWN
+from orchestrator.storage.artifacts import ArtifactDir
 
 #: The round model's expectations over the round's pool, written when the round picks.
 POOL_FILE = "evidence_pool.json"
@@ -74,24 +73,26 @@ class RoundEvidence:
 
 
 def load_round_evidence(
-    round_dir: Path, noisy: npt.NDArray[np.int64], observed: npt.NDArray[np.int64]
+    round_dir: ArtifactDir, noisy: npt.NDArray[np.int64], observed: npt.NDArray[np.int64]
 ) -> RoundEvidence | None:
     """A round's evidence from its artifacts; None when it has no picks or no model.
 
     ``noisy``: (n,) delivered class; ``observed``: (n,) crowd class, ``-1`` where none. A round
     without ``inclusion.npy`` (older campaigns) counts its picks as certain, so it is not used.
     """
-    sel_f, post_f = round_dir / "selected.npy", round_dir / "posterior.npy"
-    if not sel_f.exists() or not post_f.exists():
+    if not round_dir.exists("selected.npy") or not round_dir.exists("posterior.npy"):
         return None
-    rows = np.asarray(np.load(sel_f), dtype=np.int64)
-    pi_f = round_dir / "inclusion.npy"
-    pi = np.asarray(np.load(pi_f), dtype=np.float64) if pi_f.exists() else np.ones(len(rows))
-    post = np.asarray(np.load(post_f, mmap_mode="r")[rows], dtype=np.float64)
+    rows = np.asarray(round_dir.load_npy("selected.npy"), dtype=np.int64)
+    has_pi = round_dir.exists("inclusion.npy")
+    pi = (
+        np.asarray(round_dir.load_npy("inclusion.npy"), dtype=np.float64)
+        if has_pi
+        else np.ones(len(rows))
+    )
+    post = np.asarray(round_dir.load_npy("posterior.npy", mmap=True)[rows], dtype=np.float64)
     model = np.asarray(post.argmax(axis=1), dtype=np.int64) if len(rows) else rows
     at = np.arange(len(rows))
-    pool_f = round_dir / POOL_FILE
-    pool = json.loads(pool_f.read_text("utf-8")) if pool_f.exists() else {}
+    pool = round_dir.read_json(POOL_FILE) if round_dir.exists(POOL_FILE) else {}
     return RoundEvidence(
         rows,
         pi,
@@ -246,11 +247,10 @@ def relabel_evidence(rounds: list[RoundEvidence], level: float = 0.95) -> Relabe
     return RelabelEvidence(gain, se, lower, n_ev, n_dis, relabel=n_ev > 0 and lower > 0)
 
 
-def write_relabel_decision(path: Path, evidence: RelabelEvidence) -> None:
-    """``relabel.json``: what the export reads (``orchestrator.campaigns.cleaned_labels``)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(evidence.as_dict()), "utf-8")
-    tmp.replace(path)
+def write_relabel_decision(folder: ArtifactDir, evidence: RelabelEvidence) -> None:
+    """``relabel.json`` in ``folder`` (atomically): what the export reads
+    (``orchestrator.campaigns.cleaned_labels``)."""
+    folder.write_json(RELABEL_FILE, evidence.as_dict())
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from orchestrator.crowd.money import validate_usd
 from orchestrator.data.store import get_dataset
 from orchestrator.db.models import Campaign, CampaignStatus
 from orchestrator.db.types import utcnow
+from orchestrator.storage.artifacts import ArtifactDir, as_artifact_dir
 
 TRANSITIONS: dict[CampaignStatus, set[CampaignStatus]] = {
     CampaignStatus.DRAFT: {CampaignStatus.RUNNING, CampaignStatus.CANCELLED},
@@ -92,10 +93,15 @@ def create_campaign(
     name: str,
     budget_usd: Decimal,
     config: CampaignConfig,
-    data_dir: Path,
+    data_dir: Path | ArtifactDir,
     requester: str = "operator",
 ) -> Campaign:
-    """A new campaign in ``draft`` on an imported dataset. Money is validated here."""
+    """A new campaign in ``draft`` on an imported dataset. Money is validated here.
+
+    ``data_dir``: the artifact root (a local directory or the settings'
+    :func:`~orchestrator.storage.artifacts.artifact_root`); the campaign's rounds and final
+    model go under ``<root>/campaigns/<id>/``.
+    """
     budget = validate_usd(budget_usd, what="budget_usd", maximum=Decimal("1000000"))
     validate_usd(config.reward_usd, what="reward_usd")
     check_fits_budget(budget, config)
@@ -110,7 +116,7 @@ def create_campaign(
         assignments_per_item=config.assignments_per_item,
         requester=requester,
         config=config.model_dump(mode="json"),
-        artifact_dir=str((Path(data_dir) / "campaigns" / str(campaign_id)).resolve()),
+        artifact_dir=as_artifact_dir(data_dir).child("campaigns").child(str(campaign_id)).location,
     )
     with Session(engine, expire_on_commit=False) as s:
         s.add(campaign)

@@ -1,14 +1,15 @@
 """Persist a validated dataset (rows in the DB, features as an ``.npy`` artifact) and load it back.
 
-The write is all-or-nothing: the feature file goes to a temporary name, the dataset and item
-rows are inserted in one transaction, and only after the commit is the file moved into place.
-A failure at any step leaves neither rows nor files behind.
+The write is all-or-nothing: the feature file is written (atomically) into the dataset's new
+artifact folder, which no row names yet; the dataset and item rows are inserted in one
+transaction; a failure at any step deletes the folder, leaving neither rows nor files behind.
+The folder is local or in S3 (:mod:`orchestrator.storage.artifacts`); the dataset row stores
+its location.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from orchestrator.data.dataset import UNKNOWN, LabeledData
 from orchestrator.data.errors import DatasetError, DatasetNameTakenError
 from orchestrator.data.importer import fingerprint
 from orchestrator.db.models import Dataset, Item
+from orchestrator.storage.artifacts import ArtifactDir, as_artifact_dir, open_artifact_dir
 
 FEATURES_FILE = "features.npy"
 _INSERT_BATCH = 5000
@@ -70,10 +72,14 @@ def save_dataset(
     *,
     name: str,
     source: str,
-    data_dir: Path,
+    data_dir: Path | ArtifactDir,
     owner: str | None = None,
 ) -> Dataset:
     """Store ``data`` under ``name`` for ``owner`` (None: the operator).
+
+    ``data_dir``: the artifact root (a local directory, or
+    :func:`~orchestrator.storage.artifacts.artifact_root` of the settings); the features go to
+    ``<root>/datasets/<id>/features.npy`` (n_items × n_features, float32).
 
     Names are unique per owner; :class:`DatasetNameTakenError` if the owner has the name
     already, including when a concurrent import of the same name commits first (the unique
@@ -83,11 +89,9 @@ def save_dataset(
     if _name_taken(engine, name, owner):
         raise _taken(name, source)
     dataset_id = uuid.uuid4()
-    final_dir = Path(data_dir) / "datasets" / str(dataset_id)
-    tmp_dir = final_dir.with_name(f".{dataset_id}.tmp")
-    tmp_dir.mkdir(parents=True, exist_ok=False)
+    folder = as_artifact_dir(data_dir).child("datasets").child(str(dataset_id))
     try:
-        np.save(tmp_dir / FEATURES_FILE, np.ascontiguousarray(data.features, dtype=np.float32))
+        folder.save_npy(FEATURES_FILE, np.ascontiguousarray(data.features, dtype=np.float32))
         dataset = Dataset(
             id=dataset_id,
             name=name,
@@ -96,7 +100,7 @@ def save_dataset(
             n_items=data.n_items,
             n_features=int(data.features.shape[1]),
             classes=list(data.classes),
-            artifact_dir=str(final_dir.resolve()),
+            artifact_dir=folder.location,
             fingerprint=fingerprint(data),
             owner=owner,
         )
@@ -132,9 +136,8 @@ def save_dataset(
                 raise DatasetError(
                     f"could not store dataset {name!r}: {exc.orig}", source=source
                 ) from exc
-        tmp_dir.rename(final_dir)
     except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        folder.remove()
         raise
     return dataset
 
@@ -180,7 +183,7 @@ def get_dataset(engine: Engine, ref: str | uuid.UUID, *, owner: str | None = ANY
 def load_dataset(engine: Engine, ref: str | uuid.UUID) -> LabeledData:
     """Rebuild the in-memory dataset (rows ordered by ``position``)."""
     dataset = get_dataset(engine, ref)
-    features = np.load(Path(dataset.artifact_dir) / FEATURES_FILE, mmap_mode="r")
+    features = open_artifact_dir(dataset.artifact_dir).load_npy(FEATURES_FILE, mmap=True)
     with Session(engine) as session:
         items = session.exec(
             select(Item).where(Item.dataset_id == dataset.id).order_by(col(Item.position))

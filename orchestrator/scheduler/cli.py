@@ -17,9 +17,12 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from orchestrator.settings import Settings
 
 log = logging.getLogger("orchestrator.scheduler")
 
@@ -43,6 +46,22 @@ def _check_schema(engine: object) -> None:
             err=True,
         )
         raise typer.Exit(2)
+
+
+def _check_artifacts(settings: Settings) -> None:
+    """Refuse to run when ``CROWDCLEAN_ARTIFACTS_URL`` names a store this host cannot use
+    (bad URL, missing bucket, unreachable endpoint, no credentials): say so now, not at the
+    first round's first write."""
+    from orchestrator.storage.artifacts import artifact_root
+    from orchestrator.storage.errors import StorageError
+
+    if not settings.artifacts_url:
+        return  # the local default: the data directory is created by the first write
+    try:
+        artifact_root(settings).check()
+    except StorageError as exc:
+        typer.echo(f"error: artifact storage: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def scheduler(
@@ -77,6 +96,7 @@ def scheduler(
             logging.getLogger(noisy).setLevel(logging.WARNING)
     engine = make_engine(settings.database_url)
     _check_schema(engine)
+    _check_artifacts(settings)
     service = CampaignService(settings, engine=engine)
 
     if once:

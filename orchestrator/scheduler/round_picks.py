@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.dataset import LabeledData
-from orchestrator.scheduler.artifact_files import save_npy, write_json
+from orchestrator.storage.artifacts import ArtifactDir
 
 
 def targeted_picks(
     cfg: CampaignConfig,
     data: LabeledData,
-    out_dir: Path,
+    out_dir: ArtifactDir,
     inspected: npt.NDArray[np.bool_],
     budget: int,
     *,
@@ -52,15 +50,15 @@ def targeted_picks(
     # Seeded by campaign and round, so a pick recomputed after a crash is the same pick.
     rng = np.random.default_rng([cfg.seed, round_number, 1])
     noisy = data.noisy_labels
-    latent = np.load(out_dir / "latent.npy")
-    posterior = np.load(out_dir / "posterior.npy")
+    latent = out_dir.load_npy("latent.npy")
+    posterior = out_dir.load_npy("posterior.npy")
     regions = latent_regions(
         latent,
         data.n_classes,
         cfg.propagation_region_items,
         np.random.default_rng([cfg.seed, round_number, 2]),
     )
-    save_npy(out_dir / "regions.npy", regions)
+    out_dir.save_npy("regions.npy", regions)
     ver = sources
     taken = inspected.copy()
     # Region checks go where the model keeps the delivered label (it cannot see the error
@@ -94,7 +92,7 @@ def targeted_picks(
         validation_labels=observed[val_idx],
         rng=rng,
     )
-    save_npy(out_dir / "clusters.npy", sel.clusters)
+    out_dir.save_npy("clusters.npy", sel.clusters)
     taken[sel.indices] = True
     pool = np.flatnonzero(~taken)
     score = draw_weights(posterior[pool], noisy[pool]) + EVIDENCE_FLOOR
@@ -103,8 +101,8 @@ def targeted_picks(
     # The estimates' pool is every item this round could pick: the certain picks count
     # with π = 1.
     certain = np.concatenate([confirm, sel.indices]).astype(np.int64)
-    write_json(
-        out_dir / POOL_FILE,
+    out_dir.write_json(
+        POOL_FILE,
         pool_expectations(
             posterior,
             noisy,

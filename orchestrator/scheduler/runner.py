@@ -18,14 +18,12 @@ Nothing reads the dataset's gold labels.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -49,7 +47,6 @@ from orchestrator.db.models import (
 )
 from orchestrator.db.types import utcnow
 from orchestrator.scheduler.answer_posteriors import answer_posteriors
-from orchestrator.scheduler.artifact_files import save_npy
 from orchestrator.scheduler.budget_split import (
     cost_per_item,
     inspectable_items,
@@ -58,6 +55,7 @@ from orchestrator.scheduler.budget_split import (
 from orchestrator.scheduler.crowd_stage import CrowdStage
 from orchestrator.scheduler.final_model import choose_model
 from orchestrator.scheduler.round_picks import targeted_picks
+from orchestrator.storage.artifacts import ArtifactDir, open_artifact_dir
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +68,7 @@ class _Context:
     config: CampaignConfig
     data: LabeledData
     item_ids: list[uuid.UUID]
-    artifact_dir: Path
+    artifact_dir: ArtifactDir  # the campaign's folder (rounds, final/)
 
 
 def _quality_metrics(q: Any) -> dict[str, float | int]:
@@ -112,7 +110,7 @@ class RoundRunner:
             )
         data, ids = self._data_cache[campaign.dataset_id]
         cfg = CampaignConfig.from_stored(campaign.config)
-        return _Context(campaign, cfg, data, ids, Path(campaign.artifact_dir))
+        return _Context(campaign, cfg, data, ids, open_artifact_dir(campaign.artifact_dir))
 
     def _round(self, s: Session, campaign: Campaign) -> Round:
         rnd = s.exec(
@@ -122,7 +120,8 @@ class RoundRunner:
         ).first()
         if rnd is None:
             rnd = Round(campaign_id=campaign.id, number=campaign.current_round)
-            rnd.artifact_dir = str(Path(campaign.artifact_dir) / f"round-{rnd.number}")
+            folder = open_artifact_dir(campaign.artifact_dir).child(f"round-{rnd.number}")
+            rnd.artifact_dir = folder.location
             s.add(rnd)
             s.commit()
             s.refresh(rnd)
@@ -223,9 +222,9 @@ class RoundRunner:
                 )
             ).all()
         for d in dirs:
-            f = Path(d) / "selected.npy"
-            if f.exists():
-                mask[np.load(f)] = True
+            folder = open_artifact_dir(d) if d else None
+            if folder is not None and folder.exists("selected.npy"):
+                mask[folder.load_npy("selected.npy")] = True
         return mask
 
     # ------------------------------------------------------------------ the machine
@@ -252,7 +251,6 @@ class RoundRunner:
         return handler(ctx, rnd)
 
     def _start(self, ctx: _Context, rnd: Round) -> bool:
-        Path(rnd.artifact_dir).mkdir(parents=True, exist_ok=True)
         if rnd.number == 0 and ctx.config.validation_share == 0:
             self._set(rnd.id, RoundStatus.COMPLETED)  # no validation round: straight to round 1
             return True
@@ -264,14 +262,14 @@ class RoundRunner:
         if rnd.number == 0:
             self._set(rnd.id, RoundStatus.SAMPLING)
             return True
-        out_dir = Path(rnd.artifact_dir)
+        out_dir = open_artifact_dir(rnd.artifact_dir)
         beta, metrics = self._fit_and_save(ctx, out_dir, round_number=rnd.number)
         self.progress("model_fitted", {"round": rnd.number, "beta": beta, **metrics})
         self._set(rnd.id, RoundStatus.SAMPLING, metrics={**rnd.metrics, **metrics, "beta": beta})
         return True
 
     def _fit_and_save(
-        self, ctx: _Context, out_dir: Path, *, round_number: int
+        self, ctx: _Context, out_dir: ArtifactDir, *, round_number: int
     ) -> tuple[float, dict[str, Any]]:
         from orchestrator.model import ModelConfig, fit_label_model
 
@@ -288,9 +286,8 @@ class RoundRunner:
             config=config,
             seed=ctx.config.seed + round_number,
         )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_npy(out_dir / "posterior.npy", out.posterior)
-        save_npy(out_dir / "latent.npy", out.latent)
+        out_dir.save_npy("posterior.npy", out.posterior)
+        out_dir.save_npy("latent.npy", out.latent)
         metrics: dict[str, Any] = {}
         searched = cast("dict[float, tuple[float, float]]", out.info.get("beta_scores") or {})
         if searched:  # β → the search's criterion, for the round's record
@@ -337,8 +334,7 @@ class RoundRunner:
     def _sample(self, ctx: _Context, rnd: Round) -> bool:
         from orchestrator.sampling import stratified_random_selection
 
-        out_dir = Path(rnd.artifact_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = open_artifact_dir(rnd.artifact_dir)
         # A sample re-run after a crash must not count its own earlier (unpublished) pick.
         inspected = self.inspected(ctx, exclude_round=rnd.number)
         budget = min(self._budget_items(ctx, rnd), int((~inspected).sum()))
@@ -363,8 +359,8 @@ class RoundRunner:
                 sources=self.region_sources(ctx, observed),
             )
         indices = np.asarray(indices, dtype=np.int64)
-        save_npy(out_dir / "inclusion.npy", np.asarray(inclusion, dtype=np.float64))
-        save_npy(out_dir / "selected.npy", indices)  # last: its presence marks the pick done
+        out_dir.save_npy("inclusion.npy", np.asarray(inclusion, dtype=np.float64))
+        out_dir.save_npy("selected.npy", indices)  # last: its presence marks the pick done
         self.progress("sampled", {"round": rnd.number, "n": len(indices), "strategy": strategy})
         self._set(
             rnd.id,
@@ -376,7 +372,8 @@ class RoundRunner:
         return True
 
     def _selected(self, rnd: Round) -> npt.NDArray[np.int64]:
-        return np.asarray(np.load(Path(rnd.artifact_dir) / "selected.npy"), dtype=np.int64)
+        selected = open_artifact_dir(rnd.artifact_dir).load_npy("selected.npy")
+        return np.asarray(selected, dtype=np.int64)
 
     def _publish(self, ctx: _Context, rnd: Round) -> bool:
         selected = self._selected(rnd)
@@ -498,18 +495,18 @@ class RoundRunner:
         return True
 
     def _propagate(self, ctx: _Context, rnd: Round) -> bool:
-        from orchestrator.campaigns.evidence import RELABEL_FILE, write_relabel_decision
+        from orchestrator.campaigns.evidence import write_relabel_decision
         from orchestrator.propagation.regional import propagate_by_region
 
         if rnd.number == 0:
             self._set(rnd.id, RoundStatus.COMPLETED)
             return True
-        out_dir = Path(rnd.artifact_dir)
+        out_dir = open_artifact_dir(rnd.artifact_dir)
         observed, _validation = self.verified(ctx)
         ver = self.region_sources(ctx, observed)
-        regions = np.load(out_dir / "regions.npy")
+        regions = out_dir.load_npy("regions.npy")
         prop = propagate_by_region(
-            np.load(out_dir / "latent.npy"),
+            out_dir.load_npy("latent.npy"),
             regions,
             ctx.data.noisy_labels,
             ver,
@@ -521,7 +518,7 @@ class RoundRunner:
             else 0,
         )
         evidence = self.relabel_evidence(ctx)
-        write_relabel_decision(out_dir / RELABEL_FILE, evidence)
+        write_relabel_decision(out_dir, evidence)
         with Session(self.engine) as s:
             # This round's propagation replaces the last one: it used a newer latent space
             # and more verified sources.
@@ -582,7 +579,7 @@ class RoundRunner:
             ).all()
         out = []
         for d in dirs:
-            ev = load_round_evidence(Path(d), ctx.data.noisy_labels, observed)
+            ev = load_round_evidence(open_artifact_dir(d), ctx.data.noisy_labels, observed)
             if ev is not None:
                 out.append(ev)
         return out
@@ -633,8 +630,8 @@ class RoundRunner:
         the refit 0.910, and the validation items ranked them the same way: 0.943 vs 0.914).
         ``final/posterior.npy`` is written last, so a crash before it redoes only the choice.
         """
-        final_dir = ctx.artifact_dir / "final"
-        if not (final_dir / "posterior.npy").exists():
+        final_dir = ctx.artifact_dir.child("final")
+        if not final_dir.exists("posterior.npy"):
             self._choose_final_model(ctx, final_dir)
         with Session(self.engine) as s:
             campaign = s.get(Campaign, ctx.campaign.id)
@@ -645,9 +642,9 @@ class RoundRunner:
             s.commit()
         self.progress("completed", {"rounds": ctx.campaign.current_round})
 
-    def _choose_final_model(self, ctx: _Context, final_dir: Path) -> None:
-        fit_dir = ctx.artifact_dir / "final-fit"
-        if not (fit_dir / "posterior.npy").exists():
+    def _choose_final_model(self, ctx: _Context, final_dir: ArtifactDir) -> None:
+        fit_dir = ctx.artifact_dir.child("final-fit")
+        if not fit_dir.exists("posterior.npy"):
             self._fit_and_save(ctx, fit_dir, round_number=10_000)
         candidates = [fit_dir]
         with Session(self.engine) as s:
@@ -656,20 +653,18 @@ class RoundRunner:
                 .where(Round.campaign_id == ctx.campaign.id, Round.number > 0)
                 .order_by(col(Round.number).desc())
             ).all()
-        last = next((Path(d) for d in round_dirs if (Path(d) / "posterior.npy").exists()), None)
+        opened = (open_artifact_dir(d) for d in round_dirs if d)
+        last = next((d for d in opened if d.exists("posterior.npy")), None)
         if last is not None:
             candidates.append(last)
         observed, validation = self.verified(ctx)
         best, scores = choose_model(candidates, observed, validation)
-        final_dir.mkdir(parents=True, exist_ok=True)
-        from orchestrator.campaigns.evidence import RELABEL_FILE, write_relabel_decision
+        from orchestrator.campaigns.evidence import write_relabel_decision
 
-        write_relabel_decision(final_dir / RELABEL_FILE, self.relabel_evidence(ctx))
-        (final_dir / "choice.json").write_text(
-            json.dumps({"chosen": best.name, "validation_accuracy": scores}), "utf-8"
-        )
-        save_npy(final_dir / "latent.npy", np.load(best / "latent.npy"))
-        save_npy(final_dir / "posterior.npy", np.load(best / "posterior.npy"))
+        write_relabel_decision(final_dir, self.relabel_evidence(ctx))
+        final_dir.write_json("choice.json", {"chosen": best.name, "validation_accuracy": scores})
+        final_dir.save_npy("latent.npy", best.load_npy("latent.npy"))
+        final_dir.save_npy("posterior.npy", best.load_npy("posterior.npy"))
         self.progress("final_model", {"chosen": best.name, **scores})
 
     def run(

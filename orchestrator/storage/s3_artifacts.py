@@ -21,6 +21,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from glob import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,11 @@ class _Bucket:
         self.checked = True
 
 
+@lru_cache(maxsize=32)
+def _shared_bucket(endpoint_url: str | None, bucket: str, cache_dir: Path) -> _Bucket:
+    return _Bucket(s3_client(endpoint_url), bucket, cache_dir)
+
+
 class S3ArtifactDir:
     """:class:`~orchestrator.storage.artifacts.ArtifactDir` under an ``s3://`` URL."""
 
@@ -80,8 +86,12 @@ class S3ArtifactDir:
 
     @classmethod
     def connect(cls, url: S3Url, *, endpoint_url: str | None, cache_dir: Path) -> S3ArtifactDir:
-        """The folder at ``url`` through a new client for ``endpoint_url`` (None: AWS)."""
-        return cls(url, _Bucket(s3_client(endpoint_url), url.bucket, Path(cache_dir)))
+        """The folder at ``url`` through this process's client for ``endpoint_url`` (None: AWS).
+
+        Folders of one bucket, endpoint and cache share one client (its connection pool) and
+        one bucket check, however often their locations are opened.
+        """
+        return cls(url, _shared_bucket(endpoint_url, url.bucket, Path(cache_dir)))
 
     # ------------------------------------------------------------------ identity
 

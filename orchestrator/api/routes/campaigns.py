@@ -23,6 +23,7 @@ from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, Canc
 from orchestrator.api.status_cache import StatusCache
 from orchestrator.campaigns.lifecycle import VERBS, Verb
 from orchestrator.db.models import CampaignStatus
+from orchestrator.storage.artifacts import artifact_root
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -65,7 +66,7 @@ def create_campaign(
         name=body.name,
         budget_usd=body.budget_usd,
         config=body.config,
-        data_dir=settings.data_dir,
+        data_dir=artifact_root(settings),
         requester=body.requester,
     )
     return CampaignOut.of(campaign)

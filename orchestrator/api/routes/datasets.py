@@ -14,6 +14,7 @@ from orchestrator.api.deps import EngineDep, RequesterDep, SettingsDep
 from orchestrator.api.errors import InvalidInputError
 from orchestrator.api.problems import Problem
 from orchestrator.api.schemas import DatasetOut
+from orchestrator.storage.artifacts import artifact_root
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -99,6 +100,6 @@ def import_dataset(
             filename=filename,
             mapping=mapping,
             name=name or PurePath(filename).stem,
-            data_dir=settings.data_dir,
+            data_dir=artifact_root(settings),
         )
     return DatasetOut.of(ds)
