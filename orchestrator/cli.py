@@ -453,10 +453,11 @@ def export(
     """Write a campaign's cleaned labels with provenance (schema in the README)."""
     from orchestrator.campaigns.cleaned_labels import campaign_export_rows
     from orchestrator.export import write_export
+    from orchestrator.storage.errors import StorageError
 
     try:
         n = write_export(campaign_export_rows(_engine(), campaign_id), out)
-    except (LookupError, ValueError) as exc:
+    except (LookupError, ValueError, StorageError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps({"path": str(out), "rows": n}))
 

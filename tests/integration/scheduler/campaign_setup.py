@@ -17,7 +17,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -34,6 +33,7 @@ from orchestrator.db.models import (
     RoundStatus,
 )
 from orchestrator.simulator.server import RunningSimulator
+from orchestrator.storage.artifacts import open_artifact_dir
 from tests.factories.tiny_campaign import TinyCampaign
 from tests.integration.running_totals import assert_counters_match_rows
 
@@ -104,13 +104,14 @@ def selected_items(engine: Engine, campaign_id: uuid.UUID) -> list[uuid.UUID]:
     ids = item_ids_by_position(engine, dataset_id)
     out: list[uuid.UUID] = []
     for r in rounds:
-        f = Path(r.artifact_dir) / "selected.npy"
+        folder = open_artifact_dir(r.artifact_dir)  # local or s3://
+        picked = folder.exists("selected.npy")
         skipped = r.number == 0 and r.status == RoundStatus.COMPLETED and not r.n_selected
-        assert f.exists() or skipped or r.status == RoundStatus.PENDING, (
+        assert picked or skipped or r.status == RoundStatus.PENDING, (
             f"round {r.number} lost its pick"
         )
-        if f.exists():
-            out += [ids[int(i)] for i in np.load(f)]
+        if picked:
+            out += [ids[int(i)] for i in folder.load_npy("selected.npy")]
     return out
 
 
