@@ -612,6 +612,7 @@ def _mount_optional() -> None:
     from orchestrator.crowd.cli import app as crowd_cli
     from orchestrator.scheduler.cli import scheduler as scheduler_command
     from orchestrator.simulator.cli import app as simulator_cli
+    from orchestrator.storage.cli import app as artifacts_cli
 
     if _mounted:
         return
@@ -621,6 +622,7 @@ def _mount_optional() -> None:
     app.add_typer(simulator_cli, name="simulator", help="The local MTurk-compatible simulator.")
     app.command("serve")(serve)
     app.add_typer(apikey_app, name="apikey")
+    app.add_typer(artifacts_cli, name="artifacts")
     __import__("orchestrator.bench.cli", fromlist=["mount"]).mount(app)  # bench, bench-report
     app.command("scheduler")(scheduler_command)
 

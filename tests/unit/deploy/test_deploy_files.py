@@ -68,3 +68,35 @@ def test_compose_wires_services_with_health_checks() -> None:
     assert "FROM python:3.11-slim" in dockerfile
     assert "download.pytorch.org/whl/cpu torch==2.13.0" in dockerfile
     assert re.search(r"^USER (?!root)\w+", dockerfile, flags=re.M)
+
+
+def test_compose_has_the_artifact_bucket_and_points_the_services_at_it() -> None:
+    from urllib.parse import urlsplit
+
+    from orchestrator.storage.s3_client import S3Url
+
+    doc = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = doc["services"]
+    minio = services["minio"]
+    assert minio["image"].startswith("minio/minio:RELEASE.")  # pinned, not :latest
+    assert "healthcheck" in minio and "bucket-data" in doc["volumes"]
+    # its root credentials are the pair the api and scheduler use through boto3's chain
+    assert minio["environment"]["MINIO_ROOT_USER"].startswith("${AWS_ACCESS_KEY_ID")
+    assert minio["environment"]["MINIO_ROOT_PASSWORD"].startswith("${AWS_SECRET_ACCESS_KEY")
+    bucket = services["bucket"]
+    assert bucket["command"] == ["artifacts", "check", "--create-bucket"]
+    assert bucket["depends_on"]["minio"]["condition"] == "service_healthy"
+    for name in ("api", "scheduler"):
+        dep = services[name]["depends_on"]["bucket"]
+        assert dep["condition"] == "service_completed_successfully", name
+    env = dict(
+        re.findall(
+            r"^([A-Z][A-Z0-9_]+)=(.*)$",
+            (DEPLOY / ".env.example").read_text(encoding="utf-8"),
+            flags=re.M,
+        )
+    )
+    assert S3Url.parse(env["CROWDCLEAN_ARTIFACTS_URL"]).prefix  # s3://bucket/prefix
+    endpoint = urlsplit(env["CROWDCLEAN_S3_ENDPOINT_URL"])
+    assert endpoint.hostname == "minio" and endpoint.port == 9000  # MinIO's API port
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"} <= set(env)
