@@ -132,7 +132,10 @@ class Dataset(DatasetBase, table=True):
         index=True,
         description="Requester who imported it over the HTTP API; None = operator (CLI).",
     )
-    artifact_dir: str = Field(description="Directory holding features.npy (n_items × n_features).")
+    artifact_dir: str = Field(
+        description="Location of the artifact folder holding features.npy (n_items × n_features): "
+        "an absolute local path or an s3:// URL (orchestrator.storage.artifacts)."
+    )
     fingerprint: str = Field(description="SHA-256 of the imported content.")
     created_at: datetime = _ts()
 
@@ -173,7 +176,9 @@ class Campaign(CampaignBase, table=True):
     dataset_id: uuid.UUID = Field(foreign_key="dataset.id", index=True)
     status: CampaignStatus = Field(default=CampaignStatus.DRAFT, index=True)
     current_round: int = 0
-    artifact_dir: str = ""
+    artifact_dir: str = Field(
+        default="", description="Location of the campaign's artifact folder (rounds, final/)."
+    )
     error: str | None = None
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
@@ -195,7 +200,11 @@ class Round(RoundBase, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True)
     status: RoundStatus = RoundStatus.PENDING
-    artifact_dir: str = Field(default="", description="latent.npy (n×d_z), posterior.npy (n×K).")
+    artifact_dir: str = Field(
+        default="",
+        description="Location of the round's artifact folder: latent.npy (n×d_z), posterior.npy "
+        "(n×K), the picks; an absolute local path or an s3:// URL.",
+    )
     started_at: datetime = _ts()
     finished_at: datetime | None = _ts(nullable=True)
 
