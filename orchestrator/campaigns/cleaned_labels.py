@@ -268,8 +268,20 @@ def label_context(engine: Engine, campaign_id: uuid.UUID) -> LabelContext:
     return LabelContext(campaign, dataset, index, rounds, posterior, clusters, threshold)
 
 
-def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -> LabelChunk:
-    """Apply the precedence rules to the items matching ``where`` (a condition on Item)."""
+@dataclass(frozen=True)
+class _ChunkRows:
+    """The database rows of one chunk: items (position, external id, delivered label), crowd
+    labels (position, label, confidence, votes, round), propagated labels (position, label,
+    confidence, round) and distinct workers per item (position, count)."""
+
+    items: Sequence[Any]
+    verified: Sequence[Any]
+    propagated: Sequence[Any]
+    workers: Sequence[Any]
+
+
+def _chunk_rows(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -> _ChunkRows:
+    """Read a chunk's rows, each table joined to the items matching ``where``."""
     cid = ctx.campaign.id
     ds_id = ctx.dataset.id
     with Session(engine) as s:
@@ -305,6 +317,13 @@ def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -
             .where(Answer.campaign_id == cid, Item.dataset_id == ds_id, where)
             .group_by(col(Item.position))
         ).all()
+    return _ChunkRows(items, verified, propagated, workers)
+
+
+def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -> LabelChunk:
+    """Apply the precedence rules to the items matching ``where`` (a condition on Item)."""
+    rows = _chunk_rows(engine, ctx, where)
+    items = rows.items
     m = len(items)
     positions = np.fromiter((r[0] for r in items), dtype=np.int64, count=m)
     row_of = {int(p): j for j, p in enumerate(positions)}
@@ -328,13 +347,13 @@ def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -
             labels[relabel] = pred[relabel]
             sources[relabel] = LabelSource.MODEL.value
             confidence[relabel] = conf[relabel]
-    for pos, lab, conf_p, round_id in propagated:
+    for pos, lab, conf_p, round_id in rows.propagated:
         j = row_of[pos]
         labels[j] = index[lab]
         sources[j] = LabelSource.PROPAGATED.value
         confidence[j] = conf_p
         rounds[j] = ctx.rounds.get(round_id, -1)
-    for pos, lab, conf_v, vote_counts, round_id in verified:
+    for pos, lab, conf_v, vote_counts, round_id in rows.verified:
         j = row_of[pos]
         labels[j] = index[lab]
         sources[j] = LabelSource.CROWD.value
@@ -347,7 +366,7 @@ def label_chunk(engine: Engine, ctx: LabelContext, where: ColumnElement[bool]) -
         p_wrong[j] = 1.0 - conf_v if index[lab] == original[j] else conf_v
         votes[j] = dict(vote_counts or {})
         rounds[j] = ctx.rounds.get(round_id, -1)
-    for pos, count in workers:
+    for pos, count in rows.workers:
         n_workers[row_of[pos]] = int(count)
     clusters = (
         np.asarray(ctx.clusters[positions], dtype=np.int64)
