@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from orchestrator.scheduler.service import CampaignService
     from orchestrator.settings import Settings
 
 log = logging.getLogger("orchestrator.scheduler")
@@ -64,6 +65,45 @@ def _check_artifacts(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # APScheduler logs every run of the tick and Alembic its plugins at INFO
+        for noisy in ("apscheduler", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _tick_once(service: CampaignService) -> None:
+    """``--once``: one tick, printed as JSON; exit 1 when a campaign's step failed."""
+    report = service.tick()
+    service.close()
+    typer.echo(
+        json.dumps(
+            {
+                "seconds": round(report.seconds, 3),
+                "steps": report.steps,
+                "campaigns": [
+                    {
+                        "id": str(a.campaign_id),
+                        "claimed": a.claimed,
+                        "steps": a.steps,
+                        "status": a.status.value if a.status else None,
+                        "error": a.error,
+                    }
+                    for a in report.advanced
+                ],
+                "cancelled_swept": [str(c) for c in report.cancelled_swept],
+            }
+        )
+    )
+    if any(a.error for a in report.advanced):
+        raise typer.Exit(1)
+
+
 def scheduler(
     once: Annotated[
         bool, typer.Option("--once", help="Run one tick, print it as JSON and exit.")
@@ -85,44 +125,14 @@ def scheduler(
         settings = settings.model_copy(
             update={"scheduler": settings.scheduler.model_copy(update={"interval_s": interval})}
         )
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # APScheduler logs every run of the tick and Alembic its plugins at INFO
-        for noisy in ("apscheduler", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configure_logging(settings.log_level)
     engine = make_engine(settings.database_url)
     _check_schema(engine)
     _check_artifacts(settings)
     service = CampaignService(settings, engine=engine)
 
     if once:
-        report = service.tick()
-        service.close()
-        typer.echo(
-            json.dumps(
-                {
-                    "seconds": round(report.seconds, 3),
-                    "steps": report.steps,
-                    "campaigns": [
-                        {
-                            "id": str(a.campaign_id),
-                            "claimed": a.claimed,
-                            "steps": a.steps,
-                            "status": a.status.value if a.status else None,
-                            "error": a.error,
-                        }
-                        for a in report.advanced
-                    ],
-                    "cancelled_swept": [str(c) for c in report.cancelled_swept],
-                }
-            )
-        )
-        if any(a.error for a in report.advanced):
-            raise typer.Exit(1)
+        _tick_once(service)
         return
 
     sched = build_scheduler(settings, engine=engine, background=False, service=service)
