@@ -96,7 +96,21 @@ FeatureColsOpt = Annotated[
 VectorColOpt = Annotated[
     str | None, typer.Option(help="Column holding a list of numbers per item.")
 ]
-ImageColOpt = Annotated[str | None, typer.Option(help="Column with image paths.")]
+ImageColOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Column with images: https URLs, s3://bucket/key, or file paths (relative to FILE)."
+        " Their 28x28 grey pixels are the features unless other feature columns are mapped."
+    ),
+]
+DisplayColOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--display-col",
+        help="Column shown to workers as a table row (repeat for several, in order). Default "
+        "for items without text or image: the file's other columns.",
+    ),
+]
 ClassesOpt = Annotated[str | None, typer.Option(help="Comma-separated declared class set.")]
 KindOpt = Annotated[
     str | None, typer.Option(help="continuous | pixels | counts (default: inferred).")
@@ -115,6 +129,7 @@ def _mapping(
     kind: str | None,
     gold_col: str | None = None,
     validation_col: str | None = None,
+    display_cols: list[str] | None = None,
 ) -> ColumnMapping:
     """The ColumnMapping of the options, or a usage error (exit 2) naming the bad one."""
     from orchestrator.data.importer import ColumnMapping
@@ -128,6 +143,7 @@ def _mapping(
             feature_columns=_split(feature_cols) or (),
             vector_column=vector_col,
             image_column=image_col,
+            display_columns=tuple(display_cols or ()),
             gold_column=gold_col,
             validation_column=validation_col,
             classes=_split(classes),
@@ -147,6 +163,7 @@ def dataset_import(
     feature_cols: FeatureColsOpt = None,
     vector_col: VectorColOpt = None,
     image_col: ImageColOpt = None,
+    display_col: DisplayColOpt = None,
     gold_col: Annotated[str | None, typer.Option(help="Column with known true labels.")] = None,
     validation_col: Annotated[
         str | None, typer.Option(help="Column flagging validation items (true/false).")
@@ -154,8 +171,12 @@ def dataset_import(
     classes: ClassesOpt = None,
     kind: KindOpt = None,
 ) -> None:
-    """Import FILE (CSV, JSONL or Parquet). Bad input is refused whole, naming row and column."""
+    """Import FILE (CSV, JSONL or Parquet). Bad input is refused whole, naming row and column.
+
+    Local image files are uploaded to CROWDCLEAN_IMAGES__BUCKET_URL when it is set.
+    """
     from orchestrator.data.errors import DatasetError
+    from orchestrator.data.image_upload import image_import_options, image_store_from_settings
     from orchestrator.data.importer import read_dataset_file
     from orchestrator.data.store import save_dataset
     from orchestrator.storage.artifacts import artifact_root
@@ -172,15 +193,21 @@ def dataset_import(
         kind=kind,
         gold_col=gold_col,
         validation_col=validation_col,
+        display_cols=display_col,
     )
+    settings = get_settings()
     try:
-        data = read_dataset_file(file, mapping, name=name)
+        images = image_import_options(settings, local_files=True)
+        data = read_dataset_file(file, mapping, name=name, images=images)
         ds = save_dataset(
             _engine(),
             data,
             name=name or file.stem,
             source=str(file),
             data_dir=artifact_root(),
+            image_store=image_store_from_settings(settings, source=str(file))
+            if data.image_paths is not None
+            else None,
         )
     except (DatasetError, StorageError) as exc:
         raise _fail(str(exc)) from exc
@@ -551,13 +578,16 @@ def _model_config_file(path: Path | None) -> ModelConfig:
 def _clean_source(source: str, mapping: ColumnMapping) -> LabeledData:
     """The data of `clean SOURCE`: the file at SOURCE if there is one, else the stored dataset."""
     from orchestrator.data.errors import DatasetError
+    from orchestrator.data.image_upload import image_import_options
     from orchestrator.data.importer import SUPPORTED_SUFFIXES, read_dataset_file
     from orchestrator.data.store import load_dataset
+    from orchestrator.settings import get_settings
 
     path = Path(source)
     try:
         if path.is_file():
-            return read_dataset_file(path, mapping)
+            images = image_import_options(get_settings(), local_files=True)
+            return read_dataset_file(path, mapping, images=images)
         return load_dataset(_engine(), source)
     except DatasetError as exc:
         if not path.is_file() and (path.suffix.lower() in SUPPORTED_SUFFIXES or "/" in source):

@@ -109,6 +109,41 @@ class ApiSettings(BaseModel):
     )
 
 
+class ImageSettings(BaseModel):
+    """How image items reach workers (``CROWDCLEAN_IMAGES__…``). Bytes and seconds.
+
+    Local image files are uploaded at import to ``bucket_url`` and shown through presigned URLs,
+    or, when ``public_base_url`` is set instead, shown as that URL joined with the file's path
+    relative to the dataset file (the operator serves that folder there). With neither, a file
+    is inlined into the HIT when it fits MTurk's Question size limit, else refused at import.
+    """
+
+    bucket_url: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix where imported local image files are uploaded "
+        "(the S3 endpoint and credentials are boto3's usual ones).",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="https URL under which the operator serves the dataset file's folder; a "
+        "local image path relative to the dataset file is shown as this URL + the path.",
+    )
+    allow_loopback_http: bool = Field(
+        default=False,
+        description="Development only: accept and show http:// image URLs on a loopback host "
+        "(tests, a local S3 server). Production HITs are https pages; http images break there.",
+    )
+    fetch_timeout_s: float = Field(
+        default=20.0, gt=0, description="Longest time one image URL may take to download."
+    )
+    fetch_max_bytes: int = Field(
+        default=50 << 20, ge=1024, description="Largest image downloaded to compute features."
+    )
+    fetch_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Image URLs downloaded at once during an import."
+    )
+
+
 class Settings(BaseSettings):
     """All tunables of the service. Units are in the field names or descriptions."""
 
@@ -159,6 +194,7 @@ class Settings(BaseSettings):
     mturk: MTurkSettings = Field(default_factory=MTurkSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
     log_level: str = "INFO"
 
     @classmethod

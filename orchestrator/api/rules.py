@@ -166,17 +166,20 @@ def import_dataset(
     mapping: Any,
     name: str,
     data_dir: Path | ArtifactDir,
+    images: Any = None,
 ) -> Dataset:
     """Read, validate and store an uploaded file for the principal (``DatasetError`` if bad).
 
     Errors name the uploaded file's name (not the temporary path), its row and its column.
+    ``images``: the image column's :class:`~orchestrator.data.image_column.ImageImportOptions`
+    (an upload names images by URL only).
     """
     from orchestrator.data.errors import DatasetError
     from orchestrator.data.importer import read_dataset_file
     from orchestrator.data.store import save_dataset
 
     try:
-        data = read_dataset_file(path, mapping, name=name)
+        data = read_dataset_file(path, mapping, name=name, images=images)
     except DatasetError as exc:
         raise DatasetError(exc.message, source=filename, row=exc.row, column=exc.column) from exc
     return save_dataset(

@@ -142,6 +142,9 @@ def _subset(data: LabeledData, idx: npt.NDArray[np.int64]) -> LabeledData:
         image_paths=None
         if data.image_paths is None
         else tuple(data.image_paths[int(i)] for i in idx),
+        display=None
+        if data.display is None
+        else replace(data.display, values=tuple(data.display.values[int(i)] for i in idx)),
         extras=extras,
     )
 

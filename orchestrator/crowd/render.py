@@ -31,8 +31,7 @@ HTML_QUESTION_NS = (
 MAX_QUESTION_BYTES = 65_535
 TEXT_TASK = "label_verification_text"
 IMAGE_TASK = "label_verification_image"
-#: Largest local image inlined as a data URI, bytes (keeps the question under MTurk's limit).
-MAX_INLINE_IMAGE_BYTES = 40_000
+TABLE_TASK = "label_verification_table"
 
 
 class QuestionTooLargeError(ValueError):
@@ -40,7 +39,8 @@ class QuestionTooLargeError(ValueError):
 
 
 class UnsafeImageSourceError(ValueError):
-    """An image source that is neither http(s) nor a ``data:image/`` URI nor a readable file."""
+    """An image source no worker's browser should be given: not https (nor loopback http in
+    development), not a ``data:image/`` URI, not a readable image file."""
 
 
 def default_templates_dir() -> Path:
@@ -74,14 +74,21 @@ class WorkedExample:
 
 @dataclass(frozen=True)
 class ItemView:
-    """What a worker sees of one item. Exactly one of ``text`` / ``image_src`` is the content
-    (an image may carry a caption in ``text``)."""
+    """What a worker sees of one item: its image (with ``text`` as a caption), else its
+    ``text``, else its table of named values; ``fields`` are shown under an image or a text too.
+
+    Attributes:
+        fields: (name, value) pairs shown as a table, in order.
+        fields_omitted: values a default table left out (the worker is told how many).
+    """
 
     key: str
     current_label: str
     options: Sequence[str]
     text: str | None = None
     image_src: str | None = None
+    fields: Sequence[tuple[str, str]] = ()
+    fields_omitted: int = 0
     title: str | None = None
     instructions: str | None = None
     worked_example: WorkedExample | None = None
@@ -89,8 +96,13 @@ class ItemView:
 
     @property
     def task_type(self) -> str:
-        """``label_verification_image`` when there is an image, else the text task."""
-        return IMAGE_TASK if self.image_src else TEXT_TASK
+        """The image task when there is an image, the table task for a table of values
+        without text, else the text task."""
+        if self.image_src:
+            return IMAGE_TASK
+        if self.fields and not self.text:
+            return TABLE_TASK
+        return TEXT_TASK
 
 
 class QuestionRenderer(Protocol):
@@ -134,27 +146,42 @@ def html_question(html: str, frame_height: int = 0) -> str:
     return xml
 
 
-def safe_image_src(src: str, *, max_inline_bytes: int = MAX_INLINE_IMAGE_BYTES) -> str:
-    """An image source fit for the template: https/http URLs and ``data:image/`` URIs pass;
-    a local file path is inlined as a base64 data URI; anything else is refused."""
-    low = src.strip().lower()
-    if low.startswith(("https://", "http://")):
-        return src.strip()
-    if low.startswith("data:image/") and ";base64," in low:
-        return src.strip()
-    path = Path(src)
-    if path.is_file():
-        data = path.read_bytes()
-        if len(data) > max_inline_bytes:
-            raise UnsafeImageSourceError(
-                f"{path} is {len(data)} bytes; host it and pass a URL instead "
-                f"(inline limit {max_inline_bytes} bytes)"
-            )
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        if not mime.startswith("image/"):
-            raise UnsafeImageSourceError(f"{path} is not an image ({mime})")
-        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-    raise UnsafeImageSourceError(f"refusing image source {src[:80]!r}")
+def safe_image_src(src: str, *, allow_loopback_http: bool = False) -> str:
+    """An image source fit for the template, or :class:`UnsafeImageSourceError`.
+
+    https URLs and ``data:image/`` base64 URIs pass as they are; http URLs only on a loopback
+    host with ``allow_loopback_http`` (development); a local image file is inlined as a base64
+    data URI, whatever its size (the HTMLQuestion's own limit, :data:`MAX_QUESTION_BYTES`, is
+    the only cap: a larger image must be served by URL). The rules for URLs are
+    :func:`orchestrator.data.image_sources.classify_image_source`.
+    """
+    from orchestrator.data.image_sources import (
+        ImageSourceError,
+        ImageSourceKind,
+        classify_image_source,
+    )
+
+    text = src.strip()
+    if text.lower().startswith("data:image/") and ";base64," in text.lower():
+        return text
+    try:
+        kind = classify_image_source(text, allow_loopback_http=allow_loopback_http)
+    except ImageSourceError as exc:
+        raise UnsafeImageSourceError(str(exc)) from None
+    if kind in (ImageSourceKind.HTTPS, ImageSourceKind.LOOPBACK_HTTP):
+        return text
+    if kind == ImageSourceKind.S3:
+        raise UnsafeImageSourceError(
+            f"{text[:80]!r} must be presigned before rendering (see orchestrator.crowd.image_links)"
+        )
+    path = Path(text)
+    if not path.is_file():
+        raise UnsafeImageSourceError(f"refusing image source {src[:80]!r}")
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not mime.startswith("image/"):
+        raise UnsafeImageSourceError(f"{path} is not an image ({mime})")
+    data = path.read_bytes()
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def grayscale_png_data_uri(pixels: Sequence[Sequence[float]], *, scale: int = 1) -> str:
@@ -193,11 +220,20 @@ class TaskRenderer:
     """Renders the task templates. ``templates_dir`` defaults to :func:`default_templates_dir`.
 
     ``frame_height`` is the HTMLQuestion frame height in pixels (0 lets MTurk fit the page).
+    ``allow_loopback_http``: show http image URLs on a loopback host (development only; see
+    ``ImageSettings.allow_loopback_http``).
     """
 
-    def __init__(self, templates_dir: Path | str | None = None, *, frame_height: int = 0) -> None:
+    def __init__(
+        self,
+        templates_dir: Path | str | None = None,
+        *,
+        frame_height: int = 0,
+        allow_loopback_http: bool = False,
+    ) -> None:
         self.templates_dir = Path(templates_dir) if templates_dir else default_templates_dir()
         self.frame_height = frame_height
+        self.allow_loopback_http = allow_loopback_http
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.templates_dir)),
             autoescape=True,  # every template here is HTML, whatever its extension
@@ -226,11 +262,14 @@ class TaskRenderer:
             raise ValueError(f"unknown task type {task_type!r}; have {self.task_types()}")
         ctx = dict(context)
         item = ctx.get("item")
+        loopback = self.allow_loopback_http
         if isinstance(item, Mapping) and item.get("image_src"):
-            ctx["item"] = {**item, "image_src": safe_image_src(str(item["image_src"]))}
+            src = safe_image_src(str(item["image_src"]), allow_loopback_http=loopback)
+            ctx["item"] = {**item, "image_src": src}
         ex = ctx.get("worked_example")
         if isinstance(ex, Mapping) and ex.get("image_src"):
-            ctx["worked_example"] = {**ex, "image_src": safe_image_src(str(ex["image_src"]))}
+            src = safe_image_src(str(ex["image_src"]), allow_loopback_http=loopback)
+            ctx["worked_example"] = {**ex, "image_src": src}
         return self._env.get_template(f"{task_type}/template.html.j2").render(ctx)
 
     def render_question(self, task_type: str, context: Mapping[str, Any]) -> str:
@@ -257,7 +296,13 @@ class TaskRenderer:
         return {
             "title": view.title or defaults["title"],
             "instructions": view.instructions or defaults["instructions"],
-            "item": {"key": view.key, "text": view.text or "", "image_src": view.image_src or ""},
+            "item": {
+                "key": view.key,
+                "text": view.text or "",
+                "image_src": view.image_src or "",
+                "fields": [{"name": n, "value": v} for n, v in view.fields],
+                "fields_omitted": view.fields_omitted,
+            },
             "current_label": view.current_label,
             "options": list(view.options),
             "worked_example": example,

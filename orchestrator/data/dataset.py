@@ -17,6 +17,28 @@ UNKNOWN = -1
 
 
 @dataclass(frozen=True)
+class DisplayTable:
+    """The named values shown for each item.
+
+    Attributes:
+        columns: (m,) column names, in the order shown.
+        values: (n,) rows of (m,) strings, row ``i`` for item ``i``; "" where a cell is empty.
+        omitted: columns (or vector entries) left out of a default table by the cap; shown to
+            the worker as a note, so a cut table is not mistaken for the whole item.
+    """
+
+    columns: tuple[str, ...]
+    values: tuple[tuple[str, ...], ...]
+    omitted: int = 0
+
+    def __post_init__(self) -> None:
+        m = len(self.columns)
+        for i, row in enumerate(self.values):
+            if len(row) != m:
+                raise ValueError(f"display row {i} has {len(row)} values for {m} columns")
+
+
+@dataclass(frozen=True)
 class LabeledData:
     """A dataset with noisy labels.
 
@@ -31,7 +53,10 @@ class LabeledData:
             operator-supplied gold items; never given to the model as free labels.
         validation: (n,) bool, items the operator marked as validation (gold must be known).
         texts: optional (n,) item texts shown to workers.
-        image_paths: optional (n,) paths to images shown to workers.
+        image_paths: optional (n,) images shown to workers: an https (or development
+            loopback http) URL, an ``s3://bucket/key`` object, or a local file path.
+        display: optional named values shown to workers for items with neither text nor image
+            (see :mod:`orchestrator.data.display`).
         name: a short name for reports.
     """
 
@@ -45,6 +70,7 @@ class LabeledData:
     texts: tuple[str, ...] | None = None
     image_paths: tuple[str, ...] | None = None
     name: str = "dataset"
+    display: DisplayTable | None = None
     extras: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +90,8 @@ class LabeledData:
             raise ValueError(f"texts must have {n} entries, got {len(self.texts)}")
         if self.image_paths is not None and len(self.image_paths) != n:
             raise ValueError(f"image_paths must have {n} entries, got {len(self.image_paths)}")
+        if self.display is not None and len(self.display.values) != n:
+            raise ValueError(f"display must have {n} rows, got {len(self.display.values)}")
 
     @property
     def n_items(self) -> int:

@@ -2,7 +2,8 @@
 
 Features come from, in this order: numeric ``feature_columns``; a ``vector_column`` holding a
 list of numbers (a JSON array in CSV); otherwise the ``text_column`` as bag-of-words counts;
-otherwise the images at ``image_column`` as 28×28 grey pixels (extra ``images``). Refused, with
+otherwise the images at ``image_column`` as 28×28 grey pixels (extra ``images``; see
+:mod:`orchestrator.data.image_column`). Refused, with
 row and column named: non-finite values in float32, values outside the declared kind's range
 (pixels in [0, 1], counts >= 0), 0 features, 2-D vectors, lists or objects where one value
 belongs. Used by :mod:`orchestrator.data.importer`.
@@ -11,13 +12,14 @@ belongs. Used by :mod:`orchestrator.data.importer`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from orchestrator.data.builtin import bag_of_words
-from orchestrator.data.errors import DatasetError, MissingExtraError
+from orchestrator.data.errors import DatasetError
 from orchestrator.db.models import FeatureKind
 
 if TYPE_CHECKING:
@@ -79,8 +81,11 @@ def build_features(
     rows: np.ndarray,
     source: str,
     texts: tuple[str, ...] | None,
-    image_paths: tuple[str, ...] | None,
+    image_features: Callable[[], np.ndarray] | None,
 ) -> tuple[np.ndarray, FeatureKind]:
+    """(n, d) float32 features and their kind, from the first mapped source of the module
+    docstring's order. ``image_features`` is called (images read or downloaded) only when the
+    images are that source."""
     if mapping.feature_columns:
         x = np.empty((len(frame), len(mapping.feature_columns)), dtype=np.float32)
         for j, col in enumerate(mapping.feature_columns):
@@ -92,8 +97,8 @@ def build_features(
     if texts is not None:
         counts, _ = bag_of_words(list(texts), mapping.vocabulary_size)
         return counts, FeatureKind.COUNTS
-    if image_paths is not None:
-        return _image_pixels(image_paths, source, mapping.image_column or ""), FeatureKind.PIXELS
+    if image_features is not None:
+        return image_features(), FeatureKind.PIXELS
     raise DatasetError(
         "no features: map feature columns, a vector column, a text column or an image column",
         source=source,
@@ -211,21 +216,3 @@ def infer_kind(x: np.ndarray) -> FeatureKind:
     if x.size and x.min() >= 0.0 and np.array_equal(x, np.round(x)):
         return FeatureKind.COUNTS
     return FeatureKind.CONTINUOUS
-
-
-def _image_pixels(paths: tuple[str, ...], source: str, col: str) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        raise MissingExtraError("pillow", "images", "Featurizing images") from exc
-    out = np.empty((len(paths), 28 * 28), dtype=np.float32)
-    for i, p in enumerate(paths):
-        try:
-            with Image.open(p) as img:
-                grey = img.convert("L").resize((28, 28))
-        except OSError as exc:
-            raise DatasetError(
-                f"unreadable image {p}: {exc}", source=source, row=i + 1, column=col
-            ) from exc
-        out[i] = np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0
-    return out

@@ -1,22 +1,32 @@
 """The import's HIT-size rule: an item or a class set whose HIT cannot fit MTurk's 65,535-byte
 Question limit is refused at import, not at publish time. Used by
 :mod:`orchestrator.data.importer`.
+
+What is measured is the HIT of the default templates with the item's text, its table of named
+values (:mod:`orchestrator.data.display`) and, for a local image file that will be inlined (no
+bucket and no public base URL configured), the image as a data URI. Images given by URL are not
+in the HIT, so their size never counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from orchestrator.data.errors import DatasetError
+from orchestrator.data.image_sources import ImageSourceKind
 
 if TYPE_CHECKING:
+    from orchestrator.data.dataset import DisplayTable
+    from orchestrator.data.image_column import ImageColumn
     from orchestrator.data.importer import ColumnMapping
 
 
 #: Bytes of MTurk's 65,535-byte Question limit kept free for what a campaign adds to the HIT
-#: (an image, its title and instructions).
+#: (its title and instructions).
 HIT_HEADROOM_BYTES = 8192
 _HIT_CANDIDATES = 5
 
@@ -29,11 +39,16 @@ def check_hit_size(
     mapping: ColumnMapping,
     rows: np.ndarray,
     source: str,
+    *,
+    display: DisplayTable | None = None,
+    inline_images: ImageColumn | None = None,
 ) -> None:
     """Refuse an item (or a class set) whose HIT cannot fit MTurk's Question size limit.
 
-    Every HIT lists all classes and holds one item's text, so only the items with the largest
-    escaped text and label are rendered (with the default templates): if they fit, all do.
+    Every HIT lists all classes and holds one item's text and table, so only the items with
+    the largest escaped text, table and label are rendered (with the default templates): if
+    they fit, all do. ``inline_images``: an image column whose local files will be inlined
+    (no bucket configured); its largest file is rendered inlined too.
     """
     import html
 
@@ -48,12 +63,20 @@ def check_hit_size(
     limit = MAX_QUESTION_BYTES - HIT_HEADROOM_BYTES
     renderer = TaskRenderer()
 
-    def size(i: int, text: str) -> int:
+    def fields(i: int) -> list[tuple[str, str]]:
+        if display is None:
+            return []
+        return list(zip(display.columns, display.values[i], strict=True))
+
+    def size(i: int, text: str, *, with_fields: bool = True, image: str | None = None) -> int:
         view = ItemView(
             key=key_of_external_id(ids[i]),
             current_label=labels[i],
             options=list(classes),
-            text=text or f"Item {ids[i]}",
+            text=text or (None if (display is not None and with_fields) or image else "x"),
+            fields=fields(i) if with_fields else [],
+            fields_omitted=display.omitted if display is not None and with_fields else 0,
+            image_src=image,
         )
         try:
             return len(renderer.render_item(view).encode("utf-8"))
@@ -63,9 +86,16 @@ def check_hit_size(
     def escaped(t: str) -> int:
         return len(html.escape(t).encode("utf-8", "surrogatepass"))
 
+    table = (
+        [sum(escaped(v) for v in r) for r in display.values]
+        if display is not None
+        else [0] * len(ids)
+    )
     score = np.asarray(
         [
-            escaped(labels[i]) + (escaped(texts[i]) if texts is not None else len(ids[i]))
+            escaped(labels[i])
+            + (escaped(texts[i]) if texts is not None else len(ids[i]))
+            + table[i]
             for i in range(len(ids))
         ],
         dtype=np.int64,
@@ -74,8 +104,7 @@ def check_hit_size(
         text = texts[i] if texts is not None else ""
         if size(i, text) <= limit:
             continue
-        bare = size(i, "")
-        if bare > limit:
+        if size(i, "", with_fields=False) > limit:
             raise DatasetError(
                 f"the class names ({sum(len(c) for c in classes)} characters in all) make every "
                 f"HIT larger than MTurk's {MAX_QUESTION_BYTES}-byte Question limit (less "
@@ -83,11 +112,40 @@ def check_hit_size(
                 source=source,
                 column=mapping.label_column,
             )
+        what, column = (
+            (f"text ({len(text)} characters)", mapping.text_column)
+            if texts is not None and size(i, text, with_fields=False) > limit
+            else ("table of display values", (mapping.display_columns or (None,))[0])
+        )
         raise DatasetError(
-            f"this item's text ({len(text)} characters) makes its HIT larger than MTurk's "
-            f"{MAX_QUESTION_BYTES}-byte Question limit (less {HIT_HEADROOM_BYTES} bytes kept for "
-            "the campaign); shorten it",
+            f"this item's {what} makes its HIT larger than MTurk's {MAX_QUESTION_BYTES}-byte "
+            f"Question limit (less {HIT_HEADROOM_BYTES} bytes kept for the campaign); shorten it",
             source=source,
             row=int(rows[i]),
-            column=mapping.text_column,
+            column=column,
+        )
+    if inline_images is not None:
+        _check_inline_images(inline_images, size, limit, MAX_QUESTION_BYTES, source)
+
+
+def _check_inline_images(
+    images: ImageColumn, size: Callable[..., int], limit: int, max_bytes: int, source: str
+) -> None:
+    """Refuse the largest local image file when, inlined as a data URI, its HIT is too large."""
+    local = [i for i, k in enumerate(images.kinds) if k == ImageSourceKind.FILE]
+    if not local:
+        return
+    i = max(local, key=lambda j: Path(images.refs[j]).stat().st_size)
+    n_bytes = Path(images.refs[i]).stat().st_size
+    # base64 grows the file by 4/3: past the whole limit there is no need to render it
+    fits = n_bytes * 4 // 3 < limit and size(i, "", image=images.refs[i]) <= limit
+    if not fits:
+        raise DatasetError(
+            f"image file of {n_bytes} bytes is too large to inline into a HIT (MTurk's "
+            f"Question limit is {max_bytes} bytes); set CROWDCLEAN_IMAGES__BUCKET_URL="
+            "s3://bucket/prefix to upload images and show them by presigned URL, or "
+            "CROWDCLEAN_IMAGES__PUBLIC_BASE_URL to the https URL where you serve them",
+            source=source,
+            row=images.rows[i],
+            column=images.column,
         )

@@ -32,9 +32,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from orchestrator.data.dataset import UNKNOWN, LabeledData
+from orchestrator.data.display import read_display
 from orchestrator.data.errors import DatasetError
 from orchestrator.data.feature_matrix import build_features, check_features, one_value
 from orchestrator.data.hit_size import check_hit_size
+from orchestrator.data.image_column import ImageImportOptions, image_pixels, read_image_column
 from orchestrator.data.text import first_unusable_char
 from orchestrator.db.models import FeatureKind, Item
 
@@ -57,6 +59,8 @@ class ColumnMapping:
             set of noisy labels (numbers sorted numerically).
         feature_kind: the data likelihood; default inferred (all values in [0, 1] → pixels,
             non-negative integers → counts, else continuous).
+        display_columns: columns shown to workers as a table of named values, in this order
+            (default: see :mod:`orchestrator.data.display`).
     """
 
     id_column: str = "id"
@@ -65,6 +69,7 @@ class ColumnMapping:
     feature_columns: tuple[str, ...] = ()
     vector_column: str | None = None
     image_column: str | None = None
+    display_columns: tuple[str, ...] = ()
     gold_column: str | None = None
     validation_column: str | None = None
     classes: tuple[str, ...] | None = None
@@ -73,7 +78,7 @@ class ColumnMapping:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def required_columns(self) -> list[str]:
-        cols = [self.id_column, self.label_column, *self.feature_columns]
+        cols = [self.id_column, self.label_column, *self.feature_columns, *self.display_columns]
         for c in (
             self.text_column,
             self.vector_column,
@@ -87,9 +92,16 @@ class ColumnMapping:
 
 
 def read_dataset_file(
-    path: Path, mapping: ColumnMapping, *, name: str | None = None
+    path: Path,
+    mapping: ColumnMapping,
+    *,
+    name: str | None = None,
+    images: ImageImportOptions | None = None,
 ) -> LabeledData:
-    """Read and validate ``path``; raise :class:`DatasetError` on the first problem found."""
+    """Read and validate ``path``; raise :class:`DatasetError` on the first problem found.
+
+    ``images``: how the image column is read (default: the strict defaults of
+    :class:`~orchestrator.data.image_column.ImageImportOptions`)."""
     path = Path(path)
     src = str(path)
     if not path.exists():
@@ -115,7 +127,7 @@ def read_dataset_file(
             frame = _read_jsonl(text, src)
     if frame.empty:
         raise DatasetError("file has a header but no data rows", source=src)
-    return frame_to_dataset(frame, mapping, source=src, name=name or path.stem)
+    return frame_to_dataset(frame, mapping, source=src, name=name or path.stem, images=images)
 
 
 def _decode(raw: bytes, src: str, *, header_lines: int) -> str:
@@ -314,7 +326,12 @@ def sort_classes(values: set[str]) -> tuple[str, ...]:
 
 
 def frame_to_dataset(
-    frame: pd.DataFrame, mapping: ColumnMapping, *, source: str, name: str
+    frame: pd.DataFrame,
+    mapping: ColumnMapping,
+    *,
+    source: str,
+    name: str,
+    images: ImageImportOptions | None = None,
 ) -> LabeledData:
     """Validate a loaded frame against ``mapping`` and build the dataset.
 
@@ -339,13 +356,26 @@ def frame_to_dataset(
     if mapping.text_column is not None:
         text_values = _text_values(frame, rows, source, mapping.text_column, "text")
         texts = tuple("" if _is_missing(v) else str(v) for v in text_values)
-    image_paths = None
+    opts = images or ImageImportOptions()
+    image_col = None
     if mapping.image_column is not None:
-        image_paths = _read_image_paths(frame, mapping.image_column, rows, source)
+        image_col = read_image_column(
+            frame, mapping.image_column, rows, source, opts.settings, local_files=opts.local_files
+        )
 
-    features, kind = build_features(frame, mapping, rows, source, texts, image_paths)
+    def pixels() -> np.ndarray:
+        assert image_col is not None
+        return image_pixels(image_col, opts.settings, source, s3_reader=opts.s3_reader)
+
+    features, kind = build_features(
+        frame, mapping, rows, source, texts, pixels if image_col is not None else None
+    )
     check_features(features, kind, mapping, rows, source)
-    check_hit_size(ids, labels, classes, texts, mapping, rows, source)
+    display = read_display(frame, mapping, rows, source, features=features, kind=kind)
+    inline = image_col if opts.settings.bucket_url is None else None
+    check_hit_size(
+        ids, labels, classes, texts, mapping, rows, source, display=display, inline_images=inline
+    )
     return LabeledData(
         ids=np.asarray(ids, dtype=np.str_),
         features=features,
@@ -355,8 +385,9 @@ def frame_to_dataset(
         gold=gold,
         validation=validation,
         texts=texts,
-        image_paths=image_paths,
+        image_paths=image_col.refs if image_col is not None else None,
         name=name,
+        display=display,
     )
 
 
@@ -506,29 +537,6 @@ def _read_validation(
             )
         validation[i] = flag
     return validation
-
-
-def _read_image_paths(
-    frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64], source: str
-) -> tuple[str, ...]:
-    """Each row's image as an existing file; relative paths are relative to the dataset file."""
-    base = Path(source).parent
-    resolved: list[str] = []
-    for value, row in zip(frame[column].tolist(), rows, strict=True):
-        one_value(value, source=source, row=int(row), column=column)
-        if _is_missing(value):
-            raise DatasetError("empty image path", source=source, row=int(row), column=column)
-        p = Path(str(value))
-        p = p if p.is_absolute() else base / p
-        if not p.is_file():
-            raise DatasetError(
-                f"image {str(value)!r} not found (looked at {p})",
-                source=source,
-                row=int(row),
-                column=column,
-            )
-        resolved.append(str(p))
-    return tuple(resolved)
 
 
 def _as_flag(value: Any, *, source: str, row: int, column: str) -> bool:

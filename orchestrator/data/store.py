@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import insert
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from orchestrator.data.dataset import UNKNOWN, LabeledData
+from orchestrator.data.dataset import UNKNOWN, DisplayTable, LabeledData
 from orchestrator.data.errors import DatasetError, DatasetNameTakenError
 from orchestrator.data.importer import fingerprint
 from orchestrator.db.models import Dataset, Item
@@ -28,6 +29,15 @@ from orchestrator.storage.artifacts import ArtifactDir, as_artifact_dir, open_ar
 
 FEATURES_FILE = "features.npy"
 _INSERT_BATCH = 5000
+
+
+class ImageStore(Protocol):
+    """Puts an import's local image files where every host and every worker can reach them."""
+
+    def store_images(self, refs: Sequence[str]) -> tuple[str, ...]:
+        """``refs`` with each local file path replaced by its stored reference (``s3://…``);
+        URLs and other references unchanged. Raises :class:`DatasetError` naming the file."""
+        ...
 
 
 def _owned_by(owner: str | None) -> Any:
@@ -74,12 +84,17 @@ def save_dataset(
     source: str,
     data_dir: Path | ArtifactDir,
     owner: str | None = None,
+    image_store: ImageStore | None = None,
 ) -> Dataset:
     """Store ``data`` under ``name`` for ``owner`` (None: the operator).
 
     ``data_dir``: the artifact root (a local directory, or
     :func:`~orchestrator.storage.artifacts.artifact_root` of the settings); the features go to
     ``<root>/datasets/<id>/features.npy`` (n_items × n_features, float32).
+
+    ``image_store``: where local image files go (uploaded, content-addressed, before any row is
+    written; an aborted import leaves at most objects that a later import of the same files
+    reuses). Without it, local paths are stored as they are.
 
     Names are unique per owner; :class:`DatasetNameTakenError` if the owner has the name
     already, including when a concurrent import of the same name commits first (the unique
@@ -89,6 +104,9 @@ def save_dataset(
     if _name_taken(engine, name, owner):
         raise _taken(name, source)
     dataset_id = uuid.uuid4()
+    image_paths = data.image_paths
+    if image_paths is not None and image_store is not None:
+        image_paths = image_store.store_images(image_paths)
     folder = as_artifact_dir(data_dir).child("datasets").child(str(dataset_id))
     try:
         folder.save_npy(FEATURES_FILE, np.ascontiguousarray(data.features, dtype=np.float32))
@@ -103,6 +121,11 @@ def save_dataset(
             artifact_dir=folder.location,
             fingerprint=fingerprint(data),
             owner=owner,
+            display=(
+                {"columns": list(data.display.columns), "omitted": data.display.omitted}
+                if data.display is not None
+                else None
+            ),
         )
         with Session(engine, expire_on_commit=False) as session:
             session.add(dataset)
@@ -118,7 +141,10 @@ def save_dataset(
                     ),
                     "is_validation": bool(data.validation[i]),
                     "text": data.texts[i] if data.texts is not None else None,
-                    "image_path": data.image_paths[i] if data.image_paths is not None else None,
+                    "image_path": image_paths[i] if image_paths is not None else None,
+                    "display_values": (
+                        list(data.display.values[i]) if data.display is not None else None
+                    ),
                 }
                 for i in range(data.n_items)
             ]
@@ -205,6 +231,18 @@ def load_dataset(engine: Engine, ref: str | uuid.UUID) -> LabeledData:
         texts=tuple(it.text or "" for it in items) if has_text else None,
         image_paths=tuple(it.image_path or "" for it in items) if has_image else None,
         name=dataset.name,
+        display=_display_of(dataset, items),
+    )
+
+
+def _display_of(dataset: Dataset, items: Sequence[Item]) -> DisplayTable | None:
+    if not dataset.display:
+        return None
+    columns = tuple(str(c) for c in dataset.display.get("columns", []))
+    return DisplayTable(
+        columns,
+        tuple(tuple(it.display_values or [""] * len(columns)) for it in items),
+        omitted=int(dataset.display.get("omitted", 0)),
     )
 
 

@@ -137,6 +137,12 @@ class Dataset(DatasetBase, table=True):
         "an absolute local path or an s3:// URL (orchestrator.storage.artifacts)."
     )
     fingerprint: str = Field(description="SHA-256 of the imported content.")
+    display: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="The table workers see per item: {'columns': [names], 'omitted': n}; the "
+        "values are Item.display_values. None: items show their text, image or pixels.",
+    )
     created_at: datetime = _ts()
 
 
@@ -147,7 +153,16 @@ class ItemBase(SQLModel):
     gold_label: str | None = None
     is_validation: bool = False
     text: str | None = None
-    image_path: str | None = None
+    image_path: str | None = Field(
+        default=None,
+        description="https URL, s3://bucket/key, or a local file path (see "
+        "orchestrator.data.image_sources).",
+    )
+    display_values: list[str] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="This item's values of Dataset.display['columns'], in that order.",
+    )
 
 
 class Item(ItemBase, table=True):

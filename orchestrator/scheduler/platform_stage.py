@@ -2,8 +2,10 @@
 :class:`~orchestrator.crowd.platform.CrowdPlatform` (MTurk production, its sandbox or the local
 simulator: the same boto3 client with another endpoint).
 
-Pixel datasets are shown to workers as a grayscale PNG (data URI) rendered from the stored
-features; text datasets show the item text; image datasets their image.
+Workers see an item's image (an ``s3://`` image through a presigned URL valid for the HIT's
+whole life, see :mod:`orchestrator.crowd.image_links`), else its text, else its table of named
+values stored at import (:mod:`orchestrator.data.display`); pixel datasets without a table are
+drawn as a grayscale PNG (data URI) from the stored features. Never a bare id.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from orchestrator.crowd.campaign_crowd import CampaignCrowd
 from orchestrator.crowd.cancel import cancel_campaign
 from orchestrator.crowd.collect import collect_answers
 from orchestrator.crowd.identity import item_key
+from orchestrator.crowd.image_links import ImageLinks, image_link_lifetime_s
 from orchestrator.crowd.ledger import BudgetExceededError
 from orchestrator.crowd.money import MAX_ASSIGNMENTS_PER_HIT, MoneyError
 from orchestrator.crowd.more_answers import request_more_answers
@@ -28,6 +31,7 @@ from orchestrator.crowd.publish import ItemViewBuilder, publish_items, resume_pu
 from orchestrator.crowd.render import ItemView, TaskRenderer, grayscale_png_data_uri
 from orchestrator.crowd.settle import default_decisions, settle_assignments
 from orchestrator.data.dataset import LabeledData
+from orchestrator.data.display import MAX_DEFAULT_FIELDS, format_value
 from orchestrator.data.store import load_dataset
 from orchestrator.db.models import (
     Answer,
@@ -55,10 +59,19 @@ class PlatformStage:
         *,
         data: LabeledData | None = None,
         renderer: TaskRenderer | None = None,
+        image_links: ImageLinks | None = None,
     ) -> None:
+        """``image_links``: presigns ``s3://`` images (default: built from the settings the
+        first time an item needs it)."""
         self.engine = engine
         self.platform = platform
-        self.renderer = renderer or TaskRenderer()
+        if renderer is None:
+            from orchestrator.settings import get_settings
+
+            loopback = get_settings().images.allow_loopback_http
+            renderer = TaskRenderer(allow_loopback_http=loopback)
+        self.renderer = renderer
+        self._image_links = image_links
         self._data = data
 
     def _dataset(self, campaign_id: uuid.UUID) -> LabeledData:
@@ -75,27 +88,46 @@ class PlatformStage:
         # loaded per call, not cached: a call sees the campaign's options as they are now
         return CampaignCrowd.load(self.engine, self.platform, campaign_id)
 
+    def _links(self) -> ImageLinks:
+        if self._image_links is None:
+            from orchestrator.crowd.image_links import PresignedS3Links
+            from orchestrator.storage.s3_client import s3_client_from_settings
+
+            self._image_links = PresignedS3Links(s3_client_from_settings())
+        return self._image_links
+
     def _view_builder(self, campaign_id: uuid.UUID) -> ItemViewBuilder:
         data = self._dataset(campaign_id)
         side = round(float(np.sqrt(data.features.shape[1])))
         is_square_image = (
             data.feature_kind == FeatureKind.PIXELS and side * side == data.features.shape[1]
         )
+        display = data.display
+        valid_for_s = image_link_lifetime_s(self._crowd(campaign_id).config)
 
         def build(item: Item, options: Sequence[str], current_label: str) -> ItemView:
             image_src = item.image_path
-            if image_src is None and is_square_image:
+            if image_src is not None and image_src.startswith("s3://"):
+                image_src = self._links().url_for(image_src, valid_for_s=valid_for_s)
+            fields: list[tuple[str, str]] = []
+            if display is not None:
+                fields = list(zip(display.columns, display.values[item.position], strict=True))
+            if image_src is None and not fields and is_square_image:
                 pixels = data.features[item.position].reshape(side, side)
                 image_src = grayscale_png_data_uri(pixels.tolist(), scale=max(1, 96 // side))
             text = item.text
-            if image_src is None and not text:
-                text = f"Item {item.external_id}"
+            if image_src is None and not text and not fields:
+                # a dataset stored before display values existed (migration 0006)
+                row = data.features[item.position][:MAX_DEFAULT_FIELDS]
+                fields = [(f"feature[{j}]", format_value(float(v))) for j, v in enumerate(row)]
             return ItemView(
                 key=item_key(item),
                 current_label=current_label,
                 options=list(options),
                 text=text,
                 image_src=image_src,
+                fields=fields,
+                fields_omitted=display.omitted if display is not None else 0,
             )
 
         return build

@@ -141,3 +141,15 @@ def test_bad_dataset_names_are_refused_alike_on_both_databases(
     with pytest.raises(DatasetError, match="dataset name"):
         save_dataset(engine, data, name=bad, source="upload", data_dir=tmp_path / "art")
     assert _counts(engine) == (0, 0)
+
+
+def test_display_values_are_stored_and_load_back(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "id,label,island,mass_g\na,Adelie,Biscoe,3750\nb,Gentoo,Dréam ذ,5200\n", encoding="utf-8"
+    )
+    data = read_dataset_file(path, ColumnMapping(feature_columns=("mass_g",)))
+    save_dataset(engine, data, name="peng", source="p.csv", data_dir=tmp_path / "art")
+    back = load_dataset(engine, "peng")
+    assert back.display == data.display
+    assert back.display is not None and back.display.values[1] == ("Dréam ذ", "5200")

@@ -55,11 +55,23 @@ def import_dataset(
     text_col: Annotated[str | None, Form()] = None,
     feature_cols: Annotated[str | None, Form(description="Comma-separated.")] = None,
     vector_col: Annotated[str | None, Form()] = None,
+    image_col: Annotated[
+        str | None,
+        Form(
+            description="Column of image URLs (https; s3://bucket/key). An upload cannot name "
+            "files on the server: import local image files with the CLI."
+        ),
+    ] = None,
+    display_cols: Annotated[
+        str | None,
+        Form(description="Comma-separated columns shown to workers as a table, in order."),
+    ] = None,
     gold_col: Annotated[str | None, Form()] = None,
     validation_col: Annotated[str | None, Form()] = None,
     classes: Annotated[str | None, Form(description="Comma-separated class set.")] = None,
     kind: Annotated[str | None, Form(description="continuous | pixels | counts")] = None,
 ) -> DatasetOut:
+    from orchestrator.data.image_upload import image_import_options
     from orchestrator.data.importer import ColumnMapping
     from orchestrator.db.models import FeatureKind
 
@@ -84,6 +96,8 @@ def import_dataset(
         text_column=text_col,
         feature_columns=_split(feature_cols),
         vector_column=vector_col,
+        image_column=image_col,
+        display_columns=_split(display_cols),
         gold_column=gold_col,
         validation_column=validation_col,
         classes=_split(classes) or None,
@@ -101,5 +115,6 @@ def import_dataset(
             mapping=mapping,
             name=name or PurePath(filename).stem,
             data_dir=artifact_root(settings),
+            images=image_import_options(settings, local_files=False),
         )
     return DatasetOut.of(ds)
