@@ -44,7 +44,8 @@ def image_link_lifetime_s(crowd: CrowdConfig) -> int:
 class PresignedS3Links:
     """:class:`ImageLinks` for ``s3://`` references, by presigned GET URLs.
 
-    ``client``: a boto3 S3 client (its endpoint, region and credentials sign the URL).
+    ``client``: a boto3 S3 client that signs with SigV4 (its endpoint, region and credentials
+    sign the URL), e.g. :func:`orchestrator.storage.presign_client.presigning_s3_client`.
     """
 
     def __init__(self, client: Any) -> None:

@@ -91,9 +91,9 @@ class PlatformStage:
     def _links(self) -> ImageLinks:
         if self._image_links is None:
             from orchestrator.crowd.image_links import PresignedS3Links
-            from orchestrator.storage.s3_client import s3_client_from_settings
+            from orchestrator.storage.presign_client import presigning_s3_client
 
-            self._image_links = PresignedS3Links(s3_client_from_settings())
+            self._image_links = PresignedS3Links(presigning_s3_client())
         return self._image_links
 
     def _view_builder(self, campaign_id: uuid.UUID) -> ItemViewBuilder:
