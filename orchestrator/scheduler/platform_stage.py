@@ -117,7 +117,7 @@ class PlatformStage:
                 image_src = grayscale_png_data_uri(pixels.tolist(), scale=max(1, 96 // side))
             text = item.text
             if image_src is None and not text and not fields:
-                # a dataset stored before display values existed (migration 0006)
+                # a dataset stored before display values existed (migration 0007)
                 row = data.features[item.position][:MAX_DEFAULT_FIELDS]
                 fields = [(f"feature[{j}]", format_value(float(v))) for j, v in enumerate(row)]
             return ItemView(
