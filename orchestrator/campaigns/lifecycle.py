@@ -29,7 +29,7 @@ from sqlmodel import Session
 from orchestrator.campaigns.config import CampaignConfig, check_fits_budget
 from orchestrator.crowd.money import validate_usd
 from orchestrator.data.store import get_dataset
-from orchestrator.db.models import Campaign, CampaignStatus
+from orchestrator.db.models import Campaign, CampaignStatus, Item
 from orchestrator.db.types import utcnow
 from orchestrator.storage.artifacts import ArtifactDir, as_artifact_dir
 
@@ -106,6 +106,7 @@ def create_campaign(
     validate_usd(config.reward_usd, what="reward_usd")
     check_fits_budget(budget, config)
     dataset = get_dataset(engine, dataset_ref)
+    _check_image_links(engine, dataset.id, config)
     campaign_id = uuid.uuid4()
     campaign = Campaign(
         id=campaign_id,
@@ -122,6 +123,33 @@ def create_campaign(
         s.add(campaign)
         s.commit()
     return campaign
+
+
+def _check_image_links(engine: Engine, dataset_id: uuid.UUID, config: CampaignConfig) -> None:
+    """DatasetError when the dataset's images are presigned (``s3://``) and the campaign's HITs
+    would outlive the longest presigned URL (see :mod:`orchestrator.crowd.image_links`)."""
+    from sqlmodel import col, select
+
+    from orchestrator.crowd.image_links import MAX_PRESIGN_S, image_link_lifetime_s
+    from orchestrator.data.errors import DatasetError
+
+    needed = image_link_lifetime_s(config.crowd)
+    if needed <= MAX_PRESIGN_S:
+        return
+    with Session(engine) as s:
+        presigned = s.exec(
+            select(Item.id)
+            .where(Item.dataset_id == dataset_id, col(Item.image_path).startswith("s3://"))
+            .limit(1)
+        ).first()
+    if presigned is not None:
+        raise DatasetError(
+            f"this dataset's images are shown by presigned S3 URLs, which live at most "
+            f"{MAX_PRESIGN_S} s (7 days), but the campaign's HITs need them for {needed} s "
+            "(crowd.lifetime_s + crowd.assignment_duration_s + crowd.auto_approval_delay_s); "
+            "shorten those, or import the images under CROWDCLEAN_IMAGES__PUBLIC_BASE_URL",
+            source=str(dataset_id),
+        )
 
 
 def _check_runnable(campaign: Campaign) -> None:

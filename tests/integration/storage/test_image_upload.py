@@ -119,3 +119,37 @@ def test_s3_images_are_read_through_the_client_for_features(
     with pytest.raises(DatasetError, match="no object") as info:
         read_dataset_file(path, ColumnMapping(image_column="img"), images=opts)
     assert (info.value.row, info.value.column) == (4, "img")
+
+
+def test_a_campaign_whose_hits_outlive_presigned_urls_is_refused_at_creation(
+    sqlite_engine: Engine, s3_bucket: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from orchestrator.campaigns.config import CampaignConfig
+    from orchestrator.campaigns.lifecycle import create_campaign
+
+    monkeypatch.setenv("CROWDCLEAN_IMAGES__BUCKET_URL", s3_bucket.url())
+    get_settings.cache_clear()
+    _import(sqlite_engine, _dataset(tmp_path, n=2), "pets", tmp_path / "art")
+    long_lived = CampaignConfig.model_validate(
+        {"crowd": {"lifetime_s": 7 * 24 * 3600, "auto_approval_delay_s": 3600}}
+    )
+    with pytest.raises(DatasetError, match="PUBLIC_BASE_URL"):
+        create_campaign(
+            sqlite_engine,
+            "pets",
+            name="c",
+            budget_usd=Decimal("5"),
+            config=long_lived,
+            data_dir=tmp_path / "art",
+        )
+    made = create_campaign(
+        sqlite_engine,
+        "pets",
+        name="c",
+        budget_usd=Decimal("5"),
+        config=CampaignConfig(),
+        data_dir=tmp_path / "art",
+    )
+    assert made.status.value == "draft"
