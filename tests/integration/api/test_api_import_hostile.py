@@ -80,3 +80,48 @@ def test_tabs_newlines_and_non_ascii_round_trip(api: Api) -> None:
     back = load_dataset(api.engine, r.json()["id"])
     assert back.ids.tolist()[3] == "é-中-✓"
     assert back.texts is not None and back.texts[3] == "one\ttwo\nthree — ✓"
+
+
+def test_an_upload_maps_images_by_url_and_display_columns(api: Api) -> None:
+    rows = [
+        {
+            "id": f"i{k}",
+            "label": "ab"[k % 2],
+            "x": k,
+            "img": f"https://cdn.example.com/{k}.png",
+            "note": f"n{k}",
+            "src": "camera",
+        }
+        for k in range(4)
+    ]
+    r = api.post(
+        "alice",
+        "/v1/datasets",
+        files={"file": ("d.jsonl", _jsonl(rows), "application/octet-stream")},
+        data={"name": "d", "feature_cols": "x", "image_col": "img", "display_cols": "src,note"},
+    )
+    assert r.status_code == 201, r.text
+    back = load_dataset(api.engine, r.json()["id"])
+    assert back.image_paths == tuple(f"https://cdn.example.com/{k}.png" for k in range(4))
+    assert back.display is not None and back.display.columns == ("src", "note")
+    assert back.display.values[2] == ("camera", "n2")
+
+
+@pytest.mark.parametrize(
+    ("cell", "why"),
+    [("/etc/passwd", "is a file path"), ("http://10.0.0.1/a.png", "plain http URL")],
+)
+def test_an_upload_cannot_name_server_files_or_plain_http(api: Api, cell: str, why: str) -> None:
+    rows = [
+        {"id": "a", "label": "a", "x": 1, "img": "https://cdn.example.com/a.png"},
+        {"id": "b", "label": "b", "x": 2, "img": cell},
+    ]
+    r = api.post(
+        "alice",
+        "/v1/datasets",
+        files={"file": ("d.jsonl", _jsonl(rows), "application/octet-stream")},
+        data={"name": "d", "feature_cols": "x", "image_col": "img"},
+    )
+    problem = assert_problem(r, 422, "invalid-dataset")
+    assert (problem["row"], problem["column"]) == (2, "img"), problem
+    assert why in r.text
