@@ -179,6 +179,7 @@ def dataset_import(
     from orchestrator.data.image_upload import image_import_options, image_store_from_settings
     from orchestrator.data.importer import read_dataset_file
     from orchestrator.data.store import save_dataset
+    from orchestrator.settings import get_settings
     from orchestrator.storage.artifacts import artifact_root
     from orchestrator.storage.errors import StorageError
 
