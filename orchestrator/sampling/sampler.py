@@ -9,7 +9,9 @@ One round (:func:`select_items`):
    what it cannot take is re-split, the same way, over the clusters that still have room.
 3. Inside each cluster the uninspected items are ranked by the strategy (see
    :mod:`orchestrator.sampling.strategies`) and the top of the ranking is taken. Ties in the
-   score go to the lower row index. Inspected items are never selected.
+   score go to the lower row index. Inspected items are never selected. ``diffusion`` and
+   ``entropy_propagation`` take a cluster's picks one at a time on a kNN graph of its most
+   uncertain items (a pick blocks its neighbours / discounts their entropy).
 
 ``strategy="auto"`` and ``n_clusters=None`` are tuned on the validation items (crowd-verified
 items whose true class is known): the validation items are treated as the only uninspected
@@ -23,9 +25,9 @@ items whose inferred class (posterior argmax) is wrong wins, provided it covers 
 three wrongly inferred items and took two of the demo's three rounds (0.981 label accuracy
 against 0.990 when every round used ``uncertainty``). So on small validation sets the default
 stands. Ties keep the earlier candidate: strategies in the order of ``STRATEGIES``
-(uncertainty, label_noise, margin, diffusion, random), and for ``c`` the grid order, which
-starts with the default ``c = K`` (number of classes). Without validation items, ``auto`` means
-``uncertainty`` and ``c = K``.
+(uncertainty, label_noise, margin, diffusion, random, entropy_propagation), and for ``c`` the
+grid order, which starts with the default ``c = K`` (number of classes). Without validation
+items, ``auto`` means ``uncertainty`` and ``c = K``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from orchestrator.sampling.strategies import (
     STRATEGIES,
     diffuse,
     entropy,
+    entropy_propagation_order,
+    graph_weights,
     label_noise_score,
     margin_score,
 )
@@ -63,10 +67,11 @@ class SamplingConfig:
             [1, min(budget, n)], duplicates dropped, order kept.
         switch_items: when tuning, a candidate replaces the incumbent (the default first)
             only if it covers at least this many more wrongly inferred validation items.
-        knn_k: neighbours per item in the diffusion graph.
+        knn_k: neighbours per item in the diffusion and entropy-propagation graphs.
         diffusion_alpha: weight of the neighbours when smoothing entropies, in [0, 1).
-        diffusion_oversample: the diffusion strategy re-ranks the ``oversample · quota`` most
-            uncertain items of each cluster (bounded work on huge clusters).
+        diffusion_oversample: the diffusion and entropy-propagation strategies re-rank the
+            ``oversample · quota`` most uncertain items of each cluster (bounded work on huge
+            clusters).
         kmeans_iter: Lloyd iterations.
         kmeans_sample: rows used to fit the centroids (all rows are assigned).
         backend: "auto" (faiss when installed), "faiss" or "numpy".
@@ -134,7 +139,7 @@ def _rank_scores(
     noisy_labels: npt.NDArray[np.int64],
     rng: np.random.Generator,
 ) -> npt.NDArray[np.float64]:
-    if strategy in ("uncertainty", "diffusion"):
+    if strategy in ("uncertainty", "diffusion", "entropy_propagation"):
         return entropy(posterior)
     if strategy == "margin":
         return margin_score(posterior)
@@ -143,6 +148,37 @@ def _rank_scores(
     if strategy == "random":
         return np.asarray(rng.random(posterior.shape[0]), dtype=np.float64)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*STRATEGIES, 'auto')}")
+
+
+def _pool_graph(
+    latent: npt.NDArray[np.float32], pool: npt.NDArray[np.int64], config: SamplingConfig
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """kNN rows (m, k) and distances inside ``pool`` (m rows of ``latent``), self excluded."""
+    dist, nb = knn(latent[pool], latent[pool], config.knn_k + 1, backend=config.backend)
+    # Drop each row's own entry (or its farthest neighbour when duplicates hid it).
+    is_self = nb == np.arange(len(pool))[:, None]
+    is_self[~is_self.any(1), -1] = True
+    keep = ~is_self
+    return nb[keep].reshape(len(pool), -1), dist[keep].reshape(len(pool), -1)
+
+
+def _entropy_propagation_pick(
+    latent: npt.NDArray[np.float32],
+    ranked: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    quota: int,
+    config: SamplingConfig,
+) -> npt.NDArray[np.int64]:
+    """Pick ``quota`` rows from ``ranked`` (one cluster, best entropy first) by entropy
+    propagation on the kNN graph of the ``oversample · quota`` most uncertain rows. Rows
+    outside that pool could only be picked after most of the pool had been discounted below
+    them; the bound keeps the greedy loop's graph small on huge clusters."""
+    pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
+    if len(pool) <= 1:
+        return pool[:quota]
+    nb, dist = _pool_graph(latent, pool, config)
+    order = entropy_propagation_order(scores[pool], graph_weights(nb, dist), quota)
+    return pool[order]
 
 
 def _diffusion_pick(
@@ -157,13 +193,7 @@ def _diffusion_pick(
     pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
     if len(pool) <= 1:
         return pool[:quota]
-    dist, nb = knn(latent[pool], latent[pool], config.knn_k + 1, backend=config.backend)
-    # Drop each row's own entry (or its farthest neighbour when duplicates hid it).
-    is_self = nb == np.arange(len(pool))[:, None]
-    is_self[~is_self.any(1), -1] = True
-    keep = ~is_self
-    nb = nb[keep].reshape(len(pool), -1)
-    dist = dist[keep].reshape(len(pool), -1)
+    nb, dist = _pool_graph(latent, pool, config)
     smooth = diffuse(scores[pool], nb, dist, alpha=config.diffusion_alpha)
     order = np.lexsort((np.arange(len(pool)), -smooth))
     blocked = np.zeros(len(pool), dtype=bool)
@@ -206,7 +236,11 @@ def _select(
         keys = keys.astype(np.uint16)
     grouped = cand[np.argsort(keys, kind="stable")]
     bounds = np.searchsorted(clusters[grouped], np.arange(n_clusters + 1))
-    if strategy != "diffusion":
+    graph_pick = {
+        "diffusion": _diffusion_pick,
+        "entropy_propagation": _entropy_propagation_pick,
+    }.get(strategy)
+    if graph_pick is None:
         picks = [
             _top_rows(grouped[bounds[j] : bounds[j + 1]], scores, int(quota[j]))
             for j in np.flatnonzero(quota > 0)
@@ -219,7 +253,7 @@ def _select(
         rows = grouped[bounds[j] : bounds[j + 1]]
         # Score descending, then row index (stable sort of rows already ascending).
         ranked = rows[np.argsort(-scores[rows], kind="stable")]
-        picks.append(_diffusion_pick(latent, ranked, scores, int(quota[j]), config))
+        picks.append(graph_pick(latent, ranked, scores, int(quota[j]), config))
     if not picks:
         return np.zeros(0, dtype=np.int64)
     return np.sort(np.concatenate(picks)).astype(np.int64)
