@@ -28,7 +28,7 @@ from pydantic import (
 from orchestrator.crowd.config import CrowdConfig
 from orchestrator.crowd.money import MoneyError, validate_usd, with_fee
 from orchestrator.model.config import ModelConfig
-from orchestrator.sampling.strategies import STRATEGIES
+from orchestrator.sampling.strategies import SELECTABLE
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ class CampaignConfig(BaseModel):
         "delivered labels plus the crowd's fixes).",
     )
     strategy: str = Field(
-        default="auto", description=f"Sampling strategy, one of {', '.join(STRATEGIES)}, or 'auto'."
+        default="auto",
+        description=f"Sampling strategy, one of {', '.join(SELECTABLE)}, or 'auto' "
+        "(which chooses among all but influence and counter_example).",
     )
     n_clusters: int | None = Field(default=None, ge=1, description="None: tuned on validation.")
     propagation: bool = Field(
@@ -154,8 +156,8 @@ class CampaignConfig(BaseModel):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, v: str) -> str:
-        if v != "auto" and v not in STRATEGIES:
-            raise ValueError(f"unknown strategy; use 'auto' or one of {', '.join(STRATEGIES)}")
+        if v != "auto" and v not in SELECTABLE:
+            raise ValueError(f"unknown strategy; use 'auto' or one of {', '.join(SELECTABLE)}")
         return v
 
     @field_validator("reward_usd", mode="before")

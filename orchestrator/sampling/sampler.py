@@ -40,6 +40,8 @@ import numpy.typing as npt
 from orchestrator.sampling.backend import Backend, kmeans, knn
 from orchestrator.sampling.base import Selection
 from orchestrator.sampling.strategies import (
+    HEAD_STRATEGIES,
+    SELECTABLE,
     STRATEGIES,
     diffuse,
     entropy,
@@ -259,6 +261,49 @@ def _select(
     return np.sort(np.concatenate(picks)).astype(np.int64)
 
 
+def _head_selection(
+    strategy: str,
+    x: npt.NDArray[np.float32],
+    clusters: npt.NDArray[np.int64],
+    n_clusters: int,
+    posterior: npt.NDArray[np.float64],
+    noisy_labels: npt.NDArray[np.int64],
+    inspected: npt.NDArray[np.bool_],
+    budget: int,
+    validation_idx: npt.NDArray[np.int64] | None,
+    validation_labels: npt.NDArray[np.int64] | None,
+    config: SamplingConfig,
+) -> tuple[npt.NDArray[np.int64], dict[str, object]]:
+    """Picks of the linear-head strategies and their diagnostics.
+
+    ``influence``: CHEF's influence score (:func:`orchestrator.sampling.influence.
+    label_influence`) ranked inside each cluster like any score; ``info["suggested"]`` maps
+    each pick to the label whose change lowers the evidence loss most.
+    ``counter_example``: CINCER's pairs: the ``ceil(budget / 2)`` most suspicious uninspected
+    items by CE − H (clusters play no part: a pair's second item is wherever the model's
+    most incompatible support is), each with its most incompatible uninspected item;
+    ``info["pairs"]`` lists (suspicious, counter-example) rows.
+    """
+    from orchestrator.sampling.counter_examples import counter_examples
+    from orchestrator.sampling.influence import evidence_for, label_influence
+
+    k = posterior.shape[1]
+    if strategy == "influence":
+        ev_rows, ev_labels = evidence_for(posterior, validation_idx, validation_labels)
+        ranking = label_influence(x, noisy_labels, k, ev_rows, ev_labels)
+        picks = _select(x, clusters, n_clusters, ranking.score, inspected, budget, strategy, config)
+        suggested = {int(r): int(ranking.suggested[r]) for r in picks}
+        return picks, {"suggested": suggested, "n_evidence": len(ev_rows)}
+    free = np.flatnonzero(~inspected)
+    score = label_noise_score(posterior[free], noisy_labels[free])
+    n_sus = min(len(free), -(-budget // 2))
+    sus = free[np.argsort(-score, kind="stable")[:n_sus]]
+    counter = counter_examples(x, noisy_labels, k, sus, ~inspected) if n_sus else sus[:0]
+    pairs = [(int(a), int(b)) for a, b in zip(sus, counter, strict=True) if b >= 0]
+    flat = [r for pair in pairs for r in pair][:budget]
+    return np.sort(np.asarray(flat, dtype=np.int64)), {"pairs": pairs}
+
+
 def _top_rows(
     rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float64], quota: int
 ) -> npt.NDArray[np.int64]:
@@ -331,8 +376,8 @@ def select_items(
     n = x.shape[0]
     if posterior.shape[0] != n or noisy_labels.shape != (n,) or inspected.shape != (n,):
         raise ValueError("latent, posterior, noisy_labels and inspected must share n rows")
-    if strategy != "auto" and strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*STRATEGIES, 'auto')}")
+    if strategy != "auto" and strategy not in SELECTABLE:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*SELECTABLE, 'auto')}")
     n_free = int((~inspected).sum())
     budget = int(min(max(budget, 0), n_free))
     k = posterior.shape[1]
@@ -355,6 +400,25 @@ def select_items(
             sample_size=config.kmeans_sample,
             backend=config.backend,
             threads=config.threads,
+        )
+
+    if strategy in HEAD_STRATEGIES:
+        c = c_grid[0]
+        picks, info = _head_selection(
+            strategy,
+            x,
+            clusterings[c],
+            c,
+            posterior,
+            noisy_labels,
+            inspected,
+            budget,
+            validation_idx,
+            validation_labels,
+            config,
+        )
+        return Selection(
+            indices=picks, clusters=clusterings[c], strategy=strategy, n_clusters=c, info=info
         )
 
     coverage: dict[str, int] = {}

@@ -18,7 +18,17 @@ STRATEGIES: tuple[str, ...] = (
     "random",
     "entropy_propagation",
 )
-"""Every strategy, in the tie-breaking preference order used by ``auto``."""
+"""The strategies ``auto`` chooses among, in its tie-breaking preference order."""
+
+HEAD_STRATEGIES: tuple[str, ...] = ("influence", "counter_example")
+"""Strategies on a linear head over the latent vectors (CHEF's influence, CINCER's
+counter-example pairs; :mod:`orchestrator.sampling.influence`,
+:mod:`orchestrator.sampling.counter_examples`). Selectable by name, not by ``auto``: auto
+scores a candidate on the validation items as if they were the pool, and influence takes the
+same validation items as its evidence, so its score there would be measured on itself."""
+
+SELECTABLE: tuple[str, ...] = (*STRATEGIES, *HEAD_STRATEGIES)
+"""Every strategy a campaign may name (besides ``auto``)."""
 
 _EPS = 1e-12
 

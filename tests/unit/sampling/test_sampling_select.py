@@ -344,3 +344,30 @@ def test_entropy_propagation_spreads_a_batch_over_uncertain_regions() -> None:
     assert len(set(ep.indices.tolist()) & set(range(55, 60))) == 1
     assert len(ep.indices) == 4
     assert ep.strategy == "entropy_propagation"
+
+
+@pytest.mark.parametrize("strategy", ["influence", "counter_example"])
+def test_head_strategies_never_reselect_and_fill_budget(strategy: str) -> None:
+    x, y = _blobs()
+    rng = np.random.default_rng(3)
+    noisy = y.copy()
+    flipped = rng.choice(len(y), 40, replace=False)
+    noisy[flipped] = (y[flipped] + 1) % 4
+    post = _posterior(y, 4)
+    inspected = np.zeros(len(y), dtype=bool)
+    inspected[::3] = True
+    sel = select_items(x, post, noisy, inspected, 20, strategy=strategy, n_clusters=4, config=NUMPY)
+    assert len(sel.indices) == 20 and len(np.unique(sel.indices)) == 20
+    assert not inspected[sel.indices].any()
+    assert sel.strategy == strategy
+    # The model is right on the flipped items, so both find mostly flipped labels.
+    assert np.isin(sel.indices, flipped).mean() >= 0.4
+    if strategy == "counter_example":
+        pairs = sel.info["pairs"]
+        assert isinstance(pairs, list) and len(pairs) == 10
+        assert sorted(r for p in pairs for r in p) == sel.indices.tolist()
+    else:
+        suggested = sel.info["suggested"]
+        assert isinstance(suggested, dict) and set(suggested) == set(sel.indices.tolist())
+        hits = [r for r in sel.indices if r in set(flipped.tolist())]
+        assert np.mean([suggested[int(r)] == y[r] for r in hits]) >= 0.8
