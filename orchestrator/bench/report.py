@@ -57,6 +57,11 @@ SEED_METHODS = (
     "kim_alc",
     "alc_relabel",
     "random_relabel",
+    "ce_h",
+    "cincer_pairs",
+    "chef_infl",
+    "chef_model",
+    "chef_anchored",
 )
 # The protocol's methods; ``crowdclean_lean`` is a diagnostic, run only on request.
 PROTOCOL_METHODS = tuple(m for m in METHOD_ORDER if m != "crowdclean_lean")
