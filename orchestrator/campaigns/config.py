@@ -123,6 +123,13 @@ class CampaignConfig(BaseModel):
     extra_answer_reserve: float = Field(
         default=0.15, ge=0, lt=1, description="Share of the budget kept for extra answers."
     )
+    model_annotator: bool = Field(
+        default=False,
+        description="Count the model's suggested label of each inspected item as one more "
+        "answer in aggregation (CHEF's machine annotator; orchestrator.scheduler.model_votes): "
+        "the influence strategy's suggestion where it made one, else the round model's argmax. "
+        "Pair it with assignments_per_item=2 to buy fewer human answers per item. Never paid.",
+    )
     model_relabel: bool = Field(
         default=True,
         description="Export the model's class where it differs from the delivered label, when "
