@@ -130,6 +130,12 @@ class CampaignConfig(BaseModel):
         "the influence strategy's suggestion where it made one, else the round model's argmax. "
         "Pair it with assignments_per_item=2 to buy fewer human answers per item. Never paid.",
     )
+    show_suggestion: bool = Field(
+        default=False,
+        description="Show each HIT the model's suggested label (the same suggestion "
+        "model_annotator counts; template field suggested_label). It may save a worker time "
+        "and it may anchor them: measure with the simulator's workers.anchoring.",
+    )
     model_relabel: bool = Field(
         default=True,
         description="Export the model's class where it differs from the delivered label, when "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -37,6 +38,7 @@ from orchestrator.db.models import (
     Hit,
     HitStatus,
     Item,
+    Round,
     Worker,
 )
 from orchestrator.scheduler.crowd_stage import CrowdAnswer, PollReport
@@ -82,6 +84,8 @@ class PlatformStage:
             data.feature_kind == FeatureKind.PIXELS and side * side == data.features.shape[1]
         )
 
+        suggestions = self._suggestions(campaign_id, data)
+
         def build(item: Item, options: Sequence[str], current_label: str) -> ItemView:
             image_src = item.image_path
             if image_src is None and is_square_image:
@@ -90,15 +94,32 @@ class PlatformStage:
             text = item.text
             if image_src is None and not text:
                 text = f"Item {item.external_id}"
+            suggested = suggestions.get(str(item.id))
             return ItemView(
                 key=item_key(item),
                 current_label=current_label,
                 options=list(options),
                 text=text,
                 image_src=image_src,
+                extra={"suggested_label": suggested} if suggested in options else {},
             )
 
         return build
+
+    def _suggestions(self, campaign_id: uuid.UUID, data: LabeledData) -> Mapping[str, str]:
+        """Item id → the model's suggested label, when the campaign shows suggestions."""
+        from orchestrator.campaigns.config import CampaignConfig
+        from orchestrator.data.store import item_ids_by_position
+        from orchestrator.scheduler.model_votes import model_labels
+
+        with Session(self.engine) as s:
+            campaign = s.get(Campaign, campaign_id)
+            if campaign is None or not CampaignConfig.from_stored(campaign.config).show_suggestion:
+                return {}
+            dirs = s.exec(select(Round.artifact_dir).where(Round.campaign_id == campaign_id)).all()
+        ids = item_ids_by_position(self.engine, campaign.dataset_id)
+        labels = model_labels([Path(d) for d in dirs], ids, data.classes)
+        return {str(k): str(v) for k, v in labels.items()}
 
     def publish(
         self, campaign_id: uuid.UUID, round_id: uuid.UUID, item_ids: Sequence[uuid.UUID]

@@ -42,13 +42,21 @@ CASES: dict[str, dict[str, Any]] = {
         "assignments_per_item": 2,
     },
     "counter_example": {"strategy": "counter_example"},
+    # Fully anchored workers shown the suggestion: every answer is the suggestion.
+    "show_suggestion_anchored": {"strategy": "influence", "show_suggestion": True},
 }
+ANCHORING = {"show_suggestion_anchored": 1.0}
 
 
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(name, marks=() if name == "influence_model_annotator" else pytest.mark.slow)
+        pytest.param(
+            name,
+            marks=()
+            if name in ("influence_model_annotator", "show_suggestion_anchored")
+            else pytest.mark.slow,
+        )
         for name in CASES
     ],
 )
@@ -58,7 +66,11 @@ def test_campaign_with_seed_strategy_completes(
     options = CASES[case]
     c = make_tiny_campaign(sqlite_engine, tmp_path, budget="2.50", **options)
     sim_cfg = SimulatorConfig(
-        seed=1, time_factor=0.0005, oracle=c.oracle, state_path=tmp_path / "sim.db"
+        seed=1,
+        time_factor=0.0005,
+        oracle=c.oracle,
+        state_path=tmp_path / "sim.db",
+        workers={"anchoring": ANCHORING.get(case, 0.0)},
     )
     with run_simulator(sim_cfg) as sim:
         platform = MTurkPlatform.connect(
@@ -88,19 +100,30 @@ def test_campaign_with_seed_strategy_completes(
     assert len(verified) >= 4
     first = model_rounds[0]
     assert np.load(Path(first.artifact_dir) / SUGGESTED_FILE).shape == (150,)
+    if options.get("show_suggestion"):
+        # The HITs carried the suggestion: fully anchored workers answered nothing else.
+        suggestions = _suggested_names(sqlite_engine, c.campaign_id, first)
+        for v in verified:
+            assert v.vote_counts == {suggestions[v.item_id]: v.n_answers}, v
     if options.get("model_annotator"):
         # Two paid answers per item (a third where adaptive redundancy bought one; the
         # factory caps answers at 3); the model's vote is counted in the aggregation but not
         # among the stored human votes.
         assert all(2 <= v.n_answers <= 3 for v in verified)
         assert all(sum(v.vote_counts.values()) == v.n_answers for v in verified)
-        suggested = np.load(Path(first.artifact_dir) / SUGGESTED_FILE)
-        with Session(sqlite_engine) as s:
-            camp = s.get(Campaign, c.campaign_id)
-            assert camp is not None
-            dataset = s.get(Dataset, camp.dataset_id)
-            assert dataset is not None
-            items = {i.id: i.position for i in s.exec(select(Item)).all()}
+        suggestions = _suggested_names(sqlite_engine, c.campaign_id, first)
         split = [v for v in verified if sorted(v.vote_counts.values()) == [1, 1]]
         for v in split:  # a 1-1 human split is decided by the model's vote
-            assert v.label == dataset.classes[int(suggested[items[v.item_id]])], v
+            assert v.label == suggestions[v.item_id], v
+
+
+def _suggested_names(engine: Engine, campaign_id: object, rnd: Round) -> dict[object, str]:
+    """Item id → the round's suggested class name."""
+    suggested = np.load(Path(rnd.artifact_dir) / SUGGESTED_FILE)
+    with Session(engine) as s:
+        camp = s.get(Campaign, campaign_id)
+        assert camp is not None
+        dataset = s.get(Dataset, camp.dataset_id)
+        assert dataset is not None
+        items = s.exec(select(Item).where(Item.dataset_id == camp.dataset_id)).all()
+        return {i.id: dataset.classes[int(suggested[i.position])] for i in items}

@@ -146,3 +146,27 @@ def test_pair_answers_aggregate_into_per_item_verified_labels() -> None:
     assert labels.to_dict() == {"a": "cat", "b": "dog", "c": "dog"}
     with pytest.raises(ValueError, match="lacks columns"):
         pair_item_answers(pairs.drop(columns=["second_label"]))
+
+
+def test_simulated_workers_anchor_on_a_shown_suggestion_with_the_configured_probability() -> None:
+    import numpy as np
+
+    from orchestrator.simulator.workers import FormInfo, SimWorker, simulate_answer
+
+    worker = SimWorker("A1", "diligent", 1.0, 99, "US", 0.0, 1.0)
+    form = FormInfo(
+        hidden={"item_key": "k", "current_label": "cat", "suggested_label": "dog"},
+        options=OPTS,
+    )
+    plain = FormInfo(hidden={"item_key": "k", "current_label": "cat"}, options=OPTS)
+    rng = np.random.default_rng(0)
+    answers = [simulate_answer(worker, "cat", form, rng, anchoring=0.3) for _ in range(2000)]
+    share = np.mean([a.get("label") == "dog" for a in answers])
+    assert 0.26 < share < 0.34  # a perfect worker copies the suggestion 30 % of the time
+    # No suggestion shown, or no anchoring: the perfect worker keeps the true label, and no
+    # random draw is spent on the suggestion (seeded runs stay as they were).
+    r1, r2 = np.random.default_rng(1), np.random.default_rng(1)
+    a = simulate_answer(worker, "cat", plain, r1, anchoring=0.3)
+    b = simulate_answer(worker, "cat", form, r2, anchoring=0.0)
+    assert a["is_correct"] == b["is_correct"] == "yes"
+    assert r1.random() == r2.random()
