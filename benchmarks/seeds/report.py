@@ -1,9 +1,11 @@
 """Tables for ``benchmarks/results/seeds.md`` from the seed rows (``benchmarks/seeds/bench``).
 
 Per dataset × noise: each method's mean ± sd over seeds of the noisy-hit rate (share of
-inspected items whose delivered label was wrong), label accuracy, labels fixed (accuracy gain
-× items), dollars, answers bought and items inspected; then the relabelling protocol's
-efficiency (labels fixed per answer, ALC's order against random) and the pair rows' counts.
+inspected items whose delivered label was wrong), the wrong labels inspected (rate × items),
+label accuracy, labels fixed (accuracy gain × items: the crowd's fixes and, for rows whose
+labels are the model's argmax, the model's relabels too), dollars, answers bought and items
+inspected; then the relabelling protocol's efficiency (labels fixed per answer, ALC's order
+against random) and the pair rows' counts.
 
 Usage: ``python benchmarks/seeds/report.py [ROWS_DIR]``; prints Markdown.
 """
@@ -57,16 +59,17 @@ def main() -> None:
             f"${any_row['budget_usd']:.2f})\n"
         )
         print(
-            "| method | seeds | noisy-hit rate | accuracy | labels fixed | $ spent | answers "
-            "| items inspected |"
+            "| method | seeds | noisy-hit rate | wrong labels inspected | accuracy | labels fixed "
+            "| $ spent | answers | items inspected |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for m in [m for m in ORDER if m in by_method]:
             rs = sorted(by_method[m], key=lambda r: r["seed"])
             fixed = [(r["accuracy"] - r["accuracy_noisy"]) * r["n_items"] for r in rs]
             cols = [
                 ",".join(str(r["seed"]) for r in rs),
                 _fmt([r["noisy_hit_rate"] for r in rs]),
+                _fmt([(r["noisy_hit_rate"] or 0) * r["n_inspected"] for r in rs], 1),
                 _fmt([r["accuracy"] for r in rs]),
                 _fmt(fixed, 1),
                 _fmt([r["spend_usd"] for r in rs], 2),
