@@ -116,18 +116,19 @@ def fit_linear_head(
     l2: float = 1e-2,
     sample_weight: npt.NDArray[np.float64] | None = None,
     init: LinearHead | None = None,
-    max_iter: int = 30,
+    max_iter: int = 50,
     tol: float = 1e-7,
 ) -> LinearHead:
-    """Fit the head by Newton's method (the loss is strictly convex).
+    """Fit the head by damped Newton (backtracking line search; the loss is strictly convex).
 
     Args:
         latent: (n, d) latent vectors; labels: (n,) int64 classes in [0, n_classes).
         l2: weight of the L2 penalty (per parameter, on the mean loss).
         sample_weight: (n,) non-negative weights of the items' losses; None: all 1.
         init: a previous head to start from (its standardisation is kept): between rounds
-            only a few labels change, so a warm start converges in a step or two.
-        max_iter: Newton steps at most; tol: stop when the step's largest entry is below it.
+            only a few labels change, so a warm start needs fewer steps.
+        max_iter: Newton steps at most; tol: stop when the gradient's largest entry is below
+            it (:attr:`LinearHead.iterations` says how many steps were taken).
     """
     x = np.asarray(latent, dtype=np.float64)
     y = np.asarray(labels, dtype=np.int64)
@@ -141,19 +142,38 @@ def fit_linear_head(
     phi = np.hstack([(x - mean) / scale, np.ones((len(y), 1))])
     onehot = np.zeros((len(y), n_classes))
     onehot[np.arange(len(y)), y] = 1.0
+    wsum = w.sum()
+
+    def loss_and_proba(
+        weights: npt.NDArray[np.float64],
+    ) -> tuple[float, npt.NDArray[np.float64]]:
+        logits = phi @ weights.T
+        top = logits.max(1, keepdims=True)
+        log_z = top[:, 0] + np.log(np.exp(logits - top).sum(1))
+        nll = float(((log_z - logits[np.arange(len(y)), y]) * w).sum() / wsum)
+        return nll + 0.5 * l2 * float((weights**2).sum()), _softmax(logits)
+
     factor: tuple[npt.NDArray[np.float64], bool] | None = None
     it = 0
-    converged = False
+    loss, p = loss_and_proba(weights)
     while it < max_iter:
+        grad = ((p - onehot) * w[:, None]).T @ phi / wsum + l2 * weights
+        if np.abs(grad).max() < tol:
+            break  # at the optimum: the last factor is the Hessian here
         it += 1
-        p = _softmax(phi @ weights.T)
-        grad = ((p - onehot) * w[:, None]).T @ phi / w.sum() + l2 * weights
         factor = linalg.cho_factor(_hessian(phi, p, w, l2))
         step = linalg.cho_solve(factor, grad.ravel()).reshape(weights.shape)
-        weights = weights - step
-        if np.abs(step).max() < tol:
-            converged = True  # a step this small leaves the Hessian as it was
-            break
-    if factor is None or not converged:
-        factor = linalg.cho_factor(_hessian(phi, _softmax(phi @ weights.T), w, l2))
+        # Backtracking (Armijo): a full Newton step overshoots on nearly separable latents
+        # (the DPM's class columns), and undamped Newton then never converged on digits.
+        slope = float((grad * step).sum())
+        t = 1.0
+        while True:
+            new_loss, new_p = loss_and_proba(weights - t * step)
+            if new_loss <= loss - 1e-4 * t * slope or t < 1e-8:
+                break
+            t *= 0.5
+        weights, loss, p = weights - t * step, new_loss, new_p
+        factor = None
+    if factor is None:
+        factor = linalg.cho_factor(_hessian(phi, p, w, l2))
     return LinearHead(weights, mean, scale, factor, it)
