@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -111,6 +110,7 @@ class PlatformStage:
         from orchestrator.campaigns.config import CampaignConfig
         from orchestrator.data.store import item_ids_by_position
         from orchestrator.scheduler.model_votes import model_labels
+        from orchestrator.storage.artifacts import open_artifact_dir
 
         with Session(self.engine) as s:
             campaign = s.get(Campaign, campaign_id)
@@ -118,7 +118,7 @@ class PlatformStage:
                 return {}
             dirs = s.exec(select(Round.artifact_dir).where(Round.campaign_id == campaign_id)).all()
         ids = item_ids_by_position(self.engine, campaign.dataset_id)
-        labels = model_labels([Path(d) for d in dirs], ids, data.classes)
+        labels = model_labels([open_artifact_dir(d) for d in dirs], ids, data.classes)
         return {str(k): str(v) for k, v in labels.items()}
 
     def publish(

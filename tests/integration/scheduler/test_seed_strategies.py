@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -30,6 +29,7 @@ from orchestrator.scheduler.model_votes import SUGGESTED_FILE
 from orchestrator.scheduler.platform_stage import PlatformStage
 from orchestrator.scheduler.runner import RoundRunner
 from orchestrator.simulator import SimulatorConfig, run_simulator
+from orchestrator.storage.artifacts import open_artifact_dir
 from tests.factories.tiny_campaign import make_tiny_campaign
 
 # One case in the default suite; the others (about 20 s each) under -m slow.
@@ -99,7 +99,7 @@ def test_campaign_with_seed_strategy_completes(
     assert model_rounds and all(r.strategy == options["strategy"] for r in model_rounds)
     assert len(verified) >= 4
     first = model_rounds[0]
-    assert np.load(Path(first.artifact_dir) / SUGGESTED_FILE).shape == (150,)
+    assert open_artifact_dir(first.artifact_dir).load_npy(SUGGESTED_FILE).shape == (150,)
     if options.get("show_suggestion"):
         # The HITs carried the suggestion: fully anchored workers answered nothing else.
         suggestions = _suggested_names(sqlite_engine, c.campaign_id, first)
@@ -119,7 +119,7 @@ def test_campaign_with_seed_strategy_completes(
 
 def _suggested_names(engine: Engine, campaign_id: object, rnd: Round) -> dict[object, str]:
     """Item id → the round's suggested class name."""
-    suggested = np.load(Path(rnd.artifact_dir) / SUGGESTED_FILE)
+    suggested = open_artifact_dir(rnd.artifact_dir).load_npy(SUGGESTED_FILE)
     with Session(engine) as s:
         camp = s.get(Campaign, campaign_id)
         assert camp is not None
