@@ -27,7 +27,8 @@ Models: :class:`MajorityVote` (optionally skill-weighted), :class:`DawidSkene`,
 :class:`OneCoinDawidSkene` (our vectorised EM), :class:`GLAD`, :class:`MACE` (crowd-kit,
 imported lazily). Helpers: :func:`needs_more_answers` (adaptive redundancy),
 :func:`worker_quality`, :func:`worker_confusion`, :func:`spammer_score`,
-:func:`score_on_gold` (worker quality), :func:`with_model_annotator` (model as a worker).
+:func:`score_on_gold` (worker quality), :func:`with_model_annotator` (model as a worker),
+:func:`pair_item_answers` (two-item pair answers as per-item answers).
 """
 
 from aggregation._answers import REQUIRED_COLUMNS, EncodedAnswers, encode_answers
@@ -35,6 +36,7 @@ from aggregation.adapters import GLAD, MACE
 from aggregation.dawid_skene import DawidSkene, OneCoinDawidSkene
 from aggregation.majority_vote import MajorityVote
 from aggregation.model_annotator import with_model_annotator
+from aggregation.pairs import pair_item_answers
 from aggregation.redundancy import needs_more_answers
 from aggregation.worker_scoring import (
     score_on_gold,
@@ -53,6 +55,7 @@ __all__ = [
     "OneCoinDawidSkene",
     "encode_answers",
     "needs_more_answers",
+    "pair_item_answers",
     "score_on_gold",
     "spammer_score",
     "with_model_annotator",

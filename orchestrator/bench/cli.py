@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from orchestrator.bench.report import PROTOCOL_METHODS
+from orchestrator.bench.report import PROTOCOL_METHODS, SEED_METHODS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         nargs="+",
         default=list(PROTOCOL_METHODS),
-        help=f"any of: {' '.join(PROTOCOL_METHODS)} (default: all); diagnostic: crowdclean_lean",
+        help=f"any of: {' '.join(PROTOCOL_METHODS)} (default: all); diagnostic: "
+        f"crowdclean_lean; seed papers: {' '.join(SEED_METHODS)}",
     )
     p.add_argument("--json", dest="as_json", action="store_true", help="print rows as JSON")
     p.add_argument("--out-dir", type=Path, default=Path("benchmarks"))

@@ -526,10 +526,21 @@ METHODS: dict[str, MethodGroup] = {v: g for g in GROUPS for v in g.variants}
 """Method name → the group that computes it."""
 
 
+def all_groups() -> tuple[MethodGroup, ...]:
+    """:data:`GROUPS` and then the seed papers' groups
+    (:data:`orchestrator.bench.seed_methods.SEED_GROUPS`, imported here: that module builds on
+    this one's types)."""
+    from orchestrator.bench.seed_methods import SEED_GROUPS
+
+    return (*GROUPS, *SEED_GROUPS)
+
+
 def groups_for(methods: list[str]) -> list[MethodGroup]:
     """The groups needed for ``methods`` (in registry order); unknown names raise."""
-    unknown = [m for m in methods if m not in METHODS]
+    groups = all_groups()
+    by_variant = {v: g for g in groups for v in g.variants}
+    unknown = [m for m in methods if m not in by_variant]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    wanted = {METHODS[m].name for m in methods}
-    return [g for g in GROUPS if g.name in wanted]
+        raise ValueError(f"unknown methods {unknown}; choose from {', '.join(by_variant)}")
+    wanted = {by_variant[m].name for m in methods}
+    return [g for g in groups if g.name in wanted]

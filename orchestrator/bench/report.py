@@ -49,6 +49,20 @@ METHOD_ORDER = (
     "crowdclean_lean",
     "oracle",
 )
+# The seed papers' rows (orchestrator.bench.seed_methods), run on request and reported in
+# benchmarks/results/seeds.md.
+SEED_METHODS = (
+    "entropy_prop",
+    "diffusion_pick",
+    "kim_alc",
+    "alc_relabel",
+    "random_relabel",
+    "ce_h",
+    "cincer_pairs",
+    "chef_infl",
+    "chef_model",
+    "chef_anchored",
+)
 # The protocol's methods; ``crowdclean_lean`` is a diagnostic, run only on request.
 PROTOCOL_METHODS = tuple(m for m in METHOD_ORDER if m != "crowdclean_lean")
 

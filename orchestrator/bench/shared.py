@@ -115,25 +115,33 @@ class SharedWork:
         self._memory: dict[str, tuple[npt.NDArray[np.float64], float]] = {}
         self.computed_seconds = 0.0  # wall time spent computing (not loading) entries here
 
+    def _path(self, name: str) -> Path | None:
+        return None if self.cache_dir is None else self.cache_dir / f"{self.key}-{name}.npz"
+
     def _cached(self, name: str, compute: Any) -> tuple[npt.NDArray[np.float64], float]:
         if name in self._memory:
             return self._memory[name]
-        path = None if self.cache_dir is None else self.cache_dir / f"{self.key}-{name}.npz"
+        path = self._path(name)
         if path is not None and path.exists():
             with np.load(path) as f:
                 value = (np.asarray(f["value"], dtype=np.float64), float(f["seconds"]))
-        else:
-            t0 = time.perf_counter()
-            arr = np.asarray(compute(), dtype=np.float64)
-            value = (arr, time.perf_counter() - t0)
-            self.computed_seconds += value[1]
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-                np.savez_compressed(tmp, value=arr, seconds=value[1])
-                tmp.replace(path)
-        self._memory[name] = value
-        return value
+            self._memory[name] = value
+            return value
+        t0 = time.perf_counter()
+        arr = np.asarray(compute(), dtype=np.float64)
+        secs = time.perf_counter() - t0
+        self.computed_seconds += secs
+        self._store(name, arr, secs)
+        return self._memory[name]
+
+    def _store(self, name: str, arr: npt.NDArray[np.float64], seconds: float) -> None:
+        path = self._path(name)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+            np.savez_compressed(tmp, value=arr, seconds=seconds)
+            tmp.replace(path)
+        self._memory[name] = (arr, seconds)
 
     def dpm_posterior(self) -> tuple[npt.NDArray[np.float64], float]:
         """(n, K) posterior of the DPM fitted with no crowd label, and its fit seconds.
@@ -141,24 +149,44 @@ class SharedWork:
         With no validation items there is nothing to search β on, so the model's
         ``fallback_beta`` (0.1, the value the β search picks on digits) is used.
         """
+        return self._dpm("dpm", {})
 
-        def compute() -> npt.NDArray[np.float64]:
-            from orchestrator.model import ModelConfig, fit_label_model
+    def dpm_latent(self, *, robust: bool = False) -> tuple[npt.NDArray[np.float64], float]:
+        """(n, d) latent vectors of the same fit (``robust``: of :meth:`dpm_robust`'s fit)."""
+        name = "dpm-robust" if robust else "dpm"
+        extra: dict[str, Any] = {"robust_update": True} if robust else {}
+        self._dpm(name, extra)  # fits once and stores the latent vectors beside the posterior
+        return self._cached(f"{name}-latent", lambda: self._dpm_fit(name, extra, latent=True))
 
-            n = self.data.n_items
-            config = ModelConfig.model_validate(
-                {"torch_threads": self.threads, **self.dpm_overrides}
-            )
-            out = fit_label_model(
-                self.data,
-                observed=np.full(n, -1, dtype=np.int64),
-                validation=np.zeros(n, dtype=np.bool_),
-                config=config,
-                seed=self.seed,
-            )
-            return out.posterior
+    def dpm_robust(self) -> tuple[npt.NDArray[np.float64], float]:
+        """(n, K) posterior of the DPM fitted with Kim's robust update, and its fit seconds."""
+        return self._dpm("dpm-robust", {"robust_update": True})
 
-        return self._cached("dpm", compute)
+    def _dpm(self, name: str, extra: dict[str, Any]) -> tuple[npt.NDArray[np.float64], float]:
+        return self._cached(name, lambda: self._dpm_fit(name, extra, latent=False))
+
+    def _dpm_fit(self, name: str, extra: dict[str, Any], *, latent: bool) -> Any:
+        """Fit once; the posterior and the latent vectors are both cached (the one not asked
+        for is stored beside it, so a later call does not refit)."""
+        from orchestrator.model import ModelConfig, fit_label_model
+
+        n = self.data.n_items
+        config = ModelConfig.model_validate(
+            {"torch_threads": self.threads, **self.dpm_overrides, **extra}
+        )
+        t0 = time.perf_counter()
+        out = fit_label_model(
+            self.data,
+            observed=np.full(n, -1, dtype=np.int64),
+            validation=np.zeros(n, dtype=np.bool_),
+            config=config,
+            seed=self.seed,
+        )
+        secs = time.perf_counter() - t0
+        other = (name, out.posterior) if latent else (f"{name}-latent", out.latent)
+        if other[0] not in self._memory:
+            self._store(other[0], np.asarray(other[1], dtype=np.float64), secs)
+        return out.latent if latent else out.posterior
 
     def pred_probs(self, model: str) -> tuple[npt.NDArray[np.float64], float]:
         """(n, K) out-of-fold probabilities of ``model`` ("lr" | "mlp") on the noisy labels."""

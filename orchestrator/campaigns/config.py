@@ -28,7 +28,7 @@ from pydantic import (
 from orchestrator.crowd.config import CrowdConfig
 from orchestrator.crowd.money import MoneyError, validate_usd, with_fee
 from orchestrator.model.config import ModelConfig
-from orchestrator.sampling.strategies import STRATEGIES
+from orchestrator.sampling.strategies import SELECTABLE
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ class CampaignConfig(BaseModel):
         "delivered labels plus the crowd's fixes).",
     )
     strategy: str = Field(
-        default="auto", description=f"Sampling strategy, one of {', '.join(STRATEGIES)}, or 'auto'."
+        default="auto",
+        description=f"Sampling strategy, one of {', '.join(SELECTABLE)}, or 'auto' "
+        "(which chooses among all but influence and counter_example).",
     )
     n_clusters: int | None = Field(default=None, ge=1, description="None: tuned on validation.")
     propagation: bool = Field(
@@ -121,6 +123,19 @@ class CampaignConfig(BaseModel):
     extra_answer_reserve: float = Field(
         default=0.15, ge=0, lt=1, description="Share of the budget kept for extra answers."
     )
+    model_annotator: bool = Field(
+        default=False,
+        description="Count the model's suggested label of each inspected item as one more "
+        "answer in aggregation (CHEF's machine annotator; orchestrator.scheduler.model_votes): "
+        "the influence strategy's suggestion where it made one, else the round model's argmax. "
+        "Pair it with assignments_per_item=2 to buy fewer human answers per item. Never paid.",
+    )
+    show_suggestion: bool = Field(
+        default=False,
+        description="Show each HIT the model's suggested label (the same suggestion "
+        "model_annotator counts; template field suggested_label). It may save a worker time "
+        "and it may anchor them: measure with the simulator's workers.anchoring.",
+    )
     model_relabel: bool = Field(
         default=True,
         description="Export the model's class where it differs from the delivered label, when "
@@ -154,8 +169,8 @@ class CampaignConfig(BaseModel):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, v: str) -> str:
-        if v != "auto" and v not in STRATEGIES:
-            raise ValueError(f"unknown strategy; use 'auto' or one of {', '.join(STRATEGIES)}")
+        if v != "auto" and v not in SELECTABLE:
+            raise ValueError(f"unknown strategy; use 'auto' or one of {', '.join(SELECTABLE)}")
         return v
 
     @field_validator("reward_usd", mode="before")

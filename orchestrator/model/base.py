@@ -26,12 +26,15 @@ class LabelModelOutput:
             space in which the sampler clusters and the propagator measures distances.
         beta: the data-term weight that was used (after tuning).
         info: free-form diagnostics for the round report (validation accuracy, epochs, ...).
+        label_weights: (n,) float64 in [0, 1], the robust update's final per-item weight of the
+            delivered label's term (``ModelConfig.robust_update``); None when it was off.
     """
 
     posterior: npt.NDArray[np.float64]
     latent: npt.NDArray[np.float32]
     beta: float
     info: dict[str, object] = field(default_factory=dict)
+    label_weights: npt.NDArray[np.float64] | None = None
 
     @property
     def predicted(self) -> npt.NDArray[np.int64]:

@@ -117,6 +117,26 @@ class ModelConfig(BaseModel):
         ge=0,
         description="L2 penalty on the z-dependent part of the noisy-label logits.",
     )
+    robust_update: bool = Field(
+        default=False,
+        description="Kim's robust parameter update (ALC, ECCV 2022): after robust_warmup epochs, "
+        "each unverified item's noisy-label term is weighted by how much the classifier q(y|x) "
+        "believes its delivered label (q(ŷ|x) / max_k q(k|x), at least robust_floor), "
+        "recomputed every epoch, so suspected-noisy items pull the fit less.",
+    )
+    robust_warmup: int = Field(
+        default=5,
+        ge=0,
+        le=100_000,
+        description="Epochs at full weight before the robust weights apply (the classifier "
+        "first learns the easy, mostly clean part of the data).",
+    )
+    robust_floor: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Smallest robust weight: an item the model doubts still teaches a little.",
+    )
     posterior_samples: int = Field(
         default=8, ge=1, le=4096, description="Monte-Carlo samples of z for E_q(z|x,y) p(ŷ|z,y)."
     )

@@ -20,6 +20,12 @@ Objective (maximised, per item, averaged over a mini-batch)::
   classifier's belief re-weighted by how well each candidate class explains the delivered noisy
   label. The latent vector is ``Σ_y p(y | x, ŷ) · E_q[z | x, y]``.
 
+Robust update (``ModelConfig.robust_update``, Kim, "Active label correction using robust
+parameter update and entropy propagation", ECCV 2022): after ``robust_warmup`` epochs every
+unverified item's ``log p(ŷ | z, y)`` term is multiplied by :func:`robust_weights`, recomputed
+from the classifier before each epoch, so a delivered label the model clearly contradicts
+stops pulling ``q(y | x)`` toward itself; its features still train the generative part.
+
 Validation score: accuracy of the posterior's argmax against the verified labels of the
 validation items (the mean negative log posterior of those labels is reported beside it).
 Early stopping: an epoch whose validation accuracy is **at least** the best so far becomes the
@@ -298,6 +304,42 @@ class _FitResult:
     epochs: int
     history: list[tuple[float, float]]
     epoch_seconds: list[float]  # wall time of each epoch's mini-batch updates (no validation)
+    label_weights: torch.Tensor | None = None  # (n,) robust weights in force at the end
+
+
+def robust_weights(
+    class_probs: torch.Tensor, noisy: torch.Tensor, observed: torch.Tensor, *, floor: float
+) -> torch.Tensor:
+    """Kim's robust update's per-item weights of the delivered label's term.
+
+    Args:
+        class_probs: (n, K) classifier probabilities q(y | x) (they do not see ŷ).
+        noisy: (n,) int64 delivered labels; observed: (n,) crowd class, -1 where none.
+        floor: smallest weight.
+
+    Returns:
+        (n,) float32 ``max(floor, q(ŷ | x) / max_k q(k | x))``, 1 on crowd-verified items
+        (their delivered label teaches the noise channel what a wrong label looks like).
+        The ratio, not q(ŷ | x) itself: with K = 10 classes an item the classifier finds
+        ambiguous between its label and one other class keeps about half its weight, not a
+        tenth, so only labels the model clearly contradicts are shrunk.
+    """
+    p_noisy = class_probs.gather(1, noisy[:, None]).squeeze(1)
+    ratio = p_noisy / class_probs.max(1).values.clamp_min(1e-12)
+    w = ratio.clamp(min=floor, max=1.0)
+    return torch.where(observed >= 0, torch.ones_like(w), w).float()
+
+
+@torch.no_grad()
+def _class_probs(net: DPMNetwork, x_in: torch.Tensor) -> torch.Tensor:
+    """(n, K) q(y | x) of the classifier head, in evaluation batches."""
+    net.eval()
+    parts = [
+        torch.softmax(net.classifier(x_in[a : a + _EVAL_BATCH]), dim=-1)
+        for a in range(0, x_in.shape[0], _EVAL_BATCH)
+    ]
+    net.train()
+    return torch.cat(parts) if parts else torch.zeros((0, net.n_classes), device=x_in.device)
 
 
 def _train(
@@ -326,7 +368,18 @@ def _train(
     since_best = 0
     epoch = 0
     epoch_seconds: list[float] = []
+    seen = None if tensors.label_seen is None else tensors.label_seen.float()
+    weights: torch.Tensor | None = seen
+    robust: torch.Tensor | None = None
     for epoch in range(1, max_epochs + 1):
+        if config.robust_update and epoch > config.robust_warmup:
+            robust = robust_weights(
+                _class_probs(net, tensors.x_in),
+                tensors.noisy,
+                tensors.train_observed,
+                floor=config.robust_floor,
+            )
+            weights = robust if seen is None else robust * seen
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=shuffle_gen).to(device)
         for start in range(0, n, config.batch_size):
@@ -339,7 +392,7 @@ def _train(
                 data_weight=data_weight,
                 supervised_weight=config.supervised_weight,
                 generator=gen,
-                label_seen=None if tensors.label_seen is None else tensors.label_seen[b],
+                label_seen=None if weights is None else weights[b],
             )
             loss = -objective.mean() + config.noise_penalty * penalty
             opt.zero_grad(set_to_none=True)
@@ -364,7 +417,12 @@ def _train(
     else:
         best_epoch = epoch
     return _FitResult(
-        net=net, score=best_score, epochs=best_epoch, history=history, epoch_seconds=epoch_seconds
+        net=net,
+        score=best_score,
+        epochs=best_epoch,
+        history=history,
+        epoch_seconds=epoch_seconds,
+        label_weights=robust,
     )
 
 
@@ -563,7 +621,20 @@ def fit_label_model(
             "epoch_seconds": res.epoch_seconds,
             "device": str(device),
             "data_weight": beta * config.beta_reference_dim / data.features.shape[1],
+            **(
+                {}
+                if res.label_weights is None
+                else {
+                    "robust_mean_weight": float(res.label_weights.mean()),
+                    "robust_share_shrunk": float((res.label_weights < 0.5).float().mean()),
+                }
+            ),
         },
+        label_weights=(
+            None
+            if res.label_weights is None
+            else res.label_weights.cpu().numpy().astype(np.float64)
+        ),
     )
 
 

@@ -137,10 +137,11 @@ class DPMNetwork(nn.Module):
             data_weight: the effective weight of log p(x|z,y) (β · reference_dim / d).
             supervised_weight: weight of log q(y|x) for observed items.
             generator: torch generator for the reparameterisation noise.
-            label_seen: (B,) bool, False where the noisy label is held out: its term
-                ``log p(ŷ | z, y)`` is dropped, so the item trains like an unlabelled one (the
-                β search scores held-out noisy labels; see :mod:`orchestrator.model.dpm`).
-                None: every noisy label is seen.
+            label_seen: (B,) bool or float weight in [0, 1] of the term ``log p(ŷ | z, y)``.
+                False / 0 where the noisy label is held out: the term is dropped, so the item
+                trains like an unlabelled one (the β search scores held-out noisy labels; see
+                :mod:`orchestrator.model.dpm`). Fractions: the robust update's weights
+                (``ModelConfig.robust_update``). None: every noisy label at full weight.
 
         Returns:
             (B,) per-item objective (nats) and a scalar mean squared z-dependent noise logit.

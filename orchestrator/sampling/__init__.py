@@ -7,9 +7,10 @@ from orchestrator.sampling.sampler import (
     select_items,
     stratified_random_selection,
 )
-from orchestrator.sampling.strategies import STRATEGIES
+from orchestrator.sampling.strategies import SELECTABLE, STRATEGIES
 
 __all__ = [
+    "SELECTABLE",
     "STRATEGIES",
     "SamplingConfig",
     "Selection",

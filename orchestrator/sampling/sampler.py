@@ -9,7 +9,9 @@ One round (:func:`select_items`):
    what it cannot take is re-split, the same way, over the clusters that still have room.
 3. Inside each cluster the uninspected items are ranked by the strategy (see
    :mod:`orchestrator.sampling.strategies`) and the top of the ranking is taken. Ties in the
-   score go to the lower row index. Inspected items are never selected.
+   score go to the lower row index. Inspected items are never selected. ``diffusion`` and
+   ``entropy_propagation`` take a cluster's picks one at a time on a kNN graph of its most
+   uncertain items (a pick blocks its neighbours / discounts their entropy).
 
 ``strategy="auto"`` and ``n_clusters=None`` are tuned on the validation items (crowd-verified
 items whose true class is known): the validation items are treated as the only uninspected
@@ -23,9 +25,9 @@ items whose inferred class (posterior argmax) is wrong wins, provided it covers 
 three wrongly inferred items and took two of the demo's three rounds (0.981 label accuracy
 against 0.990 when every round used ``uncertainty``). So on small validation sets the default
 stands. Ties keep the earlier candidate: strategies in the order of ``STRATEGIES``
-(uncertainty, label_noise, margin, diffusion, random), and for ``c`` the grid order, which
-starts with the default ``c = K`` (number of classes). Without validation items, ``auto`` means
-``uncertainty`` and ``c = K``.
+(uncertainty, label_noise, margin, diffusion, random, entropy_propagation), and for ``c`` the
+grid order, which starts with the default ``c = K`` (number of classes). Without validation
+items, ``auto`` means ``uncertainty`` and ``c = K``.
 """
 
 from __future__ import annotations
@@ -38,9 +40,13 @@ import numpy.typing as npt
 from orchestrator.sampling.backend import Backend, kmeans, knn
 from orchestrator.sampling.base import Selection
 from orchestrator.sampling.strategies import (
+    HEAD_STRATEGIES,
+    SELECTABLE,
     STRATEGIES,
     diffuse,
     entropy,
+    entropy_propagation_order,
+    graph_weights,
     label_noise_score,
     margin_score,
 )
@@ -63,10 +69,11 @@ class SamplingConfig:
             [1, min(budget, n)], duplicates dropped, order kept.
         switch_items: when tuning, a candidate replaces the incumbent (the default first)
             only if it covers at least this many more wrongly inferred validation items.
-        knn_k: neighbours per item in the diffusion graph.
+        knn_k: neighbours per item in the diffusion and entropy-propagation graphs.
         diffusion_alpha: weight of the neighbours when smoothing entropies, in [0, 1).
-        diffusion_oversample: the diffusion strategy re-ranks the ``oversample · quota`` most
-            uncertain items of each cluster (bounded work on huge clusters).
+        diffusion_oversample: the diffusion and entropy-propagation strategies re-rank the
+            ``oversample · quota`` most uncertain items of each cluster (bounded work on huge
+            clusters).
         kmeans_iter: Lloyd iterations.
         kmeans_sample: rows used to fit the centroids (all rows are assigned).
         backend: "auto" (faiss when installed), "faiss" or "numpy".
@@ -134,7 +141,7 @@ def _rank_scores(
     noisy_labels: npt.NDArray[np.int64],
     rng: np.random.Generator,
 ) -> npt.NDArray[np.float64]:
-    if strategy in ("uncertainty", "diffusion"):
+    if strategy in ("uncertainty", "diffusion", "entropy_propagation"):
         return entropy(posterior)
     if strategy == "margin":
         return margin_score(posterior)
@@ -143,6 +150,37 @@ def _rank_scores(
     if strategy == "random":
         return np.asarray(rng.random(posterior.shape[0]), dtype=np.float64)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*STRATEGIES, 'auto')}")
+
+
+def _pool_graph(
+    latent: npt.NDArray[np.float32], pool: npt.NDArray[np.int64], config: SamplingConfig
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """kNN rows (m, k) and distances inside ``pool`` (m rows of ``latent``), self excluded."""
+    dist, nb = knn(latent[pool], latent[pool], config.knn_k + 1, backend=config.backend)
+    # Drop each row's own entry (or its farthest neighbour when duplicates hid it).
+    is_self = nb == np.arange(len(pool))[:, None]
+    is_self[~is_self.any(1), -1] = True
+    keep = ~is_self
+    return nb[keep].reshape(len(pool), -1), dist[keep].reshape(len(pool), -1)
+
+
+def _entropy_propagation_pick(
+    latent: npt.NDArray[np.float32],
+    ranked: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    quota: int,
+    config: SamplingConfig,
+) -> npt.NDArray[np.int64]:
+    """Pick ``quota`` rows from ``ranked`` (one cluster, best entropy first) by entropy
+    propagation on the kNN graph of the ``oversample · quota`` most uncertain rows. Rows
+    outside that pool could only be picked after most of the pool had been discounted below
+    them; the bound keeps the greedy loop's graph small on huge clusters."""
+    pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
+    if len(pool) <= 1:
+        return pool[:quota]
+    nb, dist = _pool_graph(latent, pool, config)
+    order = entropy_propagation_order(scores[pool], graph_weights(nb, dist), quota)
+    return pool[order]
 
 
 def _diffusion_pick(
@@ -157,13 +195,7 @@ def _diffusion_pick(
     pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
     if len(pool) <= 1:
         return pool[:quota]
-    dist, nb = knn(latent[pool], latent[pool], config.knn_k + 1, backend=config.backend)
-    # Drop each row's own entry (or its farthest neighbour when duplicates hid it).
-    is_self = nb == np.arange(len(pool))[:, None]
-    is_self[~is_self.any(1), -1] = True
-    keep = ~is_self
-    nb = nb[keep].reshape(len(pool), -1)
-    dist = dist[keep].reshape(len(pool), -1)
+    nb, dist = _pool_graph(latent, pool, config)
     smooth = diffuse(scores[pool], nb, dist, alpha=config.diffusion_alpha)
     order = np.lexsort((np.arange(len(pool)), -smooth))
     blocked = np.zeros(len(pool), dtype=bool)
@@ -206,7 +238,11 @@ def _select(
         keys = keys.astype(np.uint16)
     grouped = cand[np.argsort(keys, kind="stable")]
     bounds = np.searchsorted(clusters[grouped], np.arange(n_clusters + 1))
-    if strategy != "diffusion":
+    graph_pick = {
+        "diffusion": _diffusion_pick,
+        "entropy_propagation": _entropy_propagation_pick,
+    }.get(strategy)
+    if graph_pick is None:
         picks = [
             _top_rows(grouped[bounds[j] : bounds[j + 1]], scores, int(quota[j]))
             for j in np.flatnonzero(quota > 0)
@@ -219,10 +255,53 @@ def _select(
         rows = grouped[bounds[j] : bounds[j + 1]]
         # Score descending, then row index (stable sort of rows already ascending).
         ranked = rows[np.argsort(-scores[rows], kind="stable")]
-        picks.append(_diffusion_pick(latent, ranked, scores, int(quota[j]), config))
+        picks.append(graph_pick(latent, ranked, scores, int(quota[j]), config))
     if not picks:
         return np.zeros(0, dtype=np.int64)
     return np.sort(np.concatenate(picks)).astype(np.int64)
+
+
+def _head_selection(
+    strategy: str,
+    x: npt.NDArray[np.float32],
+    clusters: npt.NDArray[np.int64],
+    n_clusters: int,
+    posterior: npt.NDArray[np.float64],
+    noisy_labels: npt.NDArray[np.int64],
+    inspected: npt.NDArray[np.bool_],
+    budget: int,
+    validation_idx: npt.NDArray[np.int64] | None,
+    validation_labels: npt.NDArray[np.int64] | None,
+    config: SamplingConfig,
+) -> tuple[npt.NDArray[np.int64], dict[str, object]]:
+    """Picks of the linear-head strategies and their diagnostics.
+
+    ``influence``: CHEF's influence score (:func:`orchestrator.sampling.influence.
+    label_influence`) ranked inside each cluster like any score; ``info["suggested"]`` maps
+    each pick to the label whose change lowers the evidence loss most.
+    ``counter_example``: CINCER's pairs: the ``ceil(budget / 2)`` most suspicious uninspected
+    items by CE − H (clusters play no part: a pair's second item is wherever the model's
+    most incompatible support is), each with its most incompatible uninspected item;
+    ``info["pairs"]`` lists (suspicious, counter-example) rows.
+    """
+    from orchestrator.sampling.counter_examples import counter_examples
+    from orchestrator.sampling.influence import evidence_for, label_influence
+
+    k = posterior.shape[1]
+    if strategy == "influence":
+        ev_rows, ev_labels = evidence_for(posterior, validation_idx, validation_labels)
+        ranking = label_influence(x, noisy_labels, k, ev_rows, ev_labels)
+        picks = _select(x, clusters, n_clusters, ranking.score, inspected, budget, strategy, config)
+        suggested = {int(r): int(ranking.suggested[r]) for r in picks}
+        return picks, {"suggested": suggested, "n_evidence": len(ev_rows)}
+    free = np.flatnonzero(~inspected)
+    score = label_noise_score(posterior[free], noisy_labels[free])
+    n_sus = min(len(free), -(-budget // 2))
+    sus = free[np.argsort(-score, kind="stable")[:n_sus]]
+    counter = counter_examples(x, noisy_labels, k, sus, ~inspected) if n_sus else sus[:0]
+    pairs = [(int(a), int(b)) for a, b in zip(sus, counter, strict=True) if b >= 0]
+    flat = [r for pair in pairs for r in pair][:budget]
+    return np.sort(np.asarray(flat, dtype=np.int64)), {"pairs": pairs}
 
 
 def _top_rows(
@@ -297,8 +376,8 @@ def select_items(
     n = x.shape[0]
     if posterior.shape[0] != n or noisy_labels.shape != (n,) or inspected.shape != (n,):
         raise ValueError("latent, posterior, noisy_labels and inspected must share n rows")
-    if strategy != "auto" and strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*STRATEGIES, 'auto')}")
+    if strategy != "auto" and strategy not in SELECTABLE:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*SELECTABLE, 'auto')}")
     n_free = int((~inspected).sum())
     budget = int(min(max(budget, 0), n_free))
     k = posterior.shape[1]
@@ -321,6 +400,25 @@ def select_items(
             sample_size=config.kmeans_sample,
             backend=config.backend,
             threads=config.threads,
+        )
+
+    if strategy in HEAD_STRATEGIES:
+        c = c_grid[0]
+        picks, info = _head_selection(
+            strategy,
+            x,
+            clusterings[c],
+            c,
+            posterior,
+            noisy_labels,
+            inspected,
+            budget,
+            validation_idx,
+            validation_labels,
+            config,
+        )
+        return Selection(
+            indices=picks, clusters=clusterings[c], strategy=strategy, n_clusters=c, info=info
         )
 
     coverage: dict[str, int] = {}

@@ -8,9 +8,27 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
-STRATEGIES: tuple[str, ...] = ("uncertainty", "label_noise", "margin", "diffusion", "random")
-"""Every strategy, in the tie-breaking preference order used by ``auto``."""
+STRATEGIES: tuple[str, ...] = (
+    "uncertainty",
+    "label_noise",
+    "margin",
+    "diffusion",
+    "random",
+    "entropy_propagation",
+)
+"""The strategies ``auto`` chooses among, in its tie-breaking preference order."""
+
+HEAD_STRATEGIES: tuple[str, ...] = ("influence", "counter_example")
+"""Strategies on a linear head over the latent vectors (CHEF's influence, CINCER's
+counter-example pairs; :mod:`orchestrator.sampling.influence`,
+:mod:`orchestrator.sampling.counter_examples`). Selectable by name, not by ``auto``: auto
+scores a candidate on the validation items as if they were the pool, and influence takes the
+same validation items as its evidence, so its score there would be measured on itself."""
+
+SELECTABLE: tuple[str, ...] = (*STRATEGIES, *HEAD_STRATEGIES)
+"""Every strategy a campaign may name (besides ``auto``)."""
 
 _EPS = 1e-12
 
@@ -71,3 +89,55 @@ def diffuse(
     for _ in range(steps):
         s = (1 - alpha) * values + alpha * (w * s[neighbors]).sum(1)
     return s
+
+
+def graph_weights(
+    neighbors: npt.NDArray[np.int64], distances: npt.NDArray[np.float32]
+) -> sparse.csr_matrix:
+    """(m, k) kNN rows (self excluded) and their Euclidean distances → (m, m) symmetric
+    affinities ``max(w_ij, w_ji)`` with ``w = exp(−(d / σ)²)``, σ the median neighbour distance.
+
+    Symmetric because a pick informs every item it is close to, whether or not that item is
+    among the pick's own k nearest.
+    """
+    m = neighbors.shape[0]
+    sigma = float(np.median(distances)) if distances.size else 1.0
+    w = np.exp(-((distances / (sigma or 1.0)) ** 2)).astype(np.float64)
+    rows = np.repeat(np.arange(m), neighbors.shape[1])
+    mat = sparse.csr_matrix((w.ravel(), (rows, neighbors.ravel())), shape=(m, m))
+    return mat.maximum(mat.T).tocsr()
+
+
+def entropy_propagation_order(
+    values: npt.NDArray[np.float64], affinity: sparse.csr_matrix, quota: int
+) -> npt.NDArray[np.int64]:
+    """Kim's entropy-propagation batch selection (ALC, ECCV 2022), greedy.
+
+    Pick the item of highest current entropy; once labelled its entropy drops by
+    ``ΔH_i = h_i`` to 0, and the reduction is propagated to its graph neighbours before the
+    next pick: ``h_j ← h_j − w_ij · min(ΔH_i, h_j)`` (``w_ij`` in (0, 1], so ``h`` stays
+    non-negative and a neighbour never loses more than the pick itself had). A batch then
+    spreads over the uncertain regions instead of labelling one region's near-duplicates.
+
+    Args:
+        values: (m,) entropies (nats).
+        affinity: (m, m) symmetric affinities in [0, 1] (:func:`graph_weights`).
+        quota: picks wanted.
+
+    Returns:
+        (min(quota, m),) int64 positions into ``values`` in pick order; ties go to the lower
+        position.
+    """
+    h = np.asarray(values, dtype=np.float64).copy()
+    free = np.ones(len(h), dtype=bool)
+    picks: list[int] = []
+    indptr, indices, data = affinity.indptr, affinity.indices, affinity.data
+    for _ in range(min(quota, len(h))):
+        i = int(np.argmax(np.where(free, h, -np.inf)))
+        picks.append(i)
+        free[i] = False
+        dh = h[i]
+        h[i] = 0.0
+        nb = indices[indptr[i] : indptr[i + 1]]
+        h[nb] -= data[indptr[i] : indptr[i + 1]] * np.minimum(dh, h[nb])
+    return np.asarray(picks, dtype=np.int64)

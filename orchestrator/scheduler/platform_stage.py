@@ -41,6 +41,7 @@ from orchestrator.db.models import (
     Hit,
     HitStatus,
     Item,
+    Round,
     Worker,
 )
 from orchestrator.scheduler.crowd_stage import CrowdAnswer, PollReport
@@ -105,6 +106,8 @@ class PlatformStage:
         display = data.display
         valid_for_s = image_link_lifetime_s(self._crowd(campaign_id).config)
 
+        suggestions = self._suggestions(campaign_id, data)
+
         def build(item: Item, options: Sequence[str], current_label: str) -> ItemView:
             image_src = item.image_path
             if image_src is not None and image_src.startswith("s3://"):
@@ -120,6 +123,7 @@ class PlatformStage:
                 # a dataset stored before display values existed (migration 0007)
                 row = data.features[item.position][:MAX_DEFAULT_FIELDS]
                 fields = [(f"feature[{j}]", format_value(float(v))) for j, v in enumerate(row)]
+            suggested = suggestions.get(str(item.id))
             return ItemView(
                 key=item_key(item),
                 current_label=current_label,
@@ -128,9 +132,26 @@ class PlatformStage:
                 image_src=image_src,
                 fields=fields,
                 fields_omitted=display.omitted if display is not None else 0,
+                extra={"suggested_label": suggested} if suggested in options else {},
             )
 
         return build
+
+    def _suggestions(self, campaign_id: uuid.UUID, data: LabeledData) -> Mapping[str, str]:
+        """Item id → the model's suggested label, when the campaign shows suggestions."""
+        from orchestrator.campaigns.config import CampaignConfig
+        from orchestrator.data.store import item_ids_by_position
+        from orchestrator.scheduler.model_votes import model_labels
+        from orchestrator.storage.artifacts import open_artifact_dir
+
+        with Session(self.engine) as s:
+            campaign = s.get(Campaign, campaign_id)
+            if campaign is None or not CampaignConfig.from_stored(campaign.config).show_suggestion:
+                return {}
+            dirs = s.exec(select(Round.artifact_dir).where(Round.campaign_id == campaign_id)).all()
+        ids = item_ids_by_position(self.engine, campaign.dataset_id)
+        labels = model_labels([open_artifact_dir(d) for d in dirs], ids, data.classes)
+        return {str(k): str(v) for k, v in labels.items()}
 
     def publish(
         self, campaign_id: uuid.UUID, round_id: uuid.UUID, item_ids: Sequence[uuid.UUID]

@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.dataset import LabeledData
+from orchestrator.scheduler.model_votes import write_suggestions
 from orchestrator.storage.artifacts import ArtifactDir
 
 
@@ -28,7 +29,8 @@ def targeted_picks(
     Args:
         cfg: the campaign's configuration; data: its dataset.
         out_dir: the round's artifact folder (reads ``latent.npy`` and ``posterior.npy``;
-            writes ``regions.npy``, ``clusters.npy`` and the evidence pool file).
+            writes ``regions.npy``, ``clusters.npy``, ``suggested.npy`` and the evidence pool
+            file).
         inspected: (n,) rows picked in earlier rounds; budget: items this round.
         observed: (n,) crowd class per row, -1 where none; validation: (n,) validation flags.
         sources: rows whose crowd label may speak for a latent region.
@@ -93,6 +95,8 @@ def targeted_picks(
         rng=rng,
     )
     out_dir.save_npy("clusters.npy", sel.clusters)
+    suggested = sel.info.get("suggested")
+    write_suggestions(out_dir, posterior, suggested if isinstance(suggested, dict) else None)
     taken[sel.indices] = True
     pool = np.flatnonzero(~taken)
     score = draw_weights(posterior[pool], noisy[pool]) + EVIDENCE_FLOOR

@@ -54,6 +54,7 @@ from orchestrator.scheduler.budget_split import (
 )
 from orchestrator.scheduler.crowd_stage import CrowdStage
 from orchestrator.scheduler.final_model import choose_model
+from orchestrator.scheduler.model_votes import with_model_votes
 from orchestrator.scheduler.round_picks import targeted_picks
 from orchestrator.storage.artifacts import ArtifactDir, open_artifact_dir
 
@@ -414,6 +415,14 @@ class RoundRunner:
         )
 
     def _aggregate_frame(self, ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
+        if ctx.config.model_annotator:
+            with Session(self.engine) as s:
+                dirs = s.exec(
+                    select(Round.artifact_dir).where(Round.campaign_id == ctx.campaign.id)
+                ).all()
+            frame = with_model_votes(
+                frame, [open_artifact_dir(d) for d in dirs], ctx.item_ids, ctx.data.classes
+            )
         return answer_posteriors(frame, ctx.config.aggregator)
 
     def _extra_answers_needed(self, ctx: _Context, rnd: Round) -> dict[uuid.UUID, int]:

@@ -54,6 +54,14 @@ class WorkerPoolConfig(BaseModel):
         default_factory=lambda: {"US": 0.7, "GB": 0.1, "IN": 0.15, "CA": 0.05},
         description="Country code → share of workers.",
     )
+    anchoring: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Probability that a worker shown a suggested label (the form's hidden "
+        "suggested_label field, CampaignConfig.show_suggestion) answers with it instead of "
+        "what they perceive: a configurable anchoring effect. 0: suggestions change nothing.",
+    )
     mean_arrival_s: float = Field(
         default=60.0, gt=0, description="Mean simulated seconds from HIT creation to acceptance."
     )

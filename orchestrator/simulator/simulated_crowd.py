@@ -119,7 +119,7 @@ class SimulatedCrowd(SimStore):
         key = item_key_of(slot["annotation"] or "", form)
         current = form.hidden.get("current_label", "")
         truth = true_label(self.config, key, form.options, current, rng)
-        fields = simulate_answer(worker, truth, form, rng)
+        fields = simulate_answer(worker, truth, form, rng, anchoring=self.config.workers.anchoring)
         aid = self._new_id("3")
         work = self._scaled(float(rng.exponential(worker.mean_work_s)))
         db.execute(

@@ -235,8 +235,15 @@ def simulate_answer(
     truth: str,
     form: FormInfo,
     rng: np.random.Generator,
+    *,
+    anchoring: float = 0.0,
 ) -> dict[str, str]:
-    """The form fields ``worker`` posts for an item whose true label is ``truth``."""
+    """The form fields ``worker`` posts for an item whose true label is ``truth``.
+
+    ``anchoring``: probability that the worker answers with the form's ``suggested_label``
+    (when it shows one among the options) whatever they perceive. No random draw is spent
+    when there is no suggestion or no anchoring, so seeded runs without them are unchanged.
+    """
     options = form.options or [truth]
     current = form.hidden.get("current_label", "")
     fields = {k: v for k, v in form.hidden.items() if k != "assignmentId"}
@@ -260,6 +267,9 @@ def simulate_answer(
             if rng.random() < worker.accuracy or not others
             else others[int(rng.integers(len(others)))]
         )
+    suggested = form.hidden.get("suggested_label", "")
+    if anchoring > 0 and suggested in options and rng.random() < anchoring:
+        perceived = suggested
     if current and perceived == current:
         fields["is_correct"] = "yes"
     else:

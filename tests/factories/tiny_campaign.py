@@ -78,9 +78,11 @@ def make_tiny_campaign(
     rounds: int = 1,
     seed: int = 0,
     start: bool = True,
+    model: dict[str, Any] | None = None,
     **config: Any,
 ) -> TinyCampaign:
-    """A running (or draft) campaign on a tiny digits dataset."""
+    """A running (or draft) campaign on a tiny digits dataset; ``model`` adds ModelConfig
+    overrides to :data:`FAST_MODEL`."""
     from orchestrator.campaigns.config import CampaignConfig
     from orchestrator.campaigns.lifecycle import create_campaign, transition
 
@@ -95,7 +97,7 @@ def make_tiny_campaign(
         seed=seed,
         poll_interval_s=0.05,
         crowd={"gold_rate": 0.0, "min_approval_rate": None},
-        model=FAST_MODEL,
+        model={**FAST_MODEL, **(model or {})},
         n_clusters=3,
         **config,
     )

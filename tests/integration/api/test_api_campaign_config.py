@@ -88,3 +88,25 @@ def test_a_stored_config_that_cannot_run_is_never_started(api: Api) -> None:
     with Session(api.engine) as s:
         assert s.exec(select(Campaign)).one().status == CampaignStatus.DRAFT
         assert s.exec(select(Round)).all() == []
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"strategy": "entropy_propagation", "model": {"robust_update": True}},
+        {"strategy": "influence", "model_annotator": True, "assignments_per_item": 2},
+        {"strategy": "influence", "show_suggestion": True},
+        {"strategy": "counter_example"},
+    ],
+    ids=["kim", "chef", "chef_shown", "cincer"],
+)
+def test_the_seed_methods_are_selectable_over_the_api(api: Api, config: dict[str, Any]) -> None:
+    assert upload(api, "alice", CSV_OK).status_code == 201
+    r = api.post(
+        "alice", "/v1/campaigns", json={"dataset": "pets", "budget_usd": "5", "config": config}
+    )
+    assert r.status_code == 201, r.text
+    with Session(api.engine) as s:
+        (campaign,) = s.exec(select(Campaign)).all()
+    for key, value in config.items():
+        assert campaign.config[key] == value

@@ -205,4 +205,3 @@ def check_invariants(
     assert campaign.lease_owner is None  # released by the graceful stop
     assert_counters_match_rows(engine, c.campaign_id)
     return spend.paid_usd
-

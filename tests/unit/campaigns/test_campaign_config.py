@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from orchestrator.campaigns.config import CampaignConfig, check_fits_budget
 from orchestrator.crowd.config import CrowdConfig
 from orchestrator.crowd.money import MoneyError
-from orchestrator.sampling.strategies import STRATEGIES
+from orchestrator.sampling.strategies import SELECTABLE
 
 BAD: list[tuple[dict[str, Any], tuple[str | int, ...]]] = [
     ({"model": {"nope": 1}}, ("model", "nope")),
@@ -52,7 +52,7 @@ def test_a_bad_field_is_refused_and_named(raw: dict[str, Any], loc: tuple[str, .
 
 
 def test_every_strategy_and_auto_are_accepted() -> None:
-    for s in (*STRATEGIES, "auto"):
+    for s in (*SELECTABLE, "auto"):
         assert CampaignConfig(strategy=s).strategy == s
 
 

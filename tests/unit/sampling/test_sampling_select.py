@@ -299,3 +299,75 @@ def test_a_one_item_lead_does_not_replace_the_default_strategy() -> None:
         **kwargs,
     )
     assert eager.strategy == "label_noise"
+
+
+def test_entropy_propagation_discounts_the_neighbours_of_each_pick() -> None:
+    from scipy import sparse
+
+    from orchestrator.sampling.strategies import entropy_propagation_order
+
+    # 0 and 1 are neighbours (w = 0.8); 2 is alone. Uncertainty would take 0 then 1.
+    w = sparse.csr_matrix(np.array([[0, 0.8, 0], [0.8, 0, 0], [0, 0, 0]], dtype=float))
+    order = entropy_propagation_order(np.array([1.0, 0.95, 0.5]), w, 3)
+    # After picking 0: h1 = 0.95 - 0.8 * min(1.0, 0.95) = 0.19 < h2 = 0.5.
+    assert order.tolist() == [0, 2, 1]
+
+
+def test_entropy_propagation_spreads_a_batch_over_uncertain_regions() -> None:
+    # Two tight uncertain groups of 5 (entropy slightly higher in group A) and background
+    # items: uncertainty spends the batch of 4 on group A; propagation takes one of each (a
+    # pick's near-duplicates lose almost all their entropy), then the next most uncertain.
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 3, (60, 2)).astype(np.float32)
+    x[50:55] = np.array([10, 10]) + rng.normal(0, 0.01, (5, 2))
+    x[55:60] = np.array([-10, -10]) + rng.normal(0, 0.01, (5, 2))
+    post = np.tile([0.95, 0.05], (60, 1))
+    post[50:55] = [0.5, 0.5]
+    post[55:60] = [0.55, 0.45]
+    y = np.zeros(60, dtype=np.int64)
+    cfg = SamplingConfig(backend="numpy", knn_k=4)
+    unc = select_items(
+        x, post, y, np.zeros(60, bool), 4, strategy="uncertainty", n_clusters=1, config=cfg
+    )
+    ep = select_items(
+        x,
+        post,
+        y,
+        np.zeros(60, bool),
+        4,
+        strategy="entropy_propagation",
+        n_clusters=1,
+        config=cfg,
+    )
+    assert set(unc.indices.tolist()) <= set(range(50, 55))
+    assert len(set(ep.indices.tolist()) & set(range(50, 55))) == 1
+    assert len(set(ep.indices.tolist()) & set(range(55, 60))) == 1
+    assert len(ep.indices) == 4
+    assert ep.strategy == "entropy_propagation"
+
+
+@pytest.mark.parametrize("strategy", ["influence", "counter_example"])
+def test_head_strategies_never_reselect_and_fill_budget(strategy: str) -> None:
+    x, y = _blobs()
+    rng = np.random.default_rng(3)
+    noisy = y.copy()
+    flipped = rng.choice(len(y), 40, replace=False)
+    noisy[flipped] = (y[flipped] + 1) % 4
+    post = _posterior(y, 4)
+    inspected = np.zeros(len(y), dtype=bool)
+    inspected[::3] = True
+    sel = select_items(x, post, noisy, inspected, 20, strategy=strategy, n_clusters=4, config=NUMPY)
+    assert len(sel.indices) == 20 and len(np.unique(sel.indices)) == 20
+    assert not inspected[sel.indices].any()
+    assert sel.strategy == strategy
+    # The model is right on the flipped items, so both find mostly flipped labels.
+    assert np.isin(sel.indices, flipped).mean() >= 0.4
+    if strategy == "counter_example":
+        pairs = sel.info["pairs"]
+        assert isinstance(pairs, list) and len(pairs) == 10
+        assert sorted(r for p in pairs for r in p) == sel.indices.tolist()
+    else:
+        suggested = sel.info["suggested"]
+        assert isinstance(suggested, dict) and set(suggested) == set(sel.indices.tolist())
+        hits = [r for r in sel.indices if r in set(flipped.tolist())]
+        assert np.mean([suggested[int(r)] == y[r] for r in hits]) >= 0.8
