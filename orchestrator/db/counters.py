@@ -5,8 +5,11 @@ labels (the round runner) call :func:`add` or :func:`set_counts` inside the sess
 writes those rows, so the totals commit or roll back with them. :func:`add` is one
 ``UPDATE … SET n = n + k`` and so safe under concurrent writers; :func:`set_counts` is used
 where the writer has just counted the whole set itself (labels are rewritten by a step, not
-appended). :func:`recount` rebuilds the row from the tables: the migration's backfill, a repair
-after rows were written some other way, and the tests' check that the totals are right.
+appended). :func:`recount` rebuilds the row from the tables: a repair after rows were written
+some other way (the synthetic campaign factory's bulk inserts), and, through :func:`counted`,
+the tests' check that the totals are right (migration 0006 backfills with the same sums in SQL).
+A campaign's row is created by its first counted write; those writers hold the campaign lock
+(the ledger) or its scheduler lease (collect, the runner), so two never race to insert it.
 """
 
 from __future__ import annotations
