@@ -101,14 +101,10 @@ def _evidence_estimate(
 
 def estimate_label_accuracy(engine: Engine, campaign_id: uuid.UUID) -> AccuracyEstimate:
     """The :class:`AccuracyEstimate` of a campaign's current labels (see the module doc)."""
-    from orchestrator.campaigns.cleaned_labels import choose_relabel_threshold
+    from orchestrator.campaigns.cleaned_labels import campaign_and_dataset, choose_relabel_threshold
 
     with Session(engine, expire_on_commit=False) as s:
-        campaign = s.get(Campaign, campaign_id)
-        if campaign is None:
-            raise LookupError(f"no campaign {campaign_id}")
-        dataset = s.get(Dataset, campaign.dataset_id)
-        assert dataset is not None
+        campaign, dataset = campaign_and_dataset(s, campaign_id)
         n_items = int(dataset.n_items)
         rows = s.exec(
             select(

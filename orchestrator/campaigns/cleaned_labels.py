@@ -229,14 +229,20 @@ def validation_items(
     )
 
 
+def campaign_and_dataset(s: Session, campaign_id: uuid.UUID) -> tuple[Campaign, Dataset]:
+    """The campaign and its dataset (LookupError when there is no such campaign)."""
+    campaign = s.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"no campaign {campaign_id}")
+    dataset = s.get(Dataset, campaign.dataset_id)
+    assert dataset is not None  # a foreign key
+    return campaign, dataset
+
+
 def label_context(engine: Engine, campaign_id: uuid.UUID) -> LabelContext:
     """Load the campaign-wide inputs (no per-item arrays are read into memory)."""
     with Session(engine, expire_on_commit=False) as s:
-        campaign = s.get(Campaign, campaign_id)
-        if campaign is None:
-            raise LookupError(f"no campaign {campaign_id}")
-        dataset = s.get(Dataset, campaign.dataset_id)
-        assert dataset is not None
+        campaign, dataset = campaign_and_dataset(s, campaign_id)
         rounds = {
             r_id: number
             for r_id, number in s.exec(
