@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Keys of fields that no longer exist, accepted (and ignored) in stored campaign configs.
+_RETIRED_KEYS = frozenset({"min_delta"})
 
 
 class ModelConfig(BaseModel):
@@ -47,12 +52,6 @@ class ModelConfig(BaseModel):
             "validation plateau (up to 15 epochs) seen before the data term starts to correct "
             "structural noise; the best state is restored, so only time is spent."
         ),
-    )
-    min_delta: float = Field(
-        default=1e-3,
-        ge=0,
-        description="Unused: early stopping compares validation accuracy only (see "
-        "orchestrator.model.dpm). Still accepted so stored campaign configs load.",
     )
     beta: float | None = Field(
         default=None, ge=0, description="Data-term weight; None searches beta_grid."
@@ -154,6 +153,15 @@ class ModelConfig(BaseModel):
         "waits at every barrier (a 1,797-item digits fit took 3-8 s with 1 thread and 28-34 s "
         "with 2 at load average 2-4; benchmarks/results/model.md section 3).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired_keys(cls, data: Any) -> Any:
+        """Campaign configs stored before a field was retired still load: its key is dropped.
+        ``min_delta`` went when early stopping began to compare validation accuracy only."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in _RETIRED_KEYS}
+        return data
 
     @field_validator("beta_grid")
     @classmethod

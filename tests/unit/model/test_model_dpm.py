@@ -234,3 +234,11 @@ def test_choose_beta_heldout_needs_a_significant_paired_gain() -> None:
     # A worse candidate never wins, however small its SE.
     worse = choose_beta_heldout([0.1, 1.0], {0.1: base, 1.0: base - 0.5}, switch_se=0.0)
     assert worse.beta == 0.1
+
+
+def test_stored_configs_with_a_retired_key_still_load_but_unknown_keys_fail() -> None:
+    # Campaigns stored before min_delta was deleted carry the key; they must still load.
+    assert ModelConfig.model_validate({"min_delta": 0.001, "epochs": 3}).epochs == 3
+    assert "min_delta" not in ModelConfig.model_fields
+    with pytest.raises(ValueError, match="epoch"):
+        ModelConfig.model_validate({"epoch": 3})  # a typo is still refused
