@@ -20,6 +20,7 @@ re-run after a crash)::
     publish       publish_items(crowd, round_id, item_ids, *, renderer, attempt=0,
                                 gold_rate=None, current_labels=None, item_view=None,
                                 check_balance=True) -> PublishReport
+                                # an item id, or a (first, second) pair: one pair HIT
                   resume_publishing(crowd, *, renderer, ...) -> PublishReport
     collect       collect_answers(crowd, *, round_id=None) -> CollectReport
     more_answers  request_more_answers(crowd, hit_pk, n_extra) -> Hit
@@ -32,11 +33,13 @@ re-run after a crash)::
                                      dispose_orphans=False) -> ReconcileReport
                   notify_campaign_workers(crowd, subject, message) -> dict[str, str]
     ledger        campaign_spend(engine, campaign_id) -> SpendSummary
-    identity      unique_request_token, requester_annotation, parse_annotation, item_key
+    identity      unique_request_token, pair_request_token, requester_annotation,
+                  parse_annotation, item_key
     gold, workers which gold items a round mixes in; worker rows and gold-based exclusion
 
 Money (``orchestrator.crowd.money``): ``estimate_cost(n_items, assignments_per_item, reward,
-*, gold_rate=0.0) -> CostEstimate``, ``validate_usd``, ``FEE_RATE`` (20 %), max 9 assignments.
+*, gold_rate=0.0) -> CostEstimate``, ``validate_usd``, ``pair_reward`` (a pair HIT's: two
+items'), ``FEE_RATE`` (20 %), max 9 assignments.
 
 Rendering (``orchestrator.crowd.render``): ``TaskRenderer(templates_dir=None, *,
 frame_height=0).render_item(ItemView) -> str`` (HTMLQuestion XML), ``render_html``,

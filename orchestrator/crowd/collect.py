@@ -1,7 +1,9 @@
 """Collect answers: poll the platform for submitted assignments and store them exactly once.
 
-Each new assignment becomes a ``Worker`` (if new), an ``Assignment`` and an ``Answer`` row;
-its ``QuestionFormAnswers`` is parsed defensively (unusable → ``Answer.label`` None). A poll
+Each new assignment becomes a ``Worker`` (if new), an ``Assignment`` and an ``Answer`` row per
+item it is about (two for a pair HIT: :func:`~orchestrator.crowd.pair_task.parse_pair_answer`
+gives each item its label); its ``QuestionFormAnswers`` is parsed defensively (unusable →
+``Answer.label`` None). A poll
 also learns the decisions made on the platform (auto-approval after the delay), so the ledger
 follows what MTurk paid, and retries the decisions and bonuses still pending.
 """
@@ -21,6 +23,7 @@ from orchestrator.crowd.campaign_crowd import (
     UNDECIDED_ASSIGNMENT_STATUSES,
     CampaignCrowd,
 )
+from orchestrator.crowd.pair_task import WRONG_CHOICES, parse_pair_answer
 from orchestrator.crowd.platform import PlatformAssignment, PlatformAssignmentStatus, PlatformError
 from orchestrator.crowd.settle import apply_pending, book_approval, book_rejection
 from orchestrator.crowd.workers import exclude_failing_workers, get_or_create_worker
@@ -46,7 +49,7 @@ MAX_STORED_ANSWER_CHARS = 200_000
 class CollectReport:
     """Outcome of :func:`collect_answers`."""
 
-    new_answers: int = 0
+    new_answers: int = 0  # Answer rows: one per item of each new assignment
     unusable_answers: int = 0
     outstanding_hits: list[uuid.UUID] = field(default_factory=list)  # Hit pks still open
     completed_hits: list[uuid.UUID] = field(default_factory=list)
@@ -133,9 +136,9 @@ def _sync_hit(
 ) -> None:
     """Store one HIT's new assignments, follow its platform decisions, update its status."""
     hit = session.get(Hit, polled.id)
-    item = session.get(Item, polled.item_id)
     camp = session.get(Campaign, crowd.campaign_id)
-    assert hit is not None and item is not None and camp is not None
+    items = _hit_items(session, polled)
+    assert hit is not None and camp is not None
     known = {
         a.assignment_id: a
         for a in session.exec(select(Assignment).where(Assignment.hit_pk == hit.id))
@@ -143,7 +146,7 @@ def _sync_hit(
     for pa in platform_assignments:
         a = known.get(pa.assignment_id)
         if a is None:
-            w = _store_assignment(session, camp, hit, item, pa, crowd.options, report)
+            w = _store_assignment(session, camp, hit, items, pa, crowd.options, report)
             seen_workers.add(w.id)
             continue
         if pa.status == PlatformAssignmentStatus.APPROVED and a.status in (
@@ -158,12 +161,13 @@ def _sync_hit(
         ):
             book_rejection(session, camp, hit, a, a.feedback or "platform")
             report.synced_decisions += 1
-    n = session.exec(
-        select(Answer.id).where(
-            Answer.item_id == hit.item_id, Answer.campaign_id == crowd.campaign_id
-        )
-    ).all()
-    report.answers_per_item[hit.item_id] = len(n)
+    for item in items:
+        n = session.exec(
+            select(Answer.id).where(
+                Answer.item_id == item.id, Answer.campaign_id == crowd.campaign_id
+            )
+        ).all()
+        report.answers_per_item[item.id] = len(n)
     if hit.hit_id in reviewable and hit.status == HitStatus.PUBLISHED:
         hit.status = HitStatus.COMPLETED
         session.add(hit)
@@ -173,16 +177,45 @@ def _sync_hit(
         report.completed_hits.append(hit.id)
 
 
+def _hit_items(session: Session, hit: Hit) -> list[Item]:
+    """The items a HIT shows: its item, then a pair HIT's second item."""
+    out = []
+    for item_id in (hit.item_id, hit.pair_item_id):
+        item = session.get(Item, item_id) if item_id is not None else None
+        if item_id is not None and item is None:
+            raise LookupError(f"HIT {hit.id}: item {item_id} does not exist")
+        if item is not None:
+            out.append(item)
+    return out
+
+
+def _item_answers(
+    items: Sequence[Item], answer_xml: str, options: Sequence[str]
+) -> list[tuple[Item, str | None, bool | None]]:
+    """(item, label or None when unusable, said its label is correct) per item of the HIT."""
+    if len(items) == 1:
+        parsed = parse_answer(answer_xml, options)
+        return [(items[0], parsed.label, parsed.said_correct)]
+    pair = parse_pair_answer(answer_xml, options)
+    wrong = pair.wrong if pair.wrong in WRONG_CHOICES else None
+    labels = (pair.first_label, pair.second_label)
+    return [
+        (item, label, None if wrong is None else wrong not in (side, "both"))
+        for item, label, side in zip(items, labels, ("first", "second"), strict=True)
+    ]
+
+
 def _store_assignment(
     session: Session,
     campaign: Campaign,
     hit: Hit,
-    item: Item,
+    items: Sequence[Item],
     pa: PlatformAssignment,
     options: Sequence[str],
     report: CollectReport,
 ) -> Worker:
-    """Write one new assignment, its answer and the worker's gold record; book its decision."""
+    """Write one new assignment, its answers (one per item) and the worker's gold record; book
+    its decision once (a pair assignment is one payment for two answers)."""
     worker = get_or_create_worker(session, pa.worker_id)
     a = Assignment(
         hit_pk=hit.id,
@@ -193,35 +226,39 @@ def _store_assignment(
     )
     session.add(a)
     session.flush()
-    parsed = parse_answer(pa.answer_xml, options)
+    answers = _item_answers(items, pa.answer_xml, options)
     seen = select(Answer.id).where(Answer.campaign_id == campaign.id).limit(1)
     counters.add(
         session,
         campaign.id,
-        n_answers=1,
-        n_items_answered=int(session.exec(seen.where(Answer.item_id == item.id)).first() is None),
+        n_answers=len(answers),
+        n_items_answered=sum(
+            int(session.exec(seen.where(Answer.item_id == item.id)).first() is None)
+            for item, _, _ in answers
+        ),
         n_workers=int(session.exec(seen.where(Answer.worker_pk == worker.id)).first() is None),
     )
-    session.add(
-        Answer(
-            campaign_id=campaign.id,
-            assignment_pk=a.id,
-            item_id=item.id,
-            worker_pk=worker.id,
-            label=parsed.label,
-            said_correct=parsed.said_correct,
+    for item, label, said_correct in answers:
+        session.add(
+            Answer(
+                campaign_id=campaign.id,
+                assignment_pk=a.id,
+                item_id=item.id,
+                worker_pk=worker.id,
+                label=label,
+                said_correct=said_correct,
+            )
         )
-    )
-    worker.n_answers += 1
-    if hit.is_gold_check and item.gold_label is not None:
+        report.new_answers += 1
+        report.unusable_answers += int(label is None)
+    worker.n_answers += len(answers)
+    gold = items[0]
+    if hit.is_gold_check and gold.gold_label is not None:
         worker.n_gold_answers += 1
-        if parsed.label == item.gold_label:
+        if answers[0][1] == gold.gold_label:
             worker.n_gold_correct += 1
         worker.estimated_accuracy = worker.n_gold_correct / worker.n_gold_answers
     session.add(worker)
-    report.new_answers += 1
-    if parsed.label is None:
-        report.unusable_answers += 1
     if pa.status == PlatformAssignmentStatus.APPROVED:
         book_approval(session, campaign, hit, a)
         report.synced_decisions += 1

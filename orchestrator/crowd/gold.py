@@ -34,11 +34,12 @@ def pick_gold(
     n = n_gold_for(len(item_ids), gold_rate)
     if n == 0:
         return []
-    used_elsewhere = set(
-        session.exec(
-            select(Hit.item_id).where(Hit.campaign_id == campaign.id, Hit.round_id != round_id)
+    elsewhere = session.exec(
+        select(Hit.item_id, Hit.pair_item_id).where(
+            Hit.campaign_id == campaign.id, Hit.round_id != round_id
         )
-    )
+    ).all()
+    used_elsewhere = {i for row in elsewhere for i in row if i is not None}
     excluded = used_elsewhere | set(item_ids)
     candidates = [
         it.id

@@ -1,10 +1,11 @@
 """How our HITs are recognised on the platform: request tokens, item keys, annotations.
 
-A HIT's ``UniqueRequestToken`` is derived from (campaign, item, attempt), so a retry after a
-crash sends the same token and MTurk refuses to create a second HIT. The token also travels in
-the HIT's ``RequesterAnnotation`` (with the campaign and the item key), because MTurk forgets a
-token after 24 h and answers "already exists" without always naming the HIT: listing the
-account's HITs and reading their annotations is then the only way back to the HIT.
+A HIT's ``UniqueRequestToken`` is derived from (campaign, item, attempt) (a pair HIT's from both
+items), so a retry after a crash sends the same token and MTurk refuses to create a second HIT.
+The token also travels in the HIT's ``RequesterAnnotation`` (with the campaign and the item
+key), because MTurk forgets a token after 24 h and answers "already exists" without always
+naming the HIT: listing the account's HITs and reading their annotations is then the only way
+back to the HIT.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ def unique_request_token(campaign_id: uuid.UUID, item_id: uuid.UUID, attempt: in
     """Deterministic CreateHIT token for (campaign, item, attempt): ``cc1-`` + 40 hex (44 chars)."""
     digest = hashlib.sha256(f"{campaign_id}:{item_id}:{attempt}".encode()).hexdigest()
     return f"cc1-{digest[:40]}"
+
+
+def pair_request_token(
+    campaign_id: uuid.UUID, first_id: uuid.UUID, second_id: uuid.UUID, attempt: int
+) -> str:
+    """CreateHIT token of a pair HIT: ``cc1-`` + 40 hex, from (campaign, both items, attempt).
+
+    Both items go into the digest, so a pair never shares a token with a single-item HIT of
+    its first item, nor with another pair of it.
+    """
+    digest = hashlib.sha256(f"{campaign_id}:{first_id}+{second_id}:{attempt}".encode())
+    return f"cc1-{digest.hexdigest()[:40]}"
 
 
 def item_key(item: Item) -> str:
@@ -55,7 +68,10 @@ def annotation_fits(external_id: str) -> bool:
 
 
 def requester_annotation(campaign_id: uuid.UUID, token: str, key: str) -> str:
-    """``{"v":1,"c":<campaign hex>,"t":<token>,"k":<item key>}`` (≤ 255 chars)."""
+    """``{"v":1,"c":<campaign hex>,"t":<token>,"k":<item key>}`` (≤ 255 chars).
+
+    A pair HIT carries its first item's key (two keys of up to 120 characters do not fit);
+    both keys are in its form's hidden fields, and the token names the pair."""
     ann = json.dumps(
         {"v": ANNOTATION_VERSION, "c": campaign_id.hex, "t": token, "k": key},
         separators=(",", ":"),

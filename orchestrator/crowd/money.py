@@ -87,6 +87,20 @@ def split_fee(total: Decimal) -> tuple[Decimal, Decimal]:
     return amount, total - amount
 
 
+#: Items a pair HIT (CINCER's counter-example task) puts in front of its worker.
+ITEMS_PER_PAIR = 2
+
+
+def pair_reward(reward: Decimal) -> Decimal:
+    """The reward of one pair HIT assignment, USD: the per-item reward for each of its two items.
+
+    A worker judges two items in it, so paying one item's reward would halve the hourly rate
+    the campaign's reward was set for; and the runner's budget, like the ``cincer_pairs``
+    bench row, counts a pair as two items, so a pair HIT costs exactly what two single HITs do.
+    """
+    return validate_usd(reward * ITEMS_PER_PAIR, what="pair reward")
+
+
 def validate_assignments(n: int) -> int:
     """Assignments per HIT must be in ``[1, 9]`` so the 10+ surcharge never applies."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_ASSIGNMENTS_PER_HIT:

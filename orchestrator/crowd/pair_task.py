@@ -23,8 +23,8 @@ WRONG_CHOICES = ("first", "second", "both", "neither")
 
 @dataclass(frozen=True)
 class PairView:
-    """What a worker sees of a pair: two items (``ItemView``: key, current label, text and/or
-    image) sharing one list of options (the first item's)."""
+    """What a worker sees of a pair: two items (``ItemView``: key, current label, text, image
+    and/or table of values) sharing one list of options (the first item's)."""
 
     first: ItemView
     second: ItemView
@@ -39,15 +39,19 @@ def pair_context(renderer: TaskRenderer, pair: PairView) -> dict[str, Any]:
     if list(pair.second.options) != options:
         raise ValueError("both items of a pair must offer the same options")
 
-    def side(view: ItemView) -> dict[str, str]:
+    loopback = renderer.allow_loopback_http
+
+    def side(view: ItemView) -> dict[str, Any]:
         if view.current_label not in options:
             raise ValueError(f"current label {view.current_label!r} is not among the options")
-        src = safe_image_src(view.image_src) if view.image_src else ""
+        src = safe_image_src(view.image_src, allow_loopback_http=loopback) if view.image_src else ""
         return {
             "key": view.key,
             "text": view.text or "",
             "image_src": src,
             "current_label": view.current_label,
+            "fields": [{"name": n, "value": v} for n, v in view.fields],
+            "fields_omitted": view.fields_omitted,
         }
 
     return {

@@ -1,11 +1,18 @@
-"""Publish one HIT per item, exactly once, within the campaign's cap.
+"""Publish one HIT per item (or per pair of items), exactly once, within the campaign's cap.
 
 Each HIT's intent (a ``Hit`` row in ``INTENT`` and its spend reservation) is written in one
 transaction *before* CreateHITWithHITType is called with a ``UniqueRequestToken`` derived from
-(campaign, item, attempt), and the HIT id is written *after*. A re-run sends the same token;
-MTurk answers "HIT already exists" and the existing HIT is adopted (by the id in the message, or
-by listing HITs and matching the ``RequesterAnnotation``, which carries the token). So a crash
-at any point can leave an unsent intent, never a second HIT or a second reservation.
+(campaign, item, attempt) (a pair HIT's from both items), and the HIT id is written *after*.
+A re-run sends the same token; MTurk answers "HIT already exists" and the existing HIT is
+adopted (by the id in the message, or by listing HITs and matching the ``RequesterAnnotation``,
+which carries the token). So a crash at any point can leave an unsent intent, never a second
+HIT or a second reservation.
+
+A pair HIT (CINCER's counter-example task, ``task_templates/label_verification_pair``) is one
+``Hit`` row: its first item in ``item_id``, its second in ``pair_item_id``. It shows both items
+with their delivered labels and one list of options, pays :func:`~orchestrator.crowd.money.
+pair_reward` per assignment under a HIT type of its own (MTurk sets the reward per HIT type),
+and reserves its whole cost before CreateHIT like any HIT.
 """
 
 from __future__ import annotations
@@ -22,17 +29,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from orchestrator.crowd.campaign_crowd import CampaignCrowd
+from orchestrator.crowd.config import MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS
 from orchestrator.crowd.gold import pick_gold
 from orchestrator.crowd.identity import (
     exclusion_qualification,
     find_hit_by_token,
     item_key,
     our_hits,
+    pair_request_token,
     requester_annotation,
     unique_request_token,
 )
 from orchestrator.crowd.ledger import book, committed, lock_campaign, release_outstanding
-from orchestrator.crowd.money import MoneyError, validate_assignments, validate_usd, with_fee
+from orchestrator.crowd.money import (
+    MoneyError,
+    pair_reward,
+    validate_assignments,
+    validate_usd,
+    with_fee,
+)
+from orchestrator.crowd.pair_task import PairView
 from orchestrator.crowd.platform import (
     QUAL_LOCALE,
     QUAL_PERCENT_APPROVED,
@@ -56,6 +72,8 @@ log = logging.getLogger(__name__)
 TOKEN_TRUST_WINDOW = timedelta(hours=23)
 
 ItemViewBuilder = Callable[[Item, Sequence[str], str], ItemView]
+#: Two item ids published as one pair HIT: (first, second).
+ItemPair = tuple[uuid.UUID, uuid.UUID]
 
 
 @dataclass
@@ -95,7 +113,7 @@ def default_item_view(item: Item, options: Sequence[str], current_label: str) ->
 def publish_items(
     crowd: CampaignCrowd,
     round_id: uuid.UUID,
-    item_ids: Sequence[uuid.UUID],
+    item_ids: Sequence[uuid.UUID | ItemPair],
     *,
     renderer: QuestionRenderer,
     attempt: int = 0,
@@ -108,7 +126,9 @@ def publish_items(
 
     Args:
         item_ids: the items to verify (one HIT each, ``Campaign.assignments_per_item``
-            assignments at ``Campaign.reward_usd`` USD each).
+            assignments at ``Campaign.reward_usd`` USD each); a ``(first, second)`` pair is one
+            pair HIT showing both (:func:`~orchestrator.crowd.money.pair_reward` per
+            assignment). No item may appear twice.
         renderer: turns an :class:`ItemView` into HTMLQuestion XML (``TaskRenderer``).
         attempt: bump to publish an item a second time on purpose (a new token).
         gold_rate: gold-check HITs per item; defaults to ``CrowdConfig.gold_rate``. Gold items
@@ -124,25 +144,30 @@ def publish_items(
     Raises:
         MoneyError: bad reward or assignment count (before any call).
         InsufficientBalanceError: the account balance cannot cover the new reservations.
+        ValueError: an item appears twice (in two pairs, or in a pair and alone).
     """
     reward = validate_usd(crowd.campaign.reward_usd, what="reward")
     n_assign = validate_assignments(crowd.campaign.assignments_per_item)
     rate = crowd.config.gold_rate if gold_rate is None else gold_rate
     if not 0 <= rate < 1:
         raise MoneyError(f"gold_rate must be in [0, 1), got {rate}")
+    wants = _wants(item_ids)
     with session_scope(crowd.engine) as session:
-        gold_ids = pick_gold(session, crowd.campaign, round_id, item_ids, rate)
-        wanted = [(i, False) for i in dict.fromkeys(item_ids)] + [(g, True) for g in gold_ids]
-        existing = _hits_of(session, crowd.campaign_id, [i for i, _ in wanted], attempt)
+        flat = [i for w in wants for i in w.items]
+        gold_ids = pick_gold(session, crowd.campaign, round_id, flat, rate)
+        wanted = wants + [_Want(g, is_gold=True) for g in gold_ids]
+        existing = _hits_of(session, crowd.campaign_id, [w.item_id for w in wanted], attempt)
     report = PublishReport(gold_item_ids=gold_ids)
     spec = _BatchSpec(round_id, attempt, reward, n_assign)
-    new = [(i, g) for i, g in wanted if i not in existing]
+    new = [w for w in wanted if w.item_id not in existing]
     if check_balance and new:
-        unsent = sum(1 for h in existing.values() if h.status == HitStatus.INTENT)
-        _check_balance(crowd.platform, spec.per_hit_usd * (len(new) + unsent))
+        unsent = [h for h in existing.values() if h.status == HitStatus.INTENT]
+        needed = sum((spec.cost_usd(w) for w in new), Decimal("0"))
+        needed += sum((with_fee(h.reward_usd * h.max_assignments) for h in unsent), Decimal("0"))
+        _check_balance(crowd.platform, needed)
     if new:
         _write_intents(crowd, spec, new, existing, report)
-    batch = [existing[i] for i, _ in wanted if i in existing]
+    batch = [existing[w.item_id] for w in wanted if w.item_id in existing]
     report.already_published = sum(1 for h in batch if h.status != HitStatus.INTENT)
     _send_and_reread(
         crowd,
@@ -196,6 +221,33 @@ def fail_hit(session: Session, hit: Hit, campaign: Campaign, error: str) -> None
 # --------------------------------------------------------------------------- intents
 
 
+@dataclass(frozen=True)
+class _Want:
+    """One HIT a publish call wants: an item, or a pair (``pair_item_id`` set), or a gold check."""
+
+    item_id: uuid.UUID
+    pair_item_id: uuid.UUID | None = None
+    is_gold: bool = False
+
+    @property
+    def items(self) -> tuple[uuid.UUID, ...]:
+        """The item ids the HIT shows."""
+        return (self.item_id,) if self.pair_item_id is None else (self.item_id, self.pair_item_id)
+
+
+def _wants(item_ids: Sequence[uuid.UUID | ItemPair]) -> list[_Want]:
+    """The HITs of ``item_ids`` (an item repeated alone counts once; in two HITs, refused)."""
+    out: list[_Want] = []
+    seen: set[uuid.UUID] = set()
+    for entry in dict.fromkeys(item_ids):
+        want = _Want(entry) if isinstance(entry, uuid.UUID) else _Want(entry[0], entry[1])
+        if seen & set(want.items) or len(set(want.items)) != len(want.items):
+            raise ValueError(f"item in two HITs of one batch: {want.items}")
+        seen.update(want.items)
+        out.append(want)
+    return out
+
+
 def _hits_of(
     session: Session, campaign_id: uuid.UUID, item_ids: Sequence[uuid.UUID], attempt: int
 ) -> dict[uuid.UUID, Hit]:
@@ -226,41 +278,45 @@ class _BatchSpec:
 
     round_id: uuid.UUID
     attempt: int
-    reward: Decimal  # USD per assignment, validated
+    reward: Decimal  # USD per assignment of a single-item HIT, validated
     n_assign: int  # assignments per HIT, validated
 
-    @property
-    def per_hit_usd(self) -> Decimal:
-        """What one HIT reserves: every assignment's reward plus MTurk's fee, USD."""
-        return with_fee(self.reward * self.n_assign)
+    def reward_of(self, want: _Want) -> Decimal:
+        """USD per assignment of the wanted HIT (a pair's: :func:`pair_reward`)."""
+        return self.reward if want.pair_item_id is None else pair_reward(self.reward)
+
+    def cost_usd(self, want: _Want) -> Decimal:
+        """What the HIT reserves: every assignment's reward plus MTurk's fee, USD."""
+        return with_fee(self.reward_of(want) * self.n_assign)
 
 
 def _write_intents(
     crowd: CampaignCrowd,
     spec: _BatchSpec,
-    new: list[tuple[uuid.UUID, bool]],
+    new: list[_Want],
     existing: dict[uuid.UUID, Hit],
     report: PublishReport,
 ) -> None:
-    """Write the intents and reservations of ``new`` (item id, is gold) into ``existing``.
+    """Write the intents and reservations of ``new`` into ``existing`` (by first item id).
 
     All under the campaign lock in one transaction, so two publishers can never both fit under
     the cap. When another process wrote some of the same intents first (the unique token
-    collides), its rows are adopted and the rest written again.
+    collides), its rows are adopted and the rest written again. A pair that does not fit
+    whole is skipped whole (both its items are reported).
     """
-    per_hit = spec.per_hit_usd
     for attempt_no in range(2):
         try:
             with session_scope(crowd.engine) as session:
                 campaign = lock_campaign(session, crowd.campaign_id)
                 room = Decimal(campaign.budget_usd) - committed(session, crowd.campaign_id)
-                for item_id, is_gold in new:
-                    if per_hit > room:
-                        report.skipped_over_budget.append(item_id)
+                for want in new:
+                    cost = spec.cost_usd(want)
+                    if cost > room:
+                        report.skipped_over_budget.extend(want.items)
                         continue
-                    existing[item_id] = _write_intent(session, campaign, spec, item_id, is_gold)
-                    room -= per_hit
-                    report.reserved_usd += per_hit
+                    existing[want.item_id] = _write_intent(session, campaign, spec, want)
+                    room -= cost
+                    report.reserved_usd += cost
             break
         except IntegrityError:
             if attempt_no:
@@ -269,9 +325,9 @@ def _write_intents(
             report.reserved_usd = Decimal("0")
             with session_scope(crowd.engine) as session:
                 existing.update(
-                    _hits_of(session, crowd.campaign_id, [i for i, _ in new], spec.attempt)
+                    _hits_of(session, crowd.campaign_id, [w.item_id for w in new], spec.attempt)
                 )
-            new = [(i, g) for i, g in new if i not in existing]
+            new = [w for w in new if w.item_id not in existing]
     if report.skipped_over_budget:
         log.warning(
             "campaign %s: %d items skipped, budget exhausted",
@@ -280,19 +336,23 @@ def _write_intents(
         )
 
 
-def _write_intent(
-    session: Session, campaign: Campaign, spec: _BatchSpec, item_id: uuid.UUID, is_gold: bool
-) -> Hit:
+def _write_intent(session: Session, campaign: Campaign, spec: _BatchSpec, want: _Want) -> Hit:
     """One Hit row in ``INTENT`` and its reservation (the caller holds the campaign lock)."""
+    if want.pair_item_id is None:
+        token = unique_request_token(campaign.id, want.item_id, spec.attempt)
+    else:
+        token = pair_request_token(campaign.id, want.item_id, want.pair_item_id, spec.attempt)
+    reward = spec.reward_of(want)
     hit = Hit(
         campaign_id=campaign.id,
         round_id=spec.round_id,
-        item_id=item_id,
+        item_id=want.item_id,
+        pair_item_id=want.pair_item_id,
         attempt=spec.attempt,
         max_assignments=spec.n_assign,
-        reward_usd=spec.reward,
-        is_gold_check=is_gold,
-        unique_request_token=unique_request_token(campaign.id, item_id, spec.attempt),
+        reward_usd=reward,
+        is_gold_check=want.is_gold,
+        unique_request_token=token,
     )
     session.add(hit)
     session.flush()
@@ -300,10 +360,10 @@ def _write_intent(
         session,
         campaign,
         LedgerKind.HIT_RESERVATION,
-        spec.reward * spec.n_assign,
+        reward * spec.n_assign,
         f"reserve:{hit.id}",
         hit_pk=hit.id,
-        note=f"{spec.n_assign} × {spec.reward} USD",
+        note=f"{spec.n_assign} × {reward} USD" + (" (pair)" if want.pair_item_id else ""),
     )
     return hit
 
@@ -340,15 +400,13 @@ def _send_and_reread(
 ) -> None:
     """Send the ``intents`` (Hit pks), then put every Hit row of ``batch`` into the report."""
     if intents:
-        hit_type_id = crowd.platform.create_hit_type(
-            _hit_type_spec(crowd, validate_usd(crowd.campaign.reward_usd, what="reward"))
-        )
+        hit_types = _HitTypes(crowd)
         listing = _TokenListing(crowd.platform)
         for pk in intents:
             _send_one(
                 crowd,
                 pk,
-                hit_type_id,
+                hit_types,
                 listing,
                 renderer=renderer,
                 current_labels=current_labels or {},
@@ -357,6 +415,29 @@ def _send_and_reread(
             )
     with session_scope(crowd.engine) as session:
         report.hits = [h for h in (session.get(Hit, pk) for pk in batch) if h is not None]
+
+
+class _HitTypes:
+    """The campaign's HIT type ids, created on first need: one for single-item HITs, one for
+    pair HITs (MTurk sets the reward per HIT type, and a pair's is twice an item's)."""
+
+    def __init__(self, crowd: CampaignCrowd) -> None:
+        self._crowd = crowd
+        self._ids: dict[bool, str] = {}
+
+    def get(self, pair: bool) -> str:
+        if pair not in self._ids:
+            reward = validate_usd(self._crowd.campaign.reward_usd, what="reward")
+            spec = _hit_type_spec(self._crowd, pair_reward(reward) if pair else reward)
+            if pair:
+                spec = dataclasses.replace(
+                    spec,
+                    title=f"{spec.title} (two items)"[:MAX_TITLE_CHARS],
+                    description=f"{spec.description} Two items side by side: say which label "
+                    "is wrong, if any."[:MAX_DESCRIPTION_CHARS],
+                )
+            self._ids[pair] = self._crowd.platform.create_hit_type(spec)
+        return self._ids[pair]
 
 
 def _hit_type_spec(crowd: CampaignCrowd, reward: Decimal) -> HitTypeSpec:
@@ -402,10 +483,49 @@ def _question(
     return renderer.render_item(view)
 
 
+def _pair_question(
+    crowd: CampaignCrowd,
+    items: tuple[Item, Item],
+    renderer: QuestionRenderer,
+    current_labels: Mapping[uuid.UUID, str],
+    item_view: ItemViewBuilder,
+) -> str:
+    """The HTMLQuestion XML of a pair HIT: both items, their labels under review, one list of
+    options holding both labels (raises ``ValueError`` when it cannot be shown)."""
+    labels = [current_labels.get(item.id, item.noisy_label) for item in items]
+    options = list(crowd.options)
+    options += [label for label in dict.fromkeys(labels) if label not in options]
+    first, second = (item_view(i, options, lab) for i, lab in zip(items, labels, strict=True))
+    pair = PairView(first, second, instructions=crowd.config.instructions or None)
+    return renderer.render_pair(pair)
+
+
+def _question_of(
+    crowd: CampaignCrowd,
+    session: Session,
+    hit: Hit,
+    renderer: QuestionRenderer,
+    current_labels: Mapping[uuid.UUID, str],
+    item_view: ItemViewBuilder,
+) -> tuple[str, str] | None:
+    """(question XML, requester annotation) of a HIT, None when an item row is gone."""
+    item = session.get(Item, hit.item_id)
+    second = session.get(Item, hit.pair_item_id) if hit.pair_item_id else None
+    if item is None or (hit.pair_item_id is not None and second is None):
+        return None
+    if second is None:
+        question = _question(crowd, item, renderer, current_labels, item_view)
+    else:
+        question = _pair_question(crowd, (item, second), renderer, current_labels, item_view)
+    # a pair carries its first item's key: the form names both, the token the pair
+    annotation = requester_annotation(crowd.campaign_id, hit.unique_request_token, item_key(item))
+    return question, annotation
+
+
 def _send_one(
     crowd: CampaignCrowd,
     pk: uuid.UUID,
-    hit_type_id: str,
+    hit_types: _HitTypes,
     listing: _TokenListing,
     *,
     renderer: QuestionRenderer,
@@ -416,37 +536,34 @@ def _send_one(
     """Create (or adopt) the HIT of one intent and record its id; skips rows no longer INTENT."""
     with session_scope(crowd.engine) as session:
         hit = session.get(Hit, pk)
-        item = session.get(Item, hit.item_id) if hit else None
-        if hit is None or item is None or hit.status != HitStatus.INTENT:
+        if hit is None or hit.status != HitStatus.INTENT:
             return
         camp = session.get(Campaign, crowd.campaign_id)
         assert camp is not None
         try:
-            question = _question(crowd, item, renderer, current_labels, item_view)
-            annotation = requester_annotation(
-                crowd.campaign_id, hit.unique_request_token, item_key(item)
-            )
+            rendered = _question_of(crowd, session, hit, renderer, current_labels, item_view)
+            hit_type_id = hit_types.get(hit.pair_item_id is not None)
         except ValueError as exc:  # includes QuestionTooLarge / unsafe image / money
             fail_hit(session, hit, camp, f"render: {exc}")
             report.failed.append(hit.id)
             return
-        hit_id: str | None = None
-        if utcnow() - hit.created_at > TOKEN_TRUST_WINDOW:
-            # MTurk may have forgotten the token: look before creating a duplicate
-            hit_id = listing.get(hit.unique_request_token)
+        if rendered is None:
+            return
+        question, annotation = rendered
+        # MTurk may have forgotten an old intent's token: look before creating a duplicate
+        old = utcnow() - hit.created_at > TOKEN_TRUST_WINDOW
+        hit_id = listing.get(hit.unique_request_token) if old else None
         recovered = hit_id is not None
+        request = HitRequest(
+            hit_type_id=hit_type_id,
+            question_xml=question,
+            max_assignments=hit.max_assignments,
+            lifetime_s=crowd.config.lifetime_s,
+            unique_request_token=hit.unique_request_token,
+            requester_annotation=annotation,
+        )
         try:
-            if hit_id is None:
-                hit_id = crowd.platform.create_hit(
-                    HitRequest(
-                        hit_type_id=hit_type_id,
-                        question_xml=question,
-                        max_assignments=hit.max_assignments,
-                        lifetime_s=crowd.config.lifetime_s,
-                        unique_request_token=hit.unique_request_token,
-                        requester_annotation=annotation,
-                    )
-                )
+            hit_id = hit_id or crowd.platform.create_hit(request)
         except AlreadyDoneError as exc:
             hit_id = exc.hit_id or find_hit_by_token(crowd.platform, hit.unique_request_token)
             recovered = True
@@ -464,13 +581,18 @@ def _send_one(
             fail_hit(session, hit, camp, f"platform: {exc}")
             report.failed.append(hit.id)
             return
-        hit.hit_id = hit_id
-        hit.hit_type_id = hit_type_id
-        hit.status = HitStatus.PUBLISHED
-        hit.published_at = utcnow()
-        hit.last_error = None
-        session.add(hit)
+        _mark_published(session, hit, hit_id, hit_type_id)
         if recovered:
             report.recovered += 1
         else:
             report.created += 1
+
+
+def _mark_published(session: Session, hit: Hit, hit_id: str, hit_type_id: str) -> None:
+    """Record the platform's ids on the intent: it is a published HIT now."""
+    hit.hit_id = hit_id
+    hit.hit_type_id = hit_type_id
+    hit.status = HitStatus.PUBLISHED
+    hit.published_at = utcnow()
+    hit.last_error = None
+    session.add(hit)

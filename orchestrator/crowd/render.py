@@ -20,9 +20,12 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
+
+if TYPE_CHECKING:
+    from orchestrator.crowd.pair_task import PairView
 
 HTML_QUESTION_NS = (
     "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
@@ -106,10 +109,15 @@ class ItemView:
 
 
 class QuestionRenderer(Protocol):
-    """Turns an item into the ``Question`` parameter of CreateHITWithHITType."""
+    """Turns an item, or a pair of items, into the ``Question`` parameter of
+    CreateHITWithHITType."""
 
     def render_item(self, view: ItemView) -> str:
         """HTMLQuestion XML for ``view`` (≤ 65,535 bytes)."""
+        ...
+
+    def render_pair(self, pair: PairView) -> str:
+        """HTMLQuestion XML of a pair HIT (≤ 65,535 bytes)."""
         ...
 
 
@@ -312,3 +320,9 @@ class TaskRenderer:
     def render_item(self, view: ItemView) -> str:
         """HTMLQuestion XML for one item (the :class:`QuestionRenderer` protocol)."""
         return self.render_question(view.task_type, self.context_for(view))
+
+    def render_pair(self, pair: PairView) -> str:
+        """HTMLQuestion XML of a pair HIT (the :class:`QuestionRenderer` protocol)."""
+        from orchestrator.crowd.pair_task import render_pair  # pair_task builds on this module
+
+        return render_pair(self, pair)

@@ -79,8 +79,9 @@ def default_decisions(crowd: CampaignCrowd, *, reject_failed_gold: bool = False)
 
     A rejection carries the control item's correct answer as feedback and evidence. Intended to
     be called after aggregation; callers with their own evidence build :class:`Decision` s.
+    One decision per assignment: a pair HIT's assignment holds two answers but is paid once.
     """
-    out: list[Decision] = []
+    out: dict[uuid.UUID, Decision] = {}
     with session_scope(crowd.engine) as session:
         rows = session.exec(
             select(Assignment, Hit, Answer, Item)
@@ -93,27 +94,27 @@ def default_decisions(crowd: CampaignCrowd, *, reject_failed_gold: bool = False)
             )
         ).all()
         for a, hit, ans, item in rows:
+            if a.id in out:
+                continue  # gold checks are single-item HITs: the pair's second row adds nothing
             if (
                 reject_failed_gold
                 and hit.is_gold_check
                 and item.gold_label is not None
                 and ans.label != item.gold_label
             ):
-                out.append(
-                    Decision(
-                        a.id,
-                        approve=False,
-                        feedback=(
-                            "This was a control question with a known answer: the correct label "
-                            f"was '{item.gold_label}', your answer was '{ans.label or 'empty'}'."
-                        ),
-                        evidence=f"gold item {item.external_id}: expected {item.gold_label!r}, "
-                        f"got {ans.label!r}",
-                    )
+                out[a.id] = Decision(
+                    a.id,
+                    approve=False,
+                    feedback=(
+                        "This was a control question with a known answer: the correct label "
+                        f"was '{item.gold_label}', your answer was '{ans.label or 'empty'}'."
+                    ),
+                    evidence=f"gold item {item.external_id}: expected {item.gold_label!r}, "
+                    f"got {ans.label!r}",
                 )
             else:
-                out.append(Decision(a.id, approve=True))
-    return out
+                out[a.id] = Decision(a.id, approve=True)
+    return list(out.values())
 
 
 def settle_assignments(crowd: CampaignCrowd, decisions: Sequence[Decision]) -> SettleReport:

@@ -243,6 +243,13 @@ class Hit(HitBase, table=True):
     campaign_id: uuid.UUID = Field(foreign_key="campaign.id")
     round_id: uuid.UUID = Field(foreign_key="round.id", index=True)
     item_id: uuid.UUID = Field(foreign_key="item.id", index=True)
+    pair_item_id: uuid.UUID | None = Field(
+        default=None,
+        foreign_key="item.id",
+        index=True,
+        description="A pair HIT's second item (CINCER's counter-example; ``item_id`` is the "
+        "suspicious one): one HIT, one reward, every assignment answers both. None: one item.",
+    )
     unique_request_token: str = Field(unique=True, max_length=64)
     status: HitStatus = HitStatus.INTENT
     hit_id: str | None = Field(default=None, unique=True, max_length=64)
@@ -280,7 +287,7 @@ class Assignment(SQLModel, table=True):
 
 
 class Answer(SQLModel, table=True):
-    """One worker's parsed answer about one item (a HIT may carry one item)."""
+    """One worker's parsed answer about one item (a pair HIT's assignment has two rows)."""
 
     __table_args__ = (
         UniqueConstraint("assignment_pk", "item_id", name="uq_answer_assignment_item"),

@@ -34,9 +34,13 @@ class CrowdAnswer:
 
 class CrowdStage(Protocol):
     def publish(
-        self, campaign_id: uuid.UUID, round_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
+        self,
+        campaign_id: uuid.UUID,
+        round_id: uuid.UUID,
+        item_ids: Sequence[uuid.UUID | tuple[uuid.UUID, uuid.UUID]],
     ) -> int:
-        """Publish one HIT per item (skipping those already published); returns HITs created."""
+        """Publish one HIT per item, and one pair HIT per ``(first, second)`` pair (skipping
+        those already published); returns HITs created."""
         ...
 
     def poll(self, campaign_id: uuid.UUID, round_id: uuid.UUID) -> PollReport:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -154,7 +155,10 @@ class PlatformStage:
         return {str(k): str(v) for k, v in labels.items()}
 
     def publish(
-        self, campaign_id: uuid.UUID, round_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
+        self,
+        campaign_id: uuid.UUID,
+        round_id: uuid.UUID,
+        item_ids: Sequence[uuid.UUID | tuple[uuid.UUID, uuid.UUID]],
     ) -> int:
         crowd = self._crowd(campaign_id)
         report = publish_items(
@@ -219,33 +223,48 @@ class PlatformStage:
     def request_more(
         self, campaign_id: uuid.UUID, round_id: uuid.UUID, extra: Mapping[uuid.UUID, int]
     ) -> int:
+        """A pair HIT's extra assignment answers both its items: it is bought once, for as many
+        answers as the more wanting item asks."""
         requested = 0
-        with Session(self.engine) as s:
-            hits = s.exec(
-                select(Hit).where(
-                    Hit.campaign_id == campaign_id,
-                    col(Hit.item_id).in_(list(extra)),
-                    col(Hit.is_gold_check).is_(False),
-                )
-            ).all()
-        latest: dict[uuid.UUID, Hit] = {}
-        for h in hits:
-            if h.hit_id is not None and (
-                h.item_id not in latest or h.attempt > latest[h.item_id].attempt
-            ):
-                latest[h.item_id] = h
         crowd = self._crowd(campaign_id)
-        for item_id, n in extra.items():
-            hit = latest.get(item_id)
-            if hit is None or hit.max_assignments + n > MAX_ASSIGNMENTS_PER_HIT:
+        for hit, n in self._latest_hits(campaign_id, extra).values():
+            if hit.max_assignments + n > MAX_ASSIGNMENTS_PER_HIT:
                 continue
             try:
                 request_more_answers(crowd, hit.id, n)
             except (BudgetExceededError, MoneyError) as exc:
-                log.info("no extra answers for item %s: %s", item_id, exc)
+                log.info("no extra answers on HIT %s: %s", hit.id, exc)
                 continue
             requested += n
         return requested
+
+    def _latest_hits(
+        self, campaign_id: uuid.UUID, extra: Mapping[uuid.UUID, int]
+    ) -> dict[uuid.UUID, tuple[Hit, int]]:
+        """Hit pk → (each wanted item's latest published HIT, the answers to ask of it)."""
+        with Session(self.engine) as s:
+            hits = s.exec(
+                select(Hit).where(
+                    Hit.campaign_id == campaign_id,
+                    or_(col(Hit.item_id).in_(list(extra)), col(Hit.pair_item_id).in_(list(extra))),
+                    col(Hit.is_gold_check).is_(False),
+                    col(Hit.hit_id).is_not(None),
+                )
+            ).all()
+        latest: dict[uuid.UUID, Hit] = {}
+        for h in hits:
+            for item_id in (h.item_id, h.pair_item_id):
+                if (
+                    item_id is not None
+                    and item_id in extra
+                    and (item_id not in latest or h.attempt > latest[item_id].attempt)
+                ):
+                    latest[item_id] = h
+        out: dict[uuid.UUID, tuple[Hit, int]] = {}
+        for item_id, hit in latest.items():
+            n = max(extra[item_id], out[hit.id][1] if hit.id in out else 0)
+            out[hit.id] = (hit, n)
+        return out
 
     def settle(self, campaign_id: uuid.UUID) -> None:
         crowd = self._crowd(campaign_id)

@@ -1,6 +1,10 @@
-"""A model round's picks: region checks, the strategy's items and the evidence slice."""
+"""A model round's picks: region checks, the strategy's items and the evidence slice; and the
+HITs they are published as."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -9,6 +13,9 @@ from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.dataset import LabeledData
 from orchestrator.scheduler.model_votes import write_suggestions
 from orchestrator.storage.artifacts import ArtifactDir
+
+#: (m, 2) int64 rows of the round's CINCER pairs (suspicious, counter-example), both picked.
+PAIRS_FILE = "pairs.npy"
 
 
 def targeted_picks(
@@ -29,8 +36,8 @@ def targeted_picks(
     Args:
         cfg: the campaign's configuration; data: its dataset.
         out_dir: the round's artifact folder (reads ``latent.npy`` and ``posterior.npy``;
-            writes ``regions.npy``, ``clusters.npy``, ``suggested.npy`` and the evidence pool
-            file).
+            writes ``regions.npy``, ``clusters.npy``, ``suggested.npy``, :data:`PAIRS_FILE` and
+            the evidence pool file).
         inspected: (n,) rows picked in earlier rounds; budget: items this round.
         observed: (n,) crowd class per row, -1 where none; validation: (n,) validation flags.
         sources: rows whose crowd label may speak for a latent region.
@@ -95,6 +102,9 @@ def targeted_picks(
         rng=rng,
     )
     out_dir.save_npy("clusters.npy", sel.clusters)
+    pairs = np.asarray(sel.info.get("pairs", []), dtype=np.int64).reshape(-1, 2)
+    # a pair cut in half by an odd budget is published as its suspicious item alone
+    out_dir.save_npy(PAIRS_FILE, pairs[np.isin(pairs, sel.indices).all(axis=1)])
     suggested = sel.info.get("suggested")
     write_suggestions(out_dir, posterior, suggested if isinstance(suggested, dict) else None)
     taken[sel.indices] = True
@@ -122,3 +132,23 @@ def targeted_picks(
         "evidence": len(drawn),
     }
     return indices, inclusion, sel.strategy, sel.n_clusters, picks
+
+
+def round_hits(
+    folder: ArtifactDir, selected: npt.NDArray[np.int64], item_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID | tuple[uuid.UUID, uuid.UUID]]:
+    """The round's picks as the HITs to publish, in pick order: each of :data:`PAIRS_FILE`'s
+    pairs as one ``(first, second)`` pair HIT (at its first item's place), every other pick
+    alone. A round without the file (round 0, rounds picked before pairs existed) has none.
+    """
+    pairs = folder.load_npy(PAIRS_FILE) if folder.exists(PAIRS_FILE) else np.zeros((0, 2))
+    rows = set(int(r) for r in selected)
+    partner = {int(a): int(b) for a, b in pairs if int(a) in rows and int(b) in rows}
+    seconds = set(partner.values())
+    out: list[uuid.UUID | tuple[uuid.UUID, uuid.UUID]] = []
+    for r in (int(r) for r in selected):
+        if r in partner:
+            out.append((item_ids[r], item_ids[partner[r]]))
+        elif r not in seconds:
+            out.append(item_ids[r])
+    return out

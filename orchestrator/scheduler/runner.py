@@ -55,7 +55,7 @@ from orchestrator.scheduler.budget_split import (
 from orchestrator.scheduler.crowd_stage import CrowdStage
 from orchestrator.scheduler.final_model import choose_model
 from orchestrator.scheduler.model_votes import with_model_votes
-from orchestrator.scheduler.round_picks import targeted_picks
+from orchestrator.scheduler.round_picks import round_hits, targeted_picks
 from orchestrator.storage.artifacts import ArtifactDir, open_artifact_dir
 
 log = logging.getLogger(__name__)
@@ -148,18 +148,20 @@ class RoundRunner:
         return amount + fee
 
     def extra_answers_bought(self, ctx: _Context) -> int:
-        """Assignments bought beyond ``assignments_per_item`` on the campaign's item HITs."""
+        """Answers bought beyond ``assignments_per_item`` on the campaign's item HITs (an extra
+        assignment of a pair HIT is two: it costs two items' reward)."""
         from orchestrator.db.models import Hit
 
         with Session(self.engine) as s:
             per_hit = s.exec(
-                select(Hit.max_assignments).where(
+                select(Hit.max_assignments, Hit.pair_item_id).where(
                     Hit.campaign_id == ctx.campaign.id,
                     col(Hit.is_gold_check).is_(False),
                     col(Hit.hit_id).is_not(None),
                 )
             ).all()
-        return sum(max(0, int(m) - ctx.config.assignments_per_item) for m in per_hit)
+        n = ctx.config.assignments_per_item
+        return sum(max(0, int(m) - n) * (1 + (p is not None)) for m, p in per_hit)
 
     def _extra_answer_usd(self, ctx: _Context, n_answers: int) -> Decimal:
         from orchestrator.crowd.money import with_fee
@@ -378,7 +380,8 @@ class RoundRunner:
 
     def _publish(self, ctx: _Context, rnd: Round) -> bool:
         selected = self._selected(rnd)
-        created = self.crowd.publish(ctx.campaign.id, rnd.id, [ctx.item_ids[i] for i in selected])
+        hits = round_hits(open_artifact_dir(rnd.artifact_dir), selected, ctx.item_ids)
+        created = self.crowd.publish(ctx.campaign.id, rnd.id, hits)
         self.progress("published", {"round": rnd.number, "hits": created, "n": len(selected)})
         self._set(rnd.id, RoundStatus.COLLECTING)
         return True

@@ -20,13 +20,16 @@ from orchestrator.simulator.config import SimulatorConfig
 from orchestrator.simulator.errors import request_error
 from orchestrator.simulator.store import SimStore
 from orchestrator.simulator.workers import (
+    PAIR_SIDES,
     SimWorker,
     build_answer_xml,
     html_of_question,
     is_eligible,
+    is_pair_form,
     item_key_of,
     read_form,
     simulate_answer,
+    simulate_pair_answer,
     true_label,
 )
 
@@ -116,10 +119,25 @@ class SimulatedCrowd(SimStore):
         """``worker`` answers the slot's HIT from the oracle and submits at the slot's due time
         (the accept time is back-dated by a drawn working time)."""
         form = read_form(slot["question"])
-        key = item_key_of(slot["annotation"] or "", form)
-        current = form.hidden.get("current_label", "")
-        truth = true_label(self.config, key, form.options, current, rng)
-        fields = simulate_answer(worker, truth, form, rng, anchoring=self.config.workers.anchoring)
+        if is_pair_form(form):
+            # both keys are in the form (the annotation names only the first item)
+            truths = [
+                true_label(
+                    self.config,
+                    form.hidden[f"{side}_key"] or None,
+                    form.options,
+                    form.hidden.get(f"{side}_current_label", ""),
+                    rng,
+                )
+                for side in PAIR_SIDES
+            ]
+            fields = simulate_pair_answer(worker, truths, form, rng)
+        else:
+            key = item_key_of(slot["annotation"] or "", form)
+            current = form.hidden.get("current_label", "")
+            truth = true_label(self.config, key, form.options, current, rng)
+            anchoring = self.config.workers.anchoring
+            fields = simulate_answer(worker, truth, form, rng, anchoring=anchoring)
         aid = self._new_id("3")
         work = self._scaled(float(rng.exponential(worker.mean_work_s)))
         db.execute(

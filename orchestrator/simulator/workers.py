@@ -3,7 +3,9 @@
 Workers are drawn once from the seeded generator (kind, accuracy, approval rate, locale).
 Answers come from an oracle (true label per item key, or a per-item rating distribution) passed
 through the worker's behaviour; the label options and the current label are read from the HIT's
-form, the same way a human reads them.
+form, the same way a human reads them. A pair HIT's form (``first_key`` … ``second_current_label``)
+is answered item by item, then posted as the pair template posts it (``wrong`` and a corrected
+label per side said wrong).
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ class FormInfo:
     hidden: dict[str, str] = field(default_factory=dict)
 
 
+#: Selects whose options are the labels: the single-item form's, and each side of a pair's.
+_LABEL_SELECTS = ("label", "first_label", "second_label")
+#: The pair form's hidden fields that mark it as a pair.
+PAIR_SIDES = ("first", "second")
+
+
 class _FormParser(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -100,7 +108,7 @@ class _FormParser(html.parser.HTMLParser):
         a = {k: (v or "") for k, v in attrs}
         if tag == "select":
             self._select = a.get("name")
-        elif tag == "option" and self._select == "label":
+        elif tag == "option" and self._select in _LABEL_SELECTS:
             if a.get("value"):
                 self.info.options.append(a["value"])
         elif tag == "input":
@@ -249,24 +257,7 @@ def simulate_answer(
     fields = {k: v for k, v in form.hidden.items() if k != "assignmentId"}
     if rng.random() < worker.garbage_rate:
         return fields  # submitted without answering
-    others = [o for o in options if o != truth]
-    if worker.kind == "spammer":
-        if rng.random() < 0.5 and current:
-            perceived = current
-        else:
-            perceived = options[int(rng.integers(len(options)))]
-    elif worker.kind == "adversarial":
-        perceived = (
-            truth
-            if rng.random() < worker.accuracy or not others
-            else others[int(rng.integers(len(others)))]
-        )
-    else:
-        perceived = (
-            truth
-            if rng.random() < worker.accuracy or not others
-            else others[int(rng.integers(len(others)))]
-        )
+    perceived = _perceive(worker, truth, options, current, rng)
     suggested = form.hidden.get("suggested_label", "")
     if anchoring > 0 and suggested in options and rng.random() < anchoring:
         perceived = suggested
@@ -275,6 +266,48 @@ def simulate_answer(
     else:
         fields["is_correct"] = "no"
         fields["label"] = perceived
+    return fields
+
+
+def _perceive(
+    worker: SimWorker, truth: str, options: Sequence[str], current: str, rng: np.random.Generator
+) -> str:
+    """The label ``worker`` gives an item whose true label is ``truth``."""
+    others = [o for o in options if o != truth]
+    if worker.kind == "spammer":
+        if rng.random() < 0.5 and current:
+            return current
+        return options[int(rng.integers(len(options)))]
+    # diligent, sloppy and adversarial workers differ only in their accuracy
+    if rng.random() < worker.accuracy or not others:
+        return truth
+    return others[int(rng.integers(len(others)))]
+
+
+def is_pair_form(form: FormInfo) -> bool:
+    """Whether the form is the pair template's (two items, one answer)."""
+    return all(f"{side}_key" in form.hidden for side in PAIR_SIDES)
+
+
+def simulate_pair_answer(
+    worker: SimWorker, truths: Sequence[str], form: FormInfo, rng: np.random.Generator
+) -> dict[str, str]:
+    """The fields ``worker`` posts for a pair HIT whose items' true labels are ``truths``.
+
+    The worker judges each item as it would alone, then says which shown label is wrong
+    (``first``, ``second``, ``both``, ``neither``) and picks its label for each wrong side.
+    """
+    fields = {k: v for k, v in form.hidden.items() if k != "assignmentId"}
+    if rng.random() < worker.garbage_rate:
+        return fields  # submitted without answering
+    wrong: list[str] = []
+    for side, truth in zip(PAIR_SIDES, truths, strict=True):
+        current = form.hidden.get(f"{side}_current_label", "")
+        perceived = _perceive(worker, truth, form.options or [truth], current, rng)
+        if perceived != current:
+            wrong.append(side)
+            fields[f"{side}_label"] = perceived
+    fields["wrong"] = "both" if len(wrong) == 2 else (wrong[0] if wrong else "neither")
     return fields
 
 

@@ -28,7 +28,11 @@ def main(path: str) -> None:
         max_requests_per_second=200,
     )
     cid, rid = uuid.UUID(job["campaign_id"]), uuid.UUID(job["round_id"])
-    items = [uuid.UUID(i) for i in job["item_ids"]]
+    # an entry is an item id, or a [first, second] pair published as one pair HIT
+    items = [
+        uuid.UUID(i) if isinstance(i, str) else (uuid.UUID(i[0]), uuid.UUID(i[1]))
+        for i in job["item_ids"]
+    ]
     crowd = CampaignCrowd.load(engine, platform, cid)
     rep = publish_items(crowd, rid, items, renderer=TaskRenderer())
     print(

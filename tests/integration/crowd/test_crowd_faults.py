@@ -82,7 +82,11 @@ def test_throttling_and_server_faults(db, simulator_factory):
     assert spend.rewards_usd == Decimal("0.05") * 21
 
 
-def _job(tmp_path, db, sim, c, settle=False):
+def _job(tmp_path, db, sim, c, settle=False, pairs=()):
+    """The publisher's job: the campaign's items, ``pairs`` as pair HITs (their items left out
+    of the singles)."""
+    paired = {i for p in pairs for i in p}
+    items = [[str(a), str(b)] for a, b in pairs] + [str(i) for i in c.item_ids if i not in paired]
     job = tmp_path / "job.json"
     job.write_text(
         json.dumps(
@@ -91,7 +95,7 @@ def _job(tmp_path, db, sim, c, settle=False):
                 "endpoint_url": sim.endpoint_url,
                 "campaign_id": str(c.campaign_id),
                 "round_id": str(c.round_id),
-                "item_ids": [str(i) for i in c.item_ids],
+                "item_ids": items,
                 "settle": settle,
             }
         )

@@ -165,7 +165,7 @@ def check_invariants(
     stats = sim.stats()
     assert stats["duplicate_tokens"] == 0 and stats["duplicate_annotations"] == 0
     assert stats["double_paid_assignments"] == 0
-    # the platform's own listing: one HIT per item key, and exactly the selected items
+    # the platform's own listing: one HIT per item key (a pair HIT's is its first item's)
     platform = MTurkPlatform.connect(
         sim.endpoint_url, aws_access_key_id="AKID", aws_secret_access_key="s"
     )
@@ -194,8 +194,10 @@ def check_invariants(
         )
         campaign = s.get(Campaign, c.campaign_id)
         assert campaign is not None
-    assert set(keys) == {ext[i] for i in selected}
-    assert sorted(h.item_id for h in hits) == sorted(selected)  # one Hit row per selected item
+    # one Hit row per selected item, or per pair of them (keyed by its first item)
+    assert set(keys) == {ext[h.item_id] for h in hits}
+    shown = [h.item_id for h in hits] + [h.pair_item_id for h in hits if h.pair_item_id]
+    assert sorted(shown) == sorted(selected)
     assert statuses == {AssignmentStatus.APPROVED}
     spend = campaign_spend(engine, c.campaign_id)
     assert spend.committed_usd <= c.budget_usd

@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
+from orchestrator.db.models import Hit
 from orchestrator.simulator import SimulatorConfig, start_simulator
 from orchestrator.simulator.server import RunningSimulator
 from tests.factories.tiny_campaign import TinyCampaign, make_tiny_campaign
@@ -34,12 +36,22 @@ from tests.integration.scheduler.campaign_setup import (
     wait_for,
 )
 
+Setup = tuple[Engine, TinyCampaign, RunningSimulator, dict[str, str]]
+
 
 @pytest.fixture
-def setup(
-    tmp_path: Path, sqlite_engine: Engine
-) -> Iterator[tuple[Engine, TinyCampaign, RunningSimulator, dict[str, str]]]:
-    c = make_tiny_campaign(sqlite_engine, tmp_path)
+def setup(tmp_path: Path, sqlite_engine: Engine) -> Iterator[Setup]:
+    yield from _setup(tmp_path, sqlite_engine)
+
+
+@pytest.fixture
+def pair_setup(tmp_path: Path, sqlite_engine: Engine) -> Iterator[Setup]:
+    """A ``counter_example`` campaign: its round publishes pair HITs."""
+    yield from _setup(tmp_path, sqlite_engine, strategy="counter_example")
+
+
+def _setup(tmp_path: Path, sqlite_engine: Engine, **config: Any) -> Iterator[Setup]:
+    c = make_tiny_campaign(sqlite_engine, tmp_path, **config)
     sim = start_simulator(
         SimulatorConfig(
             seed=5,
@@ -123,6 +135,21 @@ def test_sigkill_mid_publish_then_restart_completes(setup: Any, tmp_path: Path) 
     run_with_kills(engine, c, sim, env, log, [(0, "publishing", 2)])
     assert log.read_text().count("SIGKILL") == 1
     check_invariants(engine, c, sim)
+
+
+def test_sigkill_mid_pair_publish_then_restart_creates_no_second_pair_hit(
+    pair_setup: Any, tmp_path: Path
+) -> None:
+    engine, c, sim, env = pair_setup
+    log = tmp_path / "scheduler.log"
+    run_with_kills(engine, c, sim, env, log, [(1, "publishing", 1)])
+    assert log.read_text().count("SIGKILL") == 1
+    with Session(engine) as s:
+        pair_hits = s.exec(
+            select(Hit).where(Hit.campaign_id == c.campaign_id, col(Hit.pair_item_id).is_not(None))
+        ).all()
+    assert len(pair_hits) >= 2
+    check_invariants(engine, c, sim)  # one HIT per token and per pair, each paid once
 
 
 @pytest.mark.slow

@@ -3,34 +3,45 @@
 Real parts: SQLite, the simulator on loopback through boto3, the round runner and its MTurk
 stage, the DPM (fast settings). Each campaign runs one model round and completes; the round
 records the strategy it used, and with ``model_annotator`` the model's vote is in the
-aggregation but not in the paid answers.
+aggregation but not in the paid answers. A ``counter_example`` campaign buys its pairs as pair
+HITs: one HIT per pair showing both items, both items verified, paid once per assignment.
 """
 
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from orchestrator.crowd.ledger import campaign_spend
 from orchestrator.crowd.mturk import MTurkPlatform
+from orchestrator.data.store import item_ids_by_position
 from orchestrator.db.models import (
+    Assignment,
+    AssignmentStatus,
     Campaign,
     CampaignStatus,
     Dataset,
+    Hit,
     Item,
     Round,
     VerifiedLabel,
 )
 from orchestrator.scheduler.model_votes import SUGGESTED_FILE
 from orchestrator.scheduler.platform_stage import PlatformStage
+from orchestrator.scheduler.round_picks import PAIRS_FILE
 from orchestrator.scheduler.runner import RoundRunner
 from orchestrator.simulator import SimulatorConfig, run_simulator
+from orchestrator.simulator.server import RunningSimulator
+from orchestrator.simulator.workers import read_form
 from orchestrator.storage.artifacts import open_artifact_dir
-from tests.factories.tiny_campaign import make_tiny_campaign
+from tests.factories.tiny_campaign import TinyCampaign, make_tiny_campaign
+from tests.integration.running_totals import assert_counters_match_rows
 
 # One case in the default suite; the others (about 20 s each) under -m slow.
 CASES: dict[str, dict[str, Any]] = {
@@ -41,7 +52,6 @@ CASES: dict[str, dict[str, Any]] = {
         "model_annotator": True,
         "assignments_per_item": 2,
     },
-    "counter_example": {"strategy": "counter_example"},
     # Fully anchored workers shown the suggestion: every answer is the suggestion.
     "show_suggestion_anchored": {"strategy": "influence", "show_suggestion": True},
 }
@@ -73,23 +83,7 @@ def test_campaign_with_seed_strategy_completes(
         workers={"anchoring": ANCHORING.get(case, 0.0)},
     )
     with run_simulator(sim_cfg) as sim:
-        platform = MTurkPlatform.connect(
-            sim.endpoint_url,
-            aws_access_key_id="AKIDSIMULATOR",
-            aws_secret_access_key="simulator-secret",
-            max_requests_per_second=500,
-        )
-        runner = RoundRunner(sqlite_engine, PlatformStage(sqlite_engine, platform))
-        deadline = time.monotonic() + 120
-        while True:
-            with Session(sqlite_engine) as s:
-                camp = s.get(Campaign, c.campaign_id)
-                assert camp is not None
-                if camp.status == CampaignStatus.COMPLETED:
-                    break
-            assert time.monotonic() < deadline, camp.status
-            if not runner.step(c.campaign_id):
-                time.sleep(0.02)
+        _run_to_completion(sqlite_engine, sim, c)
     with Session(sqlite_engine) as s:
         rounds = s.exec(select(Round).where(Round.campaign_id == c.campaign_id)).all()
         verified = s.exec(
@@ -115,6 +109,83 @@ def test_campaign_with_seed_strategy_completes(
         split = [v for v in verified if sorted(v.vote_counts.values()) == [1, 1]]
         for v in split:  # a 1-1 human split is decided by the model's vote
             assert v.label == suggestions[v.item_id], v
+
+
+def _run_to_completion(engine: Engine, sim: RunningSimulator, c: TinyCampaign) -> None:
+    """Step the campaign's round runner against the simulator until it completes."""
+    platform = MTurkPlatform.connect(
+        sim.endpoint_url,
+        aws_access_key_id="AKIDSIMULATOR",
+        aws_secret_access_key="simulator-secret",
+        max_requests_per_second=500,
+    )
+    runner = RoundRunner(engine, PlatformStage(engine, platform))
+    deadline = time.monotonic() + 120
+    while True:
+        with Session(engine) as s:
+            camp = s.get(Campaign, c.campaign_id)
+            assert camp is not None
+            if camp.status == CampaignStatus.COMPLETED:
+                return
+        assert time.monotonic() < deadline, camp.status
+        if not runner.step(c.campaign_id):
+            time.sleep(0.02)
+
+
+def test_counter_example_campaign_buys_its_pairs_as_pair_hits(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    c = make_tiny_campaign(sqlite_engine, tmp_path, budget="2.50", strategy="counter_example")
+    sim_cfg = SimulatorConfig(
+        seed=1, time_factor=0.0005, oracle=c.oracle, state_path=tmp_path / "sim.db"
+    )
+    with run_simulator(sim_cfg) as sim:
+        _run_to_completion(sqlite_engine, sim, c)
+        with Session(sqlite_engine) as s:
+            camp = s.get(Campaign, c.campaign_id)
+            assert camp is not None
+            (rnd,) = s.exec(
+                select(Round).where(Round.campaign_id == c.campaign_id, Round.number == 1)
+            ).all()
+            hits = s.exec(select(Hit).where(Hit.campaign_id == c.campaign_id)).all()
+            ext = dict(s.exec(select(Item.id, Item.external_id)).all())
+            verified = set(
+                s.exec(
+                    select(VerifiedLabel.item_id).where(VerifiedLabel.campaign_id == c.campaign_id)
+                ).all()
+            )
+            paid = s.exec(
+                select(Hit.reward_usd)
+                .join(Assignment, col(Assignment.hit_pk) == col(Hit.id))
+                .where(
+                    Hit.campaign_id == c.campaign_id,
+                    Assignment.status == AssignmentStatus.APPROVED,
+                )
+            ).all()
+        questions = {h.hit_id: sim.state.question_html(str(h.hit_id)) for h in hits}
+        stats = sim.stats()
+    ids = item_ids_by_position(sqlite_engine, camp.dataset_id)
+    pairs = [(ids[a], ids[b]) for a, b in open_artifact_dir(rnd.artifact_dir).load_npy(PAIRS_FILE)]
+    assert rnd.strategy == "counter_example" and len(pairs) >= 2
+    # one HIT per pair, showing both items; no item of a pair in another HIT
+    pair_hits = {(h.item_id, h.pair_item_id): h for h in hits if h.pair_item_id is not None}
+    assert sorted(pair_hits) == sorted(pairs)
+    shown = [h.item_id for h in hits] + [h.pair_item_id for h in hits if h.pair_item_id]
+    assert len(shown) == len(set(shown)) == rnd.n_selected
+    assert stats["hits"] == len(hits) and stats["duplicate_tokens"] == 0
+    for (first, second), hit in pair_hits.items():
+        html = questions[hit.hit_id]
+        form = read_form(f"<x><HTMLContent><![CDATA[{html}]]></HTMLContent></x>")
+        assert (form.hidden["first_key"], form.hidden["second_key"]) == (ext[first], ext[second])
+        assert hit.reward_usd == 2 * camp.reward_usd
+        assert first in verified and second in verified  # both got crowd labels
+    # the money: each approved assignment paid its HIT's reward once, and nothing else
+    spend = campaign_spend(sqlite_engine, c.campaign_id)
+    assert spend.rewards_usd == sum(paid) and spend.bonuses_usd == 0
+    assert spend.reserved_usd == 0 and spend.committed_usd <= c.budget_usd
+    assert Decimal(stats["paid_usd"]) == spend.paid_usd
+    assert stats["double_paid_assignments"] == 0
+    assert_counters_match_rows(sqlite_engine, c.campaign_id)
 
 
 def _suggested_names(engine: Engine, campaign_id: object, rnd: Round) -> dict[object, str]:
