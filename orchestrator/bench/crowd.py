@@ -5,7 +5,8 @@ For each benchmark cell (dataset × noise × budget × seed) :class:`BenchCrowd`
 SQLite database holding the dataset **without gold labels**, starts the MTurk-compatible
 simulator on a loopback port with the cell's worker pool, and connects the production
 :class:`~orchestrator.crowd.mturk.MTurkPlatform` to it. Every method of the cell talks to the same
-simulator (same worker pool, same answer model):
+simulator (same worker pool, same answer model), each in its own answer stream (see
+:class:`CrowdAccess`):
 
 * crowdclean runs a normal campaign (:meth:`BenchCrowd.run_campaign`, the round runner and its
   MTurk stage, exactly as ``crowdclean demo`` does);
@@ -313,10 +314,13 @@ class CrowdAccess:
     """What a method may ask of the crowd: buy answers for rows, within its dollar budget.
 
     Gold labels are not reachable from here; the only way to learn about an item's true class
-    is to pay for crowd answers on it.
+    is to pay for crowd answers on it. Each access starts its own answer stream on the cell's
+    simulator, so what a method's k-th HIT gets does not depend on the methods run before it
+    (:meth:`~orchestrator.simulator.store.SimStore.new_answer_stream`).
     """
 
     def __init__(self, crowd: BenchCrowd, budget_usd: Decimal, method: str) -> None:
+        crowd.sim.state.new_answer_stream()
         self._crowd = crowd
         self.budget_usd = budget_usd
         self.method = method

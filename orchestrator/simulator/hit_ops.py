@@ -77,10 +77,11 @@ class HitOperations(SimStore):
                     )
             hit_id = self._new_id("3")
             seq = self._counter("hit_seq")
+            draw_seq = seq - self._meta_int("stream_base")  # see new_answer_stream
             db.execute(
                 "INSERT INTO hits(id, hit_type_id, token, annotation, question, max_assignments, "
-                "created, expiration, item_key, options, current_label, seq) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "created, expiration, item_key, options, current_label, seq, draw_seq) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     hit_id,
                     req["HITTypeId"],
@@ -94,6 +95,7 @@ class HitOperations(SimStore):
                     json.dumps(form.options),
                     form.hidden.get("current_label", ""),
                     seq,
+                    draw_seq,
                 ),
             )
             schedule_slots(db, self.config, hit_id, 0, max_a)

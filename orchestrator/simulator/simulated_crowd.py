@@ -2,8 +2,9 @@
 clock, and the worker's side of a HIT (accept, submit, the HIT's HTML) for a real browser.
 
 Each assignment a HIT offers is a *slot* scheduled at creation: its arrival time and whether
-its worker never shows up are drawn from a generator seeded by (seed, HIT sequence number, slot
-number), so a run is reproducible whatever order requests arrive in. :meth:`SimulatedCrowd.tick`
+its worker never shows up are drawn from a generator seeded by (seed, HIT sequence number in
+the answer stream, slot number), so a run is reproducible whatever order requests arrive in
+(:meth:`~.store.SimStore.new_answer_stream` starts a new stream). :meth:`SimulatedCrowd.tick`
 (called before every request) lets the due slots submit.
 """
 
@@ -39,7 +40,7 @@ def schedule_slots(
 ) -> None:
     """Schedule slots ``first .. first + n - 1`` of the HIT: arrival time and no-show."""
     now = time.time()
-    seq = db.execute("SELECT seq FROM hits WHERE id=?", (hit_id,)).fetchone()["seq"]
+    seq = db.execute("SELECT draw_seq FROM hits WHERE id=?", (hit_id,)).fetchone()["draw_seq"]
     for slot_no in range(first, first + n):
         rng = np.random.default_rng([config.seed, 3, seq, slot_no])
         due = now + float(rng.exponential(config.workers.mean_arrival_s)) * config.time_factor
@@ -68,7 +69,7 @@ class SimulatedCrowd(SimStore):
         with self.tx() as db:
             self._auto_approve(db, now)
             due = db.execute(
-                "SELECT s.id, s.hit_id, s.slot_no, s.due, h.seq, h.expiration, h.hit_type_id, "
+                "SELECT s.id, s.hit_id, s.slot_no, s.due, h.draw_seq, h.expiration, h.hit_type_id, "
                 "h.question, h.annotation, h.disposed FROM slots s JOIN hits h ON h.id = s.hit_id "
                 "WHERE s.state='scheduled' AND s.no_show=0 AND s.due<=? ORDER BY s.due",
                 (now,),
@@ -80,7 +81,7 @@ class SimulatedCrowd(SimStore):
                 if s["disposed"] or s["due"] >= s["expiration"]:
                     db.execute("UPDATE slots SET state='expired' WHERE id=?", (s["id"],))
                     continue
-                rng = np.random.default_rng([self.config.seed, 4, s["seq"], s["slot_no"]])
+                rng = np.random.default_rng([self.config.seed, 4, s["draw_seq"], s["slot_no"]])
                 worker = self._pick_worker(db, s, blocked, rng)
                 if worker is None:
                     db.execute("UPDATE slots SET state='unfilled' WHERE id=?", (s["id"],))
