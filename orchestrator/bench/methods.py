@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +58,11 @@ from orchestrator.bench.metrics import one_hot
 from orchestrator.bench.shared import SharedWork, full_proba, make_classifier
 from orchestrator.data.dataset import LabeledData
 from orchestrator.storage.artifacts import open_artifact_dir
+
+if TYPE_CHECKING:
+    from orchestrator.campaigns.cleaned_labels import CleanedLabels
+    from orchestrator.db.models import Round
+    from orchestrator.storage.artifacts import ArtifactDir
 
 
 @dataclass(frozen=True)
@@ -359,6 +364,54 @@ _EVENT_STAGE = {
 }
 
 
+def _round_summary(r: Round) -> dict[str, Any]:
+    """One round's entry in a campaign row's ``rounds`` detail (from the round's metrics)."""
+    return {
+        "round": r.number,
+        "n": r.n_selected,
+        "strategy": r.strategy,
+        "c": r.metrics.get("n_clusters"),
+        "beta": r.metrics.get("beta"),
+        "beta_search": r.metrics.get("beta_search"),
+        "propagated": r.metrics.get("propagated"),
+        "regions_acted": len(r.metrics.get("propagation_regions") or []),
+        "picks": r.metrics.get("picks"),
+        "relabel_evidence": r.metrics.get("relabel_evidence"),
+    }
+
+
+def _rounds_and_final(engine: Any, campaign_id: Any) -> tuple[list[dict[str, Any]], ArtifactDir]:
+    """Each round's summary, in round order, and the folder of the campaign's final model."""
+    from sqlmodel import Session, col, select
+
+    from orchestrator.db.models import Campaign, Round
+
+    with Session(engine) as s:
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        rounds = s.exec(
+            select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
+        ).all()
+        final = open_artifact_dir(campaign.artifact_dir).child("final")
+        return [_round_summary(r) for r in rounds], final
+
+
+def _labels_without_propagation(
+    cleaned: CleanedLabels, post: npt.NDArray[np.float64], original: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """(n,) the cleaned labels had propagation been off: a propagated row falls back to the
+    model-relabel rule (``post`` over the threshold), else to its ``original`` label."""
+    noprop = cleaned.labels.copy()
+    prop = np.flatnonzero(cleaned.sources == "propagated")
+    if cleaned.threshold is not None:
+        pred, conf = post.argmax(1), post.max(1)
+        relabel = (conf >= cleaned.threshold) & (pred != original)
+        noprop[prop] = np.where(relabel[prop], pred[prop], original[prop])
+    else:
+        noprop[prop] = original[prop]
+    return noprop
+
+
 def campaign_outputs(
     engine: Any, data: LabeledData, campaign_id: Any, name: str, stages: dict[str, float]
 ) -> dict[str, MethodOutput]:
@@ -366,34 +419,10 @@ def campaign_outputs(
 
     ``data`` is the gold-free dataset the campaign ran on; ``engine`` its database.
     """
-    from sqlmodel import Session, col, select
-
     from orchestrator.campaigns.cleaned_labels import cleaned_labels
-    from orchestrator.db.models import Campaign, Round
 
     cleaned = cleaned_labels(engine, campaign_id)
-    with Session(engine) as s:
-        campaign = s.get(Campaign, campaign_id)
-        assert campaign is not None
-        rounds = s.exec(
-            select(Round).where(Round.campaign_id == campaign_id).order_by(col(Round.number))
-        ).all()
-        per_round = [
-            {
-                "round": r.number,
-                "n": r.n_selected,
-                "strategy": r.strategy,
-                "c": r.metrics.get("n_clusters"),
-                "beta": r.metrics.get("beta"),
-                "beta_search": r.metrics.get("beta_search"),
-                "propagated": r.metrics.get("propagated"),
-                "regions_acted": len(r.metrics.get("propagation_regions") or []),
-                "picks": r.metrics.get("picks"),
-                "relabel_evidence": r.metrics.get("relabel_evidence"),
-            }
-            for r in rounds
-        ]
-        final = open_artifact_dir(campaign.artifact_dir).child("final")
+    per_round, final = _rounds_and_final(engine, campaign_id)
     post = (
         final.load_npy("posterior.npy")
         if final.exists("posterior.npy")
@@ -402,18 +431,7 @@ def campaign_outputs(
     sources = cleaned.sources
     crowd_rows = np.flatnonzero(sources == "crowd")
     fixed = np.flatnonzero((sources == "crowd") | (sources == "propagated"))
-    scores = _scores_with(post, fixed, cleaned.labels[fixed])
-    # Without propagation: a propagated row falls back to the model-relabel rule, else original.
-    noprop = cleaned.labels.copy()
     prop = np.flatnonzero(sources == "propagated")
-    original = data.noisy_labels
-    if cleaned.threshold is not None:
-        pred, conf = post.argmax(1), post.max(1)
-        relabel = (conf >= cleaned.threshold) & (pred != original)
-        noprop[prop] = np.where(relabel[prop], pred[prop], original[prop])
-    else:
-        noprop[prop] = original[prop]
-    noprop_scores = _scores_with(post, crowd_rows, cleaned.labels[crowd_rows])
     extra = {
         "rounds": per_round,
         "relabel_threshold": cleaned.threshold,
@@ -428,27 +446,30 @@ def campaign_outputs(
     }
     out = {
         name: MethodOutput(
-            labels=cleaned.labels, scores=scores, inspected=crowd_rows, stages=stages, extra=extra
+            labels=cleaned.labels,
+            scores=_scores_with(post, fixed, cleaned.labels[fixed]),
+            inspected=crowd_rows,
+            stages=stages,
+            extra=extra,
         )
     }
     if name == "crowdclean":
-        # Diagnostic: the final model's argmax everywhere (no relabel threshold, no
-        # propagation), crowd labels where verified.
-        argmax = _override(post.argmax(1), crowd_rows, cleaned.labels[crowd_rows])
-        out["crowdclean_argmax"] = MethodOutput(
-            labels=argmax,
-            scores=noprop_scores,
-            inspected=crowd_rows,
-            stages=stages,
-            extra={**extra, "n_propagated": 0},
-        )
-        out["crowdclean_noprop"] = MethodOutput(
-            labels=noprop,
-            scores=noprop_scores,
-            inspected=crowd_rows,
-            stages=stages,
-            extra={**extra, "n_propagated": 0},
-        )
+        # Diagnostics without propagation: the final model's argmax everywhere (no relabel
+        # threshold either), and the cleaned labels with the propagated ones left out; both
+        # with crowd labels where verified.
+        crowd_scores = _scores_with(post, crowd_rows, cleaned.labels[crowd_rows])
+        variants = {
+            "crowdclean_argmax": _override(post.argmax(1), crowd_rows, cleaned.labels[crowd_rows]),
+            "crowdclean_noprop": _labels_without_propagation(cleaned, post, data.noisy_labels),
+        }
+        for variant, labels in variants.items():
+            out[variant] = MethodOutput(
+                labels=labels,
+                scores=crowd_scores,
+                inspected=crowd_rows,
+                stages=stages,
+                extra={**extra, "n_propagated": 0},
+            )
     return out
 
 

@@ -22,15 +22,16 @@ from orchestrator.bench.rules import check_rules, rules_table
 
 REFERENCE_BUDGET = 0.028
 CROWDCLEAN = "crowdclean"
-# Rows that are not competitors: crowdclean's own ablations and the gold-informed ceiling.
-NOT_BASELINES = {
-    "crowdclean",
+# crowdclean's row and its ablations, in report order.
+CROWDCLEAN_ROWS = (
+    CROWDCLEAN,
     "crowdclean_noprop",
     "crowdclean_argmax",
     "crowdclean_c1",
     "crowdclean_lean",
-    "oracle",
-}
+)
+# Rows that are not competitors: crowdclean's own and the gold-informed ceiling.
+NOT_BASELINES = {*CROWDCLEAN_ROWS, "oracle"}
 METHOD_ORDER = (
     "original",
     "dpm",
@@ -42,11 +43,7 @@ METHOD_ORDER = (
     "cleanlab_mlp",
     "cleanlab_mlp_replace",
     "activelab",
-    "crowdclean",
-    "crowdclean_noprop",
-    "crowdclean_argmax",
-    "crowdclean_c1",
-    "crowdclean_lean",
+    *CROWDCLEAN_ROWS,
     "oracle",
 )
 # The seed papers' rows (orchestrator.bench.seed_methods), run on request and reported in

@@ -83,15 +83,7 @@ def _graph_strategy(
     )
     rank_s = time.perf_counter() - t0
     inp.crowd.label(sel.indices)
-    rows, crowd_labels = inp.crowd.verified()
-    return {
-        name: MethodOutput(
-            labels=_override(post.argmax(1), rows, crowd_labels),
-            scores=_scores_with(post, rows, crowd_labels),
-            inspected=inp.crowd.inspected(),
-            stages=_stages(inp.crowd, model=secs, rank=rank_s),
-        )
-    }
+    return _model_plus_crowd(inp, name, post, {"model": secs, "rank": rank_s})
 
 
 def run_entropy_prop(inp: MethodInput) -> dict[str, MethodOutput]:
@@ -224,9 +216,13 @@ def _model_plus_crowd(
     name: str,
     post: npt.NDArray[np.float64],
     stages: dict[str, float],
+    *,
+    verified: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
     **extra: Any,
 ) -> dict[str, MethodOutput]:
-    rows, crowd_labels = inp.crowd.verified()
+    """``post``'s argmax with the crowd's labels where it has one (``verified``: rows and
+    classes, default the purchased items' verified labels), as the row ``name``."""
+    rows, crowd_labels = verified if verified is not None else inp.crowd.verified()
     return {
         name: MethodOutput(
             labels=_override(post.argmax(1), rows, crowd_labels),
@@ -309,16 +305,16 @@ def _run_chef_model(inp: MethodInput, name: str, anchoring: float) -> dict[str, 
         answers.loc[copy, "label"] = [suggested[int(r)] for r in answers.loc[copy, "row"]]
     rows, labels = vote_with_model(pd.DataFrame(answers), suggested, inp.data.n_classes)
     split = int((answers.groupby("row")["label"].nunique() > 1).sum())
-    return {
-        name: MethodOutput(
-            labels=_override(post.argmax(1), rows, labels),
-            scores=_scores_with(post, rows, labels),
-            inspected=inp.crowd.inspected(),
-            stages=_stages(inp.crowd, model=secs, rank=rank_s),
-            # split: items whose two human answers disagreed, so the model's vote decided.
-            extra={"n_picked": len(sel.indices), "anchoring": anchoring, "split": split},
-        )
-    }
+    return _model_plus_crowd(
+        inp,
+        name,
+        post,
+        {"model": secs, "rank": rank_s},
+        verified=(rows, labels),
+        n_picked=len(sel.indices),
+        anchoring=anchoring,
+        split=split,  # items whose two human answers disagreed, so the model's vote decided
+    )
 
 
 def run_chef_model(inp: MethodInput) -> dict[str, MethodOutput]:
