@@ -84,17 +84,12 @@ def _column_values(
 
 
 def _role_columns(mapping: ColumnMapping) -> set[str]:
-    roles = {mapping.id_column, mapping.label_column, "__line__"}
-    for c in (
-        mapping.gold_column,
-        mapping.validation_column,
-        mapping.text_column,
-        mapping.image_column,
-        mapping.vector_column,
-    ):
-        if c is not None:
-            roles.add(c)
-    return roles
+    return {
+        mapping.id_column,
+        mapping.label_column,
+        "__line__",
+        *mapping.optional_role_columns(),
+    }
 
 
 def _vector_table(features: np.ndarray, name: str) -> DisplayTable:

@@ -113,24 +113,20 @@ def _numeric_column(series: pd.Series, rows: np.ndarray, source: str, col: str) 
     for value, row in zip(series.tolist(), rows, strict=True):
         one_value(value, source=source, row=int(row), column=col)
     values = pd.to_numeric(series.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(
-            f"feature value {series.iloc[i]!r} is not a finite number",
-            source=source,
-            row=int(rows[i]),
-            column=col,
-        )
-    big = np.abs(values) > _FLOAT32_MAX
-    if big.any():
-        i = int(np.flatnonzero(big)[0])
-        raise DatasetError(
-            f"feature value {series.iloc[i]!r} {_TOO_BIG}",
-            source=source,
-            row=int(rows[i]),
-            column=col,
-        )
+    # The first check that fails names its first bad value.
+    checks = [
+        (~np.isfinite(values), "is not a finite number"),
+        (np.abs(values) > _FLOAT32_MAX, _TOO_BIG),
+    ]
+    for bad, why in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DatasetError(
+                f"feature value {series.iloc[i]!r} {why}",
+                source=source,
+                row=int(rows[i]),
+                column=col,
+            )
     return values.astype(np.float32)
 
 

@@ -77,18 +77,27 @@ class ColumnMapping:
     vocabulary_size: int = 2000
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def required_columns(self) -> list[str]:
-        cols = [self.id_column, self.label_column, *self.feature_columns, *self.display_columns]
-        for c in (
+    def optional_role_columns(self) -> list[str]:
+        """The mapped one-column roles other than id and label: text, vector, image, gold,
+        validation (in that order, the unmapped ones left out)."""
+        optional = (
             self.text_column,
             self.vector_column,
             self.image_column,
             self.gold_column,
             self.validation_column,
-        ):
-            if c is not None:
-                cols.append(c)
-        return cols
+        )
+        return [c for c in optional if c is not None]
+
+    def required_columns(self) -> list[str]:
+        """Every mapped column, in the order a file missing several names the first."""
+        return [
+            self.id_column,
+            self.label_column,
+            *self.feature_columns,
+            *self.display_columns,
+            *self.optional_role_columns(),
+        ]
 
 
 def read_dataset_file(
@@ -474,15 +483,38 @@ def _encode_labels(
     """(n,) class index of each delivered label; a label outside the classes is refused."""
     noisy = np.empty(len(labels), dtype=np.int64)
     for i, (label, row) in enumerate(zip(labels, rows, strict=True)):
-        if label not in index:
-            raise DatasetError(
-                f"label {label!r} is not one of the declared classes {list(index)}",
-                source=source,
-                row=int(row),
-                column=column,
-            )
-        noisy[i] = index[label]
+        noisy[i] = _class_index(
+            label,
+            index,
+            what="label",
+            classes="declared classes",
+            source=source,
+            row=int(row),
+            column=column,
+        )
     return noisy
+
+
+def _class_index(
+    label: str,
+    index: dict[str, int],
+    *,
+    what: str,
+    classes: str,
+    source: str,
+    row: int,
+    column: str,
+) -> int:
+    """``label``'s class index; a ``what`` outside the ``classes`` is refused, naming where."""
+    try:
+        return index[label]
+    except KeyError:
+        raise DatasetError(
+            f"{what} {label!r} is not one of the {classes} {list(index)}",
+            source=source,
+            row=row,
+            column=column,
+        ) from None
 
 
 def _read_gold(
@@ -500,15 +532,15 @@ def _read_gold(
     for i, (value, row) in enumerate(zip(values, rows, strict=True)):
         if _is_missing(value):
             continue
-        g = _as_label(value)
-        if g not in index:
-            raise DatasetError(
-                f"gold label {g!r} is not one of the classes {list(index)}",
-                source=source,
-                row=int(row),
-                column=mapping.gold_column,
-            )
-        gold[i] = index[g]
+        gold[i] = _class_index(
+            _as_label(value),
+            index,
+            what="gold label",
+            classes="classes",
+            source=source,
+            row=int(row),
+            column=mapping.gold_column,
+        )
     return gold
 
 
