@@ -32,7 +32,9 @@ items, ``auto`` means ``uncertainty`` and ``c = K``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -152,69 +154,78 @@ def _rank_scores(
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*STRATEGIES, 'auto')}")
 
 
+@dataclass(frozen=True)
+class _PoolGraph:
+    """One cluster's candidate pool as a kNN graph: (m,) scores, and (m, k) neighbour
+    positions inside the pool with their distances, self excluded."""
+
+    scores: npt.NDArray[np.float64]
+    nb: npt.NDArray[np.int64]
+    dist: npt.NDArray[np.float32]
+
+
 def _pool_graph(
-    latent: npt.NDArray[np.float32], pool: npt.NDArray[np.int64], config: SamplingConfig
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """kNN rows (m, k) and distances inside ``pool`` (m rows of ``latent``), self excluded."""
+    latent: npt.NDArray[np.float32],
+    pool: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    config: SamplingConfig,
+) -> _PoolGraph:
+    """The kNN graph of ``pool`` (m rows of ``latent``) with their ``scores``."""
     dist, nb = knn(latent[pool], latent[pool], config.knn_k + 1, backend=config.backend)
     # Drop each row's own entry (or its farthest neighbour when duplicates hid it).
     is_self = nb == np.arange(len(pool))[:, None]
     is_self[~is_self.any(1), -1] = True
     keep = ~is_self
-    return nb[keep].reshape(len(pool), -1), dist[keep].reshape(len(pool), -1)
+    return _PoolGraph(
+        scores[pool], nb[keep].reshape(len(pool), -1), dist[keep].reshape(len(pool), -1)
+    )
 
 
-def _entropy_propagation_pick(
-    latent: npt.NDArray[np.float32],
-    ranked: npt.NDArray[np.int64],
-    scores: npt.NDArray[np.float64],
-    quota: int,
-    config: SamplingConfig,
-) -> npt.NDArray[np.int64]:
-    """Pick ``quota`` rows from ``ranked`` (one cluster, best entropy first) by entropy
-    propagation on the kNN graph of the ``oversample · quota`` most uncertain rows. Rows
-    outside that pool could only be picked after most of the pool had been discounted below
-    them; the bound keeps the greedy loop's graph small on huge clusters."""
-    pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
-    if len(pool) <= 1:
-        return pool[:quota]
-    nb, dist = _pool_graph(latent, pool, config)
-    order = entropy_propagation_order(scores[pool], graph_weights(nb, dist), quota)
-    return pool[order]
+# A pick on one cluster's candidate graph: (graph, quota) → positions in the pool, in pick order.
+GraphOrder = Callable[[_PoolGraph, int], npt.NDArray[np.int64]]
 
 
-def _diffusion_pick(
-    latent: npt.NDArray[np.float32],
-    ranked: npt.NDArray[np.int64],
-    scores: npt.NDArray[np.float64],
-    quota: int,
-    config: SamplingConfig,
-) -> npt.NDArray[np.int64]:
-    """Pick ``quota`` rows from ``ranked`` (one cluster, best entropy first), avoiding
-    near-duplicates: diffused entropy order, and a pick blocks its kNN neighbours."""
-    pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
-    if len(pool) <= 1:
-        return pool[:quota]
-    nb, dist = _pool_graph(latent, pool, config)
-    smooth = diffuse(scores[pool], nb, dist, alpha=config.diffusion_alpha)
-    order = np.lexsort((np.arange(len(pool)), -smooth))
-    blocked = np.zeros(len(pool), dtype=bool)
-    taken = np.zeros(len(pool), dtype=bool)
+def _entropy_propagation_order(graph: _PoolGraph, quota: int) -> npt.NDArray[np.int64]:
+    """Entropy propagation on the graph (:func:`entropy_propagation_order`)."""
+    return entropy_propagation_order(graph.scores, graph_weights(graph.nb, graph.dist), quota)
+
+
+def _diffusion_order(graph: _PoolGraph, quota: int, *, alpha: float) -> npt.NDArray[np.int64]:
+    """Diffused entropy order avoiding near-duplicates: a pick blocks its kNN neighbours, and
+    blocked rows only fill what is left of the quota."""
+    m = len(graph.scores)
+    smooth = diffuse(graph.scores, graph.nb, graph.dist, alpha=alpha)
+    order = np.lexsort((np.arange(m), -smooth))
+    blocked = np.zeros(m, dtype=bool)
     picks: list[int] = []
     for i in order:
         if len(picks) == quota:
             break
         if not blocked[i]:
             picks.append(int(i))
-            taken[i] = True
-            blocked[nb[i]] = True
-    for i in order:
-        if len(picks) == quota:
-            break
-        if not taken[i]:
-            picks.append(int(i))
-            taken[i] = True
-    return pool[np.asarray(picks, dtype=np.int64)]
+            blocked[graph.nb[i]] = True
+    taken = np.zeros(m, dtype=bool)
+    taken[picks] = True
+    rest = order[~taken[order]][: quota - len(picks)]
+    return np.concatenate([np.asarray(picks, dtype=np.int64), rest]).astype(np.int64)
+
+
+def _graph_pick(
+    latent: npt.NDArray[np.float32],
+    ranked: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    quota: int,
+    config: SamplingConfig,
+    order: GraphOrder,
+) -> npt.NDArray[np.int64]:
+    """Pick ``quota`` rows from ``ranked`` (one cluster, best entropy first) by ``order`` on
+    the kNN graph of the ``oversample · quota`` most uncertain rows. Rows outside that pool
+    could only be picked after most of the pool had been discounted below them; the bound
+    keeps the greedy loop's graph small on huge clusters."""
+    pool = ranked[: max(quota * config.diffusion_oversample, quota + config.knn_k)]
+    if len(pool) <= 1:
+        return pool[:quota]
+    return pool[order(_pool_graph(latent, pool, scores, config), quota)]
 
 
 def _select(
@@ -238,24 +249,20 @@ def _select(
         keys = keys.astype(np.uint16)
     grouped = cand[np.argsort(keys, kind="stable")]
     bounds = np.searchsorted(clusters[grouped], np.arange(n_clusters + 1))
-    graph_pick = {
-        "diffusion": _diffusion_pick,
-        "entropy_propagation": _entropy_propagation_pick,
-    }.get(strategy)
-    if graph_pick is None:
-        picks = [
-            _top_rows(grouped[bounds[j] : bounds[j + 1]], scores, int(quota[j]))
-            for j in np.flatnonzero(quota > 0)
-        ]
-        if not picks:
-            return np.zeros(0, dtype=np.int64)
-        return np.sort(np.concatenate(picks)).astype(np.int64)
+    graph_orders: dict[str, GraphOrder] = {
+        "diffusion": partial(_diffusion_order, alpha=config.diffusion_alpha),
+        "entropy_propagation": _entropy_propagation_order,
+    }
+    graph_order = graph_orders.get(strategy)
     picks = []
     for j in np.flatnonzero(quota > 0):
         rows = grouped[bounds[j] : bounds[j + 1]]
+        if graph_order is None:
+            picks.append(_top_rows(rows, scores, int(quota[j])))
+            continue
         # Score descending, then row index (stable sort of rows already ascending).
         ranked = rows[np.argsort(-scores[rows], kind="stable")]
-        picks.append(graph_pick(latent, ranked, scores, int(quota[j]), config))
+        picks.append(_graph_pick(latent, ranked, scores, int(quota[j]), config, graph_order))
     if not picks:
         return np.zeros(0, dtype=np.int64)
     return np.sort(np.concatenate(picks)).astype(np.int64)
