@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi.concurrency import run_in_threadpool
@@ -17,16 +17,11 @@ from orchestrator.api.deps import (
     SettingsDep,
     StatusCacheDep,
 )
-from orchestrator.api.keys import Principal
 from orchestrator.api.limits import SQL_INT_MAX
 from orchestrator.api.schemas import CampaignIn, CampaignOut, CampaignPage, CancelOut, StatusOut
-from orchestrator.api.status_cache import StatusCache
 from orchestrator.campaigns.lifecycle import VERBS, Verb
 from orchestrator.db.models import CampaignStatus
 from orchestrator.storage.artifacts import artifact_root
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -77,46 +72,28 @@ def get_campaign(campaign_id: uuid.UUID, engine: EngineDep, principal: Requester
     return CampaignOut.of(rules.campaign_for(engine, principal, campaign_id))
 
 
-def _act(
-    cache: StatusCache, engine: Engine, principal: Principal, campaign_id: uuid.UUID, verb: Verb
-) -> CampaignOut:
-    campaign = rules.campaign_action(engine, principal, campaign_id, verb)
-    cache.invalidate(campaign_id)
-    return CampaignOut.of(campaign)
+def _add_verb_route(verb: Verb, otherwise: str) -> None:
+    """``POST /{campaign_id}/<verb>``: the verb table's rule, then the cached status dropped."""
+
+    def act(
+        campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep, cache: StatusCacheDep
+    ) -> CampaignOut:
+        campaign = rules.campaign_action(engine, principal, campaign_id, verb)
+        cache.invalidate(campaign_id)
+        return CampaignOut.of(campaign)
+
+    router.post(
+        f"/{{campaign_id}}/{verb}",
+        response_model=CampaignOut,
+        summary=f"{VERBS[verb].summary} ({otherwise})",
+        name=verb,
+    )(act)
 
 
 # Summaries quote the verb table the CLI shares (orchestrator.campaigns.lifecycle.VERBS).
-@router.post(
-    "/{campaign_id}/start",
-    response_model=CampaignOut,
-    summary=f"{VERBS['start'].summary} (409 otherwise: a paused or failed one is resumed)",
-)
-def start(
-    campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep, cache: StatusCacheDep
-) -> CampaignOut:
-    return _act(cache, engine, principal, campaign_id, "start")
-
-
-@router.post(
-    "/{campaign_id}/pause",
-    response_model=CampaignOut,
-    summary=f"{VERBS['pause'].summary} (409 otherwise)",
-)
-def pause(
-    campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep, cache: StatusCacheDep
-) -> CampaignOut:
-    return _act(cache, engine, principal, campaign_id, "pause")
-
-
-@router.post(
-    "/{campaign_id}/resume",
-    response_model=CampaignOut,
-    summary=f"{VERBS['resume'].summary} (409 otherwise)",
-)
-def resume(
-    campaign_id: uuid.UUID, engine: EngineDep, principal: RequesterDep, cache: StatusCacheDep
-) -> CampaignOut:
-    return _act(cache, engine, principal, campaign_id, "resume")
+_add_verb_route("start", "409 otherwise: a paused or failed one is resumed")
+_add_verb_route("pause", "409 otherwise")
+_add_verb_route("resume", "409 otherwise")
 
 
 @router.post(
