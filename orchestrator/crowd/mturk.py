@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from orchestrator.settings import MTurkSettings
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 PRODUCTION_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
@@ -104,6 +106,19 @@ def classify_client_error(exc: ClientError, operation: str) -> PlatformError:
     if "does not exist" in low or "doesnotexist" in turk_code.lower():
         return NotReadyError(message, code=full_code, operation=operation)
     return InvalidRequestError(message or code, code=full_code, operation=operation)
+
+
+@contextmanager
+def _platform_errors(operation: str) -> Iterator[None]:
+    """Raise botocore's errors from inside as the platform's (see the module docstring)."""
+    try:
+        yield
+    except ClientError as exc:
+        raise classify_client_error(exc, operation) from exc
+    except BotoCoreError as exc:
+        raise TransientPlatformError(
+            str(exc), code=type(exc).__name__, operation=operation
+        ) from exc
 
 
 class MTurkPlatform:
@@ -168,30 +183,22 @@ class MTurkPlatform:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+    def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)``, a method of the boto3 client, behind the rate limit; its
+        errors are reported under the MTurk operation's name (``send_bonus`` → ``SendBonus``)."""
+        name = getattr(fn, "__name__", "")
+        operation = str(self._client.meta.method_to_api_mapping.get(name, name))
         self._bucket.acquire()
-        try:
-            return fn()
-        except ClientError as exc:
-            raise classify_client_error(exc, operation) from exc
-        except BotoCoreError as exc:
-            raise TransientPlatformError(
-                str(exc), code=type(exc).__name__, operation=operation
-            ) from exc
+        with _platform_errors(operation):
+            return fn(*args, **kwargs)
 
     def _iter_pages(self, operation: str, pages: Iterator[T]) -> Iterator[T]:
         while True:
             self._bucket.acquire()
-            try:
-                page = next(pages)
-            except StopIteration:
+            with _platform_errors(operation):
+                page = next(pages, None)
+            if page is None:
                 return
-            except ClientError as exc:
-                raise classify_client_error(exc, operation) from exc
-            except BotoCoreError as exc:
-                raise TransientPlatformError(
-                    str(exc), code=type(exc).__name__, operation=operation
-                ) from exc
             yield page
 
     @staticmethod
@@ -240,16 +247,14 @@ class MTurkPlatform:
                 item["LocaleValues"] = [{"Country": c} for c in q.locales]
             quals.append(item)
         resp = self._call(
-            "CreateHITType",
-            lambda: self._client.create_hit_type(
-                AutoApprovalDelayInSeconds=spec.auto_approval_delay_s,
-                AssignmentDurationInSeconds=spec.assignment_duration_s,
-                Reward=reward,
-                Title=spec.title,
-                Keywords=spec.keywords,
-                Description=spec.description,
-                QualificationRequirements=quals,
-            ),
+            self._client.create_hit_type,
+            AutoApprovalDelayInSeconds=spec.auto_approval_delay_s,
+            AssignmentDurationInSeconds=spec.assignment_duration_s,
+            Reward=reward,
+            Title=spec.title,
+            Keywords=spec.keywords,
+            Description=spec.description,
+            QualificationRequirements=quals,
         )
         return str(resp["HITTypeId"])
 
@@ -258,21 +263,19 @@ class MTurkPlatform:
         if not 1 <= len(request.unique_request_token) <= 64:
             raise ValueError("unique_request_token must be 1..64 characters")
         resp = self._call(
-            "CreateHITWithHITType",
-            lambda: self._client.create_hit_with_hit_type(
-                HITTypeId=request.hit_type_id,
-                MaxAssignments=request.max_assignments,
-                LifetimeInSeconds=request.lifetime_s,
-                Question=request.question_xml,
-                RequesterAnnotation=request.requester_annotation,
-                UniqueRequestToken=request.unique_request_token,
-            ),
+            self._client.create_hit_with_hit_type,
+            HITTypeId=request.hit_type_id,
+            MaxAssignments=request.max_assignments,
+            LifetimeInSeconds=request.lifetime_s,
+            Question=request.question_xml,
+            RequesterAnnotation=request.requester_annotation,
+            UniqueRequestToken=request.unique_request_token,
         )
         return str(resp["HIT"]["HITId"])
 
     def get_hit(self, hit_id: str) -> PlatformHit:
         """GetHIT."""
-        resp = self._call("GetHIT", lambda: self._client.get_hit(HITId=hit_id))
+        resp = self._call(self._client.get_hit, HITId=hit_id)
         return self._hit(resp["HIT"])
 
     def iter_hits(self) -> Iterator[PlatformHit]:
@@ -310,35 +313,28 @@ class MTurkPlatform:
 
     def get_assignment(self, assignment_id: str) -> PlatformAssignment:
         """GetAssignment."""
-        resp = self._call(
-            "GetAssignment", lambda: self._client.get_assignment(AssignmentId=assignment_id)
-        )
+        resp = self._call(self._client.get_assignment, AssignmentId=assignment_id)
         return self._assignment(resp["Assignment"])
 
     def approve_assignment(self, assignment_id: str, feedback: str | None = None) -> None:
         """ApproveAssignment (pays reward + 20 % fee)."""
         if feedback:
             self._call(
-                "ApproveAssignment",
-                lambda: self._client.approve_assignment(
-                    AssignmentId=assignment_id, RequesterFeedback=feedback[:1024]
-                ),
+                self._client.approve_assignment,
+                AssignmentId=assignment_id,
+                RequesterFeedback=feedback[:1024],
             )
         else:
-            self._call(
-                "ApproveAssignment",
-                lambda: self._client.approve_assignment(AssignmentId=assignment_id),
-            )
+            self._call(self._client.approve_assignment, AssignmentId=assignment_id)
 
     def reject_assignment(self, assignment_id: str, feedback: str) -> None:
         """RejectAssignment; MTurk requires the feedback (≤ 1024 chars)."""
         if not feedback.strip():
             raise ValueError("a rejection needs RequesterFeedback")
         self._call(
-            "RejectAssignment",
-            lambda: self._client.reject_assignment(
-                AssignmentId=assignment_id, RequesterFeedback=feedback[:1024]
-            ),
+            self._client.reject_assignment,
+            AssignmentId=assignment_id,
+            RequesterFeedback=feedback[:1024],
         )
 
     def send_bonus(
@@ -352,19 +348,17 @@ class MTurkPlatform:
         """SendBonus (pays ``amount_usd`` + 20 % fee); idempotent through the token."""
         amount = format_usd(validate_usd(amount_usd, what="bonus"))
         self._call(
-            "SendBonus",
-            lambda: self._client.send_bonus(
-                WorkerId=worker_id,
-                BonusAmount=amount,
-                AssignmentId=assignment_id,
-                Reason=reason,
-                UniqueRequestToken=unique_request_token,
-            ),
+            self._client.send_bonus,
+            WorkerId=worker_id,
+            BonusAmount=amount,
+            AssignmentId=assignment_id,
+            Reason=reason,
+            UniqueRequestToken=unique_request_token,
         )
 
     def get_account_balance(self) -> AccountBalance:
         """GetAccountBalance."""
-        resp = self._call("GetAccountBalance", lambda: self._client.get_account_balance())
+        resp = self._call(self._client.get_account_balance)
         return AccountBalance(
             available_usd=Decimal(str(resp.get("AvailableBalance", "0"))),
             on_hold_usd=Decimal(str(resp.get("OnHoldBalance", "0") or "0")),
@@ -375,33 +369,28 @@ class MTurkPlatform:
     ) -> None:
         """CreateAdditionalAssignmentsForHIT; idempotent through the token."""
         self._call(
-            "CreateAdditionalAssignmentsForHIT",
-            lambda: self._client.create_additional_assignments_for_hit(
-                HITId=hit_id,
-                NumberOfAdditionalAssignments=n_extra,
-                UniqueRequestToken=unique_request_token,
-            ),
+            self._client.create_additional_assignments_for_hit,
+            HITId=hit_id,
+            NumberOfAdditionalAssignments=n_extra,
+            UniqueRequestToken=unique_request_token,
         )
 
     def update_expiration(self, hit_id: str, expire_at: datetime) -> None:
         """UpdateExpirationForHIT (a time in the past expires the HIT now)."""
-        self._call(
-            "UpdateExpirationForHIT",
-            lambda: self._client.update_expiration_for_hit(HITId=hit_id, ExpireAt=expire_at),
-        )
+        self._call(self._client.update_expiration_for_hit, HITId=hit_id, ExpireAt=expire_at)
 
     def delete_hit(self, hit_id: str) -> None:
         """DeleteHIT."""
-        self._call("DeleteHIT", lambda: self._client.delete_hit(HITId=hit_id))
+        self._call(self._client.delete_hit, HITId=hit_id)
 
     def create_qualification_type(self, name: str, description: str) -> str:
         """CreateQualificationType, or ListQualificationTypes to find an existing one by name."""
         try:
             resp = self._call(
-                "CreateQualificationType",
-                lambda: self._client.create_qualification_type(
-                    Name=name, Description=description, QualificationTypeStatus="Active"
-                ),
+                self._client.create_qualification_type,
+                Name=name,
+                Description=description,
+                QualificationTypeStatus="Active",
             )
             return str(resp["QualificationType"]["QualificationTypeId"])
         except (InvalidRequestError, AlreadyDoneError) as exc:
@@ -423,21 +412,16 @@ class MTurkPlatform:
     ) -> None:
         """AssociateQualificationWithWorker without notifying the worker."""
         self._call(
-            "AssociateQualificationWithWorker",
-            lambda: self._client.associate_qualification_with_worker(
-                QualificationTypeId=qualification_type_id,
-                WorkerId=worker_id,
-                IntegerValue=value,
-                SendNotification=False,
-            ),
+            self._client.associate_qualification_with_worker,
+            QualificationTypeId=qualification_type_id,
+            WorkerId=worker_id,
+            IntegerValue=value,
+            SendNotification=False,
         )
 
     def block_worker(self, worker_id: str, reason: str) -> None:
         """CreateWorkerBlock."""
-        self._call(
-            "CreateWorkerBlock",
-            lambda: self._client.create_worker_block(WorkerId=worker_id, Reason=reason),
-        )
+        self._call(self._client.create_worker_block, WorkerId=worker_id, Reason=reason)
 
     def notify_workers(self, worker_ids: Sequence[str], subject: str, message: str) -> NotifyResult:
         """NotifyWorkers (at most 100 workers per call; longer lists are sent in chunks)."""
@@ -446,10 +430,10 @@ class MTurkPlatform:
         for start in range(0, len(ids), 100):
             chunk = ids[start : start + 100]
             resp = self._call(
-                "NotifyWorkers",
-                lambda chunk=chunk: self._client.notify_workers(  # type: ignore[misc]
-                    Subject=subject[:200], MessageText=message[:4096], WorkerIds=chunk
-                ),
+                self._client.notify_workers,
+                Subject=subject[:200],
+                MessageText=message[:4096],
+                WorkerIds=chunk,
             )
             for f in resp.get("NotifyWorkersFailureStatuses", []):
                 failures[str(f.get("WorkerId", ""))] = str(f.get("NotifyWorkersFailureMessage", ""))
