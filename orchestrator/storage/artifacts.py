@@ -90,6 +90,24 @@ class ArtifactDir(Protocol):
         ...
 
 
+class ByLocation:
+    """Identity for :class:`ArtifactDir` implementations: two folders of one kind are equal
+    when their locations are, and show as ``Kind('location')``."""
+
+    @property
+    def location(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and other.location == self.location
+
+    def __hash__(self) -> int:
+        return hash(self.location)
+
+
 def _scheme(location: str) -> str | None:
     m = _SCHEME.match(location)
     return m.group(1).lower() if m else None

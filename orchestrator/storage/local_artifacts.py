@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.storage.artifacts import ByLocation
 from orchestrator.storage.errors import StorageError
 
 
@@ -42,7 +43,7 @@ def save_npy_file(path: Path, array: npt.ArrayLike) -> None:
         tmp.unlink(missing_ok=True)
 
 
-class LocalArtifactDir:
+class LocalArtifactDir(ByLocation):
     """:class:`~orchestrator.storage.artifacts.ArtifactDir` on a local directory; its location
     is the absolute path."""
 
@@ -56,15 +57,6 @@ class LocalArtifactDir:
     @property
     def name(self) -> str:
         return self.path.name
-
-    def __repr__(self) -> str:
-        return f"LocalArtifactDir({self.location!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LocalArtifactDir) and other.path == self.path
-
-    def __hash__(self) -> int:
-        return hash(self.path)
 
     def child(self, name: str) -> LocalArtifactDir:
         return LocalArtifactDir(self.path / name)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.storage.artifacts import ByLocation
 from orchestrator.storage.errors import StorageError
 from orchestrator.storage.s3_client import S3Url, describe_endpoint, s3_client, storage_error
 
@@ -77,7 +78,7 @@ def _shared_bucket(endpoint_url: str | None, bucket: str, cache_dir: Path) -> _B
     return _Bucket(s3_client(endpoint_url), bucket, cache_dir)
 
 
-class S3ArtifactDir:
+class S3ArtifactDir(ByLocation):
     """:class:`~orchestrator.storage.artifacts.ArtifactDir` under an ``s3://`` URL."""
 
     def __init__(self, url: S3Url, shared: _Bucket) -> None:
@@ -102,15 +103,6 @@ class S3ArtifactDir:
     @property
     def name(self) -> str:
         return self.url.prefix.rsplit("/", 1)[-1]
-
-    def __repr__(self) -> str:
-        return f"S3ArtifactDir({self.location!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, S3ArtifactDir) and other.url == self.url
-
-    def __hash__(self) -> int:
-        return hash(self.url)
 
     def child(self, name: str) -> S3ArtifactDir:
         if not name or "/" in name or name in (".", ".."):
