@@ -270,18 +270,15 @@ def _select(
 
 def _head_selection(
     strategy: str,
-    x: npt.NDArray[np.float32],
+    items: _Items,
     clusters: npt.NDArray[np.int64],
     n_clusters: int,
-    posterior: npt.NDArray[np.float64],
-    noisy_labels: npt.NDArray[np.int64],
-    inspected: npt.NDArray[np.bool_],
     budget: int,
     validation_idx: npt.NDArray[np.int64] | None,
     validation_labels: npt.NDArray[np.int64] | None,
     config: SamplingConfig,
-) -> tuple[npt.NDArray[np.int64], dict[str, object]]:
-    """Picks of the linear-head strategies and their diagnostics.
+) -> Selection:
+    """The selection of a linear-head strategy, its diagnostics in ``info``.
 
     ``influence``: CHEF's influence score (:func:`orchestrator.sampling.influence.
     label_influence`) ranked inside each cluster like any score; ``info["suggested"]`` maps
@@ -294,13 +291,15 @@ def _head_selection(
     from orchestrator.sampling.counter_examples import counter_examples
     from orchestrator.sampling.influence import evidence_for, label_influence
 
+    x, posterior, noisy_labels, inspected = items.x, items.posterior, items.noisy, items.inspected
     k = posterior.shape[1]
     if strategy == "influence":
         ev_rows, ev_labels = evidence_for(posterior, validation_idx, validation_labels)
         ranking = label_influence(x, noisy_labels, k, ev_rows, ev_labels)
         picks = _select(x, clusters, n_clusters, ranking.score, inspected, budget, strategy, config)
         suggested = {int(r): int(ranking.suggested[r]) for r in picks}
-        return picks, {"suggested": suggested, "n_evidence": len(ev_rows)}
+        info = {"suggested": suggested, "n_evidence": len(ev_rows)}
+        return Selection(picks, clusters, strategy, n_clusters, info)
     free = np.flatnonzero(~inspected)
     score = label_noise_score(posterior[free], noisy_labels[free])
     n_sus = min(len(free), -(-budget // 2))
@@ -308,7 +307,8 @@ def _head_selection(
     counter = counter_examples(x, noisy_labels, k, sus, ~inspected) if n_sus else sus[:0]
     pairs = [(int(a), int(b)) for a, b in zip(sus, counter, strict=True) if b >= 0]
     flat = [r for pair in pairs for r in pair][:budget]
-    return np.sort(np.asarray(flat, dtype=np.int64)), {"pairs": pairs}
+    picks = np.sort(np.asarray(flat, dtype=np.int64))
+    return Selection(picks, clusters, strategy, n_clusters, {"pairs": pairs})
 
 
 def _top_rows(
@@ -338,6 +338,98 @@ def _c_grid(n_classes: int, budget: int, n: int, config: SamplingConfig) -> list
         if c not in out:
             out.append(c)
     return out
+
+
+@dataclass(frozen=True)
+class _Items:
+    """The per-item inputs of a selection: (n, d) float32 latent vectors ``x``, (n, K)
+    ``posterior``, (n,) delivered labels ``noisy`` and (n,) ``inspected`` flags."""
+
+    x: npt.NDArray[np.float32]
+    posterior: npt.NDArray[np.float64]
+    noisy: npt.NDArray[np.int64]
+    inspected: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(
+        cls,
+        latent: npt.NDArray[np.floating],
+        posterior: npt.NDArray[np.float64],
+        noisy_labels: npt.NDArray[np.int64],
+        inspected: npt.NDArray[np.bool_],
+    ) -> _Items:
+        """The arrays as their dtypes, refused unless they share their number of rows."""
+        items = cls(
+            np.ascontiguousarray(latent, dtype=np.float32),
+            np.asarray(posterior, dtype=np.float64),
+            np.asarray(noisy_labels, dtype=np.int64),
+            np.asarray(inspected, dtype=bool),
+        )
+        n = items.x.shape[0]
+        if (
+            items.posterior.shape[0] != n
+            or items.noisy.shape != (n,)
+            or items.inspected.shape != (n,)
+        ):
+            raise ValueError("latent, posterior, noisy_labels and inspected must share n rows")
+        return items
+
+
+def _clusters(
+    x: npt.NDArray[np.float32], c: int, rng: np.random.Generator, config: SamplingConfig
+) -> npt.NDArray[np.int64]:
+    """(n,) k-means cluster of each row of ``x`` for ``c`` clusters."""
+    clusters, _ = kmeans(
+        x,
+        c,
+        rng=rng,
+        max_iter=config.kmeans_iter,
+        sample_size=config.kmeans_sample,
+        backend=config.backend,
+        threads=config.threads,
+    )
+    return clusters
+
+
+def _tune_on_validation(
+    items: _Items,
+    clusterings: dict[int, npt.NDArray[np.int64]],
+    strategies: list[str],
+    validation_idx: npt.NDArray[np.int64],
+    validation_labels: npt.NDArray[np.int64],
+    budget: int,
+    rng: np.random.Generator,
+    config: SamplingConfig,
+) -> tuple[int, str, dict[str, int]]:
+    """The ``c`` and strategy whose picks among the validation rows cover the most of those
+    the posterior gets wrong, and each candidate's coverage under ``"strategy/c"``. The
+    validation rows get ``budget``'s share of the uninspected items; ``rng`` seeds the
+    candidates' own generator."""
+    x, posterior = items.x, items.posterior
+    n = x.shape[0]
+    n_free = int((~items.inspected).sum())
+    v_idx = np.asarray(validation_idx, dtype=np.int64)
+    v_labels = np.asarray(validation_labels)
+    v_budget = int(min(len(v_idx), max(1, round(budget * len(v_idx) / max(n_free, 1)))))
+    rng = np.random.default_rng(rng.integers(2**63))
+    wrong = np.zeros(n, dtype=bool)
+    wrong[v_idx] = posterior[v_idx].argmax(1) != v_labels
+    pool_inspected = np.ones(n, dtype=bool)
+    pool_inspected[v_idx] = False
+    coverage: dict[str, int] = {}
+    best_cov, best_c, best_strategy = -1, next(iter(clusterings)), strategies[0]
+    for strat in strategies:
+        scores = _rank_scores(strat, posterior, items.noisy, rng)
+        for c, clusters in clusterings.items():
+            picks = _select(x, clusters, c, scores, pool_inspected, v_budget, strat, config)
+            cov = int(wrong[picks].sum())
+            coverage[f"{strat}/{c}"] = cov
+            # The first candidate (the default) is the incumbent; a later one takes over
+            # only with switch_items more covered items: one more is chance.
+            margin = max(1, config.switch_items) if best_cov >= 0 else 0
+            if cov >= best_cov + margin:
+                best_cov, best_c, best_strategy = cov, c, strat
+    return best_c, best_strategy, coverage
 
 
 def select_items(
@@ -376,18 +468,11 @@ def select_items(
     """
     config = config or SamplingConfig()
     rng = rng if rng is not None else np.random.default_rng(0)
-    x = np.ascontiguousarray(latent, dtype=np.float32)
-    posterior = np.asarray(posterior, dtype=np.float64)
-    noisy_labels = np.asarray(noisy_labels, dtype=np.int64)
-    inspected = np.asarray(inspected, dtype=bool)
-    n = x.shape[0]
-    if posterior.shape[0] != n or noisy_labels.shape != (n,) or inspected.shape != (n,):
-        raise ValueError("latent, posterior, noisy_labels and inspected must share n rows")
+    items = _Items.of(latent, posterior, noisy_labels, inspected)
     if strategy != "auto" and strategy not in SELECTABLE:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {(*SELECTABLE, 'auto')}")
-    n_free = int((~inspected).sum())
-    budget = int(min(max(budget, 0), n_free))
-    k = posterior.shape[1]
+    n, k = items.posterior.shape
+    budget = int(min(max(budget, 0), (~items.inspected).sum()))
 
     has_val = (
         validation_idx is not None and validation_labels is not None and len(validation_idx) > 0
@@ -397,66 +482,27 @@ def select_items(
     if not has_val:
         c_grid, strategies = c_grid[:1], strategies[:1]
 
-    clusterings: dict[int, npt.NDArray[np.int64]] = {}
-    for c in c_grid:
-        clusterings[c], _ = kmeans(
-            x,
-            c,
-            rng=rng,
-            max_iter=config.kmeans_iter,
-            sample_size=config.kmeans_sample,
-            backend=config.backend,
-            threads=config.threads,
-        )
+    clusterings = {c: _clusters(items.x, c, rng, config) for c in c_grid}
 
     if strategy in HEAD_STRATEGIES:
         c = c_grid[0]
-        picks, info = _head_selection(
-            strategy,
-            x,
-            clusterings[c],
-            c,
-            posterior,
-            noisy_labels,
-            inspected,
-            budget,
-            validation_idx,
-            validation_labels,
-            config,
-        )
-        return Selection(
-            indices=picks, clusters=clusterings[c], strategy=strategy, n_clusters=c, info=info
+        return _head_selection(
+            strategy, items, clusterings[c], c, budget, validation_idx, validation_labels, config
         )
 
     coverage: dict[str, int] = {}
     best_c, best_strategy = c_grid[0], strategies[0]
     if has_val and (len(c_grid) > 1 or len(strategies) > 1):
         assert validation_idx is not None and validation_labels is not None
-        v_idx = np.asarray(validation_idx, dtype=np.int64)
-        wrong = np.zeros(n, dtype=bool)
-        wrong[v_idx] = posterior[v_idx].argmax(1) != np.asarray(validation_labels)
-        pool_inspected = np.ones(n, dtype=bool)
-        pool_inspected[v_idx] = False
-        v_budget = int(min(len(v_idx), max(1, round(budget * len(v_idx) / max(n_free, 1)))))
-        best_cov = -1
-        eval_rng = np.random.default_rng(rng.integers(2**63))
-        for strat in strategies:
-            scores = _rank_scores(strat, posterior, noisy_labels, eval_rng)
-            for c in c_grid:
-                picks = _select(
-                    x, clusterings[c], c, scores, pool_inspected, v_budget, strat, config
-                )
-                cov = int(wrong[picks].sum())
-                coverage[f"{strat}/{c}"] = cov
-                # The first candidate (the default) is the incumbent; a later one takes over
-                # only with switch_items more covered items: one more is chance.
-                margin = max(1, config.switch_items) if best_cov >= 0 else 0
-                if cov >= best_cov + margin:
-                    best_cov, best_c, best_strategy = cov, c, strat
+        best_c, best_strategy, coverage = _tune_on_validation(
+            items, clusterings, strategies, validation_idx, validation_labels, budget, rng, config
+        )
 
     clusters = clusterings[best_c]
-    scores = _rank_scores(best_strategy, posterior, noisy_labels, rng)
-    picks = _select(x, clusters, best_c, scores, inspected, budget, best_strategy, config)
+    scores = _rank_scores(best_strategy, items.posterior, items.noisy, rng)
+    picks = _select(
+        items.x, clusters, best_c, scores, items.inspected, budget, best_strategy, config
+    )
     return Selection(
         indices=picks,
         clusters=clusters,
