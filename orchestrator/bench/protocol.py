@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,10 @@ from orchestrator.bench.metrics import (
     one_hot,
 )
 from orchestrator.data.dataset import LabeledData
+
+if TYPE_CHECKING:
+    from orchestrator.bench.methods import MethodGroup, MethodInput
+    from orchestrator.bench.shared import SharedWork
 
 TEST_SEED = 20_240_607
 TEST_SHARE = 0.2
@@ -367,6 +371,112 @@ def _model_source_hash() -> str:
     return h.hexdigest()[:8]
 
 
+@dataclass(frozen=True)
+class _Cell:
+    """One cell: a dataset's split, its pool with injected noise, and what the budget buys
+    (``b_items`` items at three answers each, ``b_usd`` dollars)."""
+
+    dataset: str
+    noise: Noise
+    budget: float
+    seed: int
+    split: Split
+    noisy: LabeledData
+    b_items: int
+    b_usd: Decimal
+
+    @classmethod
+    def load(
+        cls, dataset: str, noise: Noise, budget: float, seed: int, options: BenchOptions
+    ) -> _Cell:
+        from orchestrator.data.noise import inject_noise
+
+        split = load_split(dataset, max_items=options.max_items, cache_dir=options.cache_dir)
+        noisy = inject_noise(
+            split.pool,
+            rate=noise.rate,
+            kind=noise.kind,  # type: ignore[arg-type]
+            rng=np.random.default_rng(seed),
+        )
+        b_items = budget_items(budget, noisy.n_items)
+        b_usd = budget_usd(b_items, ANSWERS_PER_ITEM, Decimal("0.05"))
+        return cls(dataset, noise, budget, seed, split, noisy, b_items, b_usd)
+
+    def __str__(self) -> str:
+        return f"{self.dataset} {self.noise} b={self.budget:g} seed={self.seed}"
+
+    def base(self, options: BenchOptions) -> dict[str, Any]:
+        """The columns every row of the cell shares (its key, size and budget, how the run
+        was made)."""
+        return {
+            "dataset": self.dataset,
+            "noise": str(self.noise),
+            "budget": self.budget,
+            "seed": self.seed,
+            "n_items": self.noisy.n_items,
+            "max_items": options.max_items,
+            "n_test": len(self.split.test_y),
+            "budget_items": self.b_items,
+            "budget_usd": float(self.b_usd),
+            "accuracy_noisy": round(label_accuracy(self.noisy.noisy_labels, self.noisy.gold), 5),
+            "threads": options.threads,
+            "command": options.command,
+            "code": _cached_code_version(),
+        }
+
+    def shared_work(self, public: LabeledData, options: BenchOptions) -> SharedWork:
+        """The cached work its methods share (DPM fits, out-of-fold probabilities)."""
+        from orchestrator.bench.shared import SharedWork
+
+        noise, n = self.noise, public.n_items
+        # The model's source is part of the key: a changed DPM must not be served from the
+        # cache.
+        key = (
+            f"{self.dataset}-n{n}-{noise.kind}-{noise.rate:g}-s{self.seed}-m{_model_source_hash()}"
+        )
+        return SharedWork(
+            public,
+            key,
+            cache_dir=options.cache_dir / "bench" if options.cache_dir else None,
+            seed=self.seed,
+            threads=options.threads,
+        )
+
+    def crowd_dir(self, options: BenchOptions) -> Path:
+        noise = self.noise
+        return options.workdir / (
+            f"{self.dataset}-{noise.kind}-{noise.rate:g}-b{self.budget:g}-s{self.seed}"
+        )
+
+
+def _group_rows(
+    cell: _Cell, group: MethodGroup, inp: MethodInput, base: dict[str, Any], variants: list[str]
+) -> list[dict[str, Any]]:
+    """Run one method group and score the ``variants`` it reports. Its seconds leave out the
+    shared work it computed, which ``_score_row`` adds back at its recorded cost, cached or
+    not."""
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    computed0 = inp.shared.computed_seconds
+    outputs = group.run(inp, gold=cell.noisy.gold) if group.uses_gold else group.run(inp)
+    seconds = time.perf_counter() - t0 - (inp.shared.computed_seconds - computed0)
+    return [
+        _score_row(
+            base=base,
+            method=variant,
+            out=outputs[variant],
+            split=cell.split,
+            noisy=cell.noisy,
+            group_seconds=seconds,
+            spend=inp.crowd.spent_usd,
+            n_answers=inp.crowd.n_answers,
+            seed=cell.seed,
+        )
+        | {"loadavg_1m": round(load, 2)}
+        for variant in variants
+    ]
+
+
 def run_cell(
     dataset: str,
     noise: Noise,
@@ -378,35 +488,9 @@ def run_cell(
     """Run the missing ``methods`` on one cell; returns all its rows for ``methods``."""
     from orchestrator.bench.crowd import BenchCrowd, CrowdAccess, without_gold
     from orchestrator.bench.methods import MethodInput, MethodOptions, groups_for
-    from orchestrator.bench.shared import SharedWork
-    from orchestrator.data.noise import inject_noise
 
-    split = load_split(dataset, max_items=options.max_items, cache_dir=options.cache_dir)
-    pool = split.pool
-    noisy = inject_noise(
-        pool,
-        rate=noise.rate,
-        kind=noise.kind,  # type: ignore[arg-type]
-        rng=np.random.default_rng(seed),
-    )
-    n = noisy.n_items
-    b_items = budget_items(budget, n)
-    b_usd = budget_usd(b_items, ANSWERS_PER_ITEM, Decimal("0.05"))
-    base = {
-        "dataset": dataset,
-        "noise": str(noise),
-        "budget": budget,
-        "seed": seed,
-        "n_items": n,
-        "max_items": options.max_items,
-        "n_test": len(split.test_y),
-        "budget_items": b_items,
-        "budget_usd": float(b_usd),
-        "accuracy_noisy": round(label_accuracy(noisy.noisy_labels, noisy.gold), 5),
-        "threads": options.threads,
-        "command": options.command,
-        "code": _cached_code_version(),
-    }
+    cell = _Cell.load(dataset, noise, budget, seed, options)
+    base = cell.base(options)
     existing = {row_key(r): r for r in read_rows(options.rows_dir, [dataset]) if options.resume}
 
     def key(method: str) -> tuple[Any, ...]:
@@ -416,67 +500,35 @@ def run_cell(
     rows = [existing[key(m)] for m in methods if key(m) in existing]
     if not todo:
         return rows
-    public = without_gold(noisy)
-    # The model's source is part of the key: a changed DPM must not be served from the cache.
-    cache_key = f"{dataset}-n{n}-{noise.kind}-{noise.rate:g}-s{seed}-m{_model_source_hash()}"
-    shared = SharedWork(
-        public,
-        cache_key,
-        cache_dir=options.cache_dir / "bench" if options.cache_dir else None,
-        seed=seed,
-        threads=options.threads,
-    )
+    public = without_gold(cell.noisy)
+    shared = cell.shared_work(public, options)
     mopts = MethodOptions(
         rounds=options.rounds,
         beta_grid=options.beta_grid,
         search_epochs=options.search_epochs,
         threads=options.threads,
     )
-    _pool_kind = DATASETS[dataset][2]
-    cell_dir = options.workdir / f"{dataset}-{noise.kind}-{noise.rate:g}-b{budget:g}-s{seed}"
     with BenchCrowd(
-        noisy,
-        cell_dir,
-        pool=_pool_kind,
-        ratings=split.ratings,
+        cell.noisy,
+        cell.crowd_dir(options),
+        pool=DATASETS[dataset][2],
+        ratings=cell.split.ratings,
         seed=seed,
         time_factor=options.time_factor,
     ) as crowd:
         for group in todo:
-            access = CrowdAccess(crowd, b_usd, group.name)
             inp = MethodInput(
                 data=public,
-                crowd=access,
+                crowd=CrowdAccess(crowd, cell.b_usd, group.name),
                 shared=shared,
-                budget_items=b_items,
-                budget_usd=b_usd,
+                budget_items=cell.b_items,
+                budget_usd=cell.b_usd,
                 seed=seed,
                 options=mopts,
             )
-            options.log(f"{dataset} {noise} b={budget:g} seed={seed}: {group.name}")
-            load = os.getloadavg()
-            t0 = time.perf_counter()
-            computed0 = shared.computed_seconds
-            outputs = group.run(inp, gold=noisy.gold) if group.uses_gold else group.run(inp)
-            # Shared work is added back at its recorded cost in _score_row, cached or not.
-            seconds = time.perf_counter() - t0 - (shared.computed_seconds - computed0)
-            new = []
-            for variant in group.variants:
-                if variant not in methods or key(variant) in existing:
-                    continue
-                row = _score_row(
-                    base=base,
-                    method=variant,
-                    out=outputs[variant],
-                    split=split,
-                    noisy=noisy,
-                    group_seconds=seconds,
-                    spend=access.spent_usd,
-                    n_answers=access.n_answers,
-                    seed=seed,
-                )
-                row["loadavg_1m"] = round(load[0], 2)
-                new.append(row)
+            options.log(f"{cell}: {group.name}")
+            wanted = [v for v in group.variants if v in methods and key(v) not in existing]
+            new = _group_rows(cell, group, inp, base, wanted)
             append_rows(options.rows_dir, new)
             for r in new:
                 existing[row_key(r)] = r

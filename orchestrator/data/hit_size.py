@@ -10,11 +10,13 @@ in the HIT, so their size never counts.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from orchestrator.data.errors import DatasetError
 from orchestrator.data.image_sources import ImageSourceKind
@@ -50,56 +52,11 @@ def check_hit_size(
     they fit, all do. ``inline_images``: an image column whose local files will be inlined
     (no bucket configured); its largest file is rendered inlined too.
     """
-    import html
-
-    from orchestrator.crowd.identity import key_of_external_id
-    from orchestrator.crowd.render import (
-        MAX_QUESTION_BYTES,
-        ItemView,
-        QuestionTooLargeError,
-        TaskRenderer,
-    )
+    from orchestrator.crowd.render import MAX_QUESTION_BYTES
 
     limit = MAX_QUESTION_BYTES - HIT_HEADROOM_BYTES
-    renderer = TaskRenderer()
-
-    def fields(i: int) -> list[tuple[str, str]]:
-        if display is None:
-            return []
-        return list(zip(display.columns, display.values[i], strict=True))
-
-    def size(i: int, text: str, *, with_fields: bool = True, image: str | None = None) -> int:
-        view = ItemView(
-            key=key_of_external_id(ids[i]),
-            current_label=labels[i],
-            options=list(classes),
-            text=text or (None if (display is not None and with_fields) or image else "x"),
-            fields=fields(i) if with_fields else [],
-            fields_omitted=display.omitted if display is not None and with_fields else 0,
-            image_src=image,
-        )
-        try:
-            return len(renderer.render_item(view).encode("utf-8"))
-        except QuestionTooLargeError:
-            return MAX_QUESTION_BYTES + 1
-
-    def escaped(t: str) -> int:
-        return len(html.escape(t).encode("utf-8", "surrogatepass"))
-
-    table = (
-        [sum(escaped(v) for v in r) for r in display.values]
-        if display is not None
-        else [0] * len(ids)
-    )
-    score = np.asarray(
-        [
-            escaped(labels[i])
-            + (escaped(texts[i]) if texts is not None else len(ids[i]))
-            + table[i]
-            for i in range(len(ids))
-        ],
-        dtype=np.int64,
-    )
+    size = _HitSize(ids, labels, classes, display)
+    score = _escaped_sizes(ids, labels, texts, display)
     for i in np.argsort(-score, kind="stable")[:_HIT_CANDIDATES].tolist():
         text = texts[i] if texts is not None else ""
         if size(i, text) <= limit:
@@ -126,6 +83,77 @@ def check_hit_size(
         )
     if inline_images is not None:
         _check_inline_images(inline_images, size, limit, MAX_QUESTION_BYTES, source)
+
+
+class _HitSize:
+    """Bytes of one item's HIT rendered with the default templates; one more than MTurk's
+    limit when the renderer refuses it as too large."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        labels: list[str],
+        classes: tuple[str, ...],
+        display: DisplayTable | None,
+    ) -> None:
+        from orchestrator.crowd.render import TaskRenderer
+
+        self.ids, self.labels, self.classes, self.display = ids, labels, classes, display
+        self.renderer = TaskRenderer()
+
+    def __call__(
+        self, i: int, text: str, *, with_fields: bool = True, image: str | None = None
+    ) -> int:
+        """Item ``i``'s HIT with ``text``, its display table unless not ``with_fields``, and
+        ``image`` as its image source."""
+        from orchestrator.crowd.identity import key_of_external_id
+        from orchestrator.crowd.render import MAX_QUESTION_BYTES, ItemView, QuestionTooLargeError
+
+        display = self.display if with_fields else None
+        view = ItemView(
+            key=key_of_external_id(self.ids[i]),
+            current_label=self.labels[i],
+            options=list(self.classes),
+            text=text or (None if display is not None or image else "x"),
+            fields=(
+                list(zip(display.columns, display.values[i], strict=True))
+                if display is not None
+                else []
+            ),
+            fields_omitted=display.omitted if display is not None else 0,
+            image_src=image,
+        )
+        try:
+            return len(self.renderer.render_item(view).encode("utf-8"))
+        except QuestionTooLargeError:
+            return MAX_QUESTION_BYTES + 1
+
+
+def _escaped_sizes(
+    ids: list[str],
+    labels: list[str],
+    texts: tuple[str, ...] | None,
+    display: DisplayTable | None,
+) -> npt.NDArray[np.int64]:
+    """(n,) bytes of each item's HTML-escaped label, text (else id) and display values."""
+
+    def escaped(t: str) -> int:
+        return len(html.escape(t).encode("utf-8", "surrogatepass"))
+
+    table = (
+        [sum(escaped(v) for v in r) for r in display.values]
+        if display is not None
+        else [0] * len(ids)
+    )
+    return np.asarray(
+        [
+            escaped(labels[i])
+            + (escaped(texts[i]) if texts is not None else len(ids[i]))
+            + table[i]
+            for i in range(len(ids))
+        ],
+        dtype=np.int64,
+    )
 
 
 def _check_inline_images(

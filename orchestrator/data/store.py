@@ -76,6 +76,27 @@ def _taken(name: str, source: str) -> DatasetNameTakenError:
     )
 
 
+def _item_rows(
+    data: LabeledData, dataset_id: uuid.UUID, image_paths: Sequence[str] | None
+) -> list[dict[str, Any]]:
+    """The ``Item`` rows of ``data``, in order, as dicts for one bulk insert."""
+    return [
+        {
+            "id": uuid.uuid4(),
+            "dataset_id": dataset_id,
+            "external_id": str(data.ids[i]),
+            "position": i,
+            "noisy_label": data.classes[int(data.noisy_labels[i])],
+            "gold_label": data.classes[int(data.gold[i])] if data.gold[i] != UNKNOWN else None,
+            "is_validation": bool(data.validation[i]),
+            "text": data.texts[i] if data.texts is not None else None,
+            "image_path": image_paths[i] if image_paths is not None else None,
+            "display_values": list(data.display.values[i]) if data.display is not None else None,
+        }
+        for i in range(data.n_items)
+    ]
+
+
 def save_dataset(
     engine: Engine,
     data: LabeledData,
@@ -129,25 +150,7 @@ def save_dataset(
         )
         with Session(engine, expire_on_commit=False) as session:
             session.add(dataset)
-            rows = [
-                {
-                    "id": uuid.uuid4(),
-                    "dataset_id": dataset_id,
-                    "external_id": str(data.ids[i]),
-                    "position": i,
-                    "noisy_label": data.classes[int(data.noisy_labels[i])],
-                    "gold_label": (
-                        data.classes[int(data.gold[i])] if data.gold[i] != UNKNOWN else None
-                    ),
-                    "is_validation": bool(data.validation[i]),
-                    "text": data.texts[i] if data.texts is not None else None,
-                    "image_path": image_paths[i] if image_paths is not None else None,
-                    "display_values": (
-                        list(data.display.values[i]) if data.display is not None else None
-                    ),
-                }
-                for i in range(data.n_items)
-            ]
+            rows = _item_rows(data, dataset_id, image_paths)
             try:
                 # The dataset row is flushed here, inside the try: a concurrent import of the
                 # same name fails on the unique index at this flush or at the commit.

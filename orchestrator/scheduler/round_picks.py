@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.dataset import LabeledData
+from orchestrator.sampling.base import Selection
 from orchestrator.scheduler.model_votes import write_suggestions
 from orchestrator.storage.artifacts import ArtifactDir
 
@@ -46,60 +47,32 @@ def targeted_picks(
         picked rows (m,), their inclusion probabilities (m,), the strategy used, the number of
         clusters and the count of each kind of pick.
     """
-    from orchestrator.campaigns.evidence import (
-        EVIDENCE_FLOOR,
-        POOL_FILE,
-        draw_weights,
-        pool_expectations,
-    )
-    from orchestrator.propagation.regional import items_to_confirm, latent_regions
-    from orchestrator.sampling import select_items
-    from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
-
     # Seeded by campaign and round, so a pick recomputed after a crash is the same pick.
     rng = np.random.default_rng([cfg.seed, round_number, 1])
     noisy = data.noisy_labels
     latent = out_dir.load_npy("latent.npy")
     posterior = out_dir.load_npy("posterior.npy")
-    regions = latent_regions(
-        latent,
-        data.n_classes,
-        cfg.propagation_region_items,
-        np.random.default_rng([cfg.seed, round_number, 2]),
-    )
-    out_dir.save_npy("regions.npy", regions)
-    ver = sources
     taken = inspected.copy()
     # Region checks go where the model keeps the delivered label (it cannot see the error
     # there: structural noise); where it already disagrees, its relabelling is judged by
     # the evidence slice instead.
     model_agrees = posterior.argmax(axis=1) == noisy
-    confirm = items_to_confirm(
-        latent, regions, noisy, ver, observed[ver], taken | ~model_agrees, max_items=budget // 2
+    confirm = _region_checks(
+        cfg,
+        data,
+        out_dir,
+        latent,
+        taken | ~model_agrees,
+        budget // 2,
+        round_number=round_number,
+        observed=observed,
+        sources=sources,
     )
     taken[confirm] = True
     rest = budget - len(confirm)
-    # The full slice only when the relabel decision is at stake: the model disagrees with
-    # more delivered labels than the round can check outright. Otherwise (MiniLM: the model
-    # keeps every delivered label) a small slice keeps the accuracy estimate honest and can
-    # still find regions the model is confidently wrong about; the rest goes to the strategy.
-    at_stake = int((~taken & ~model_agrees).sum())
-    share = cfg.evidence_share if at_stake >= rest else min(cfg.evidence_share, 0.1)
-    # At least two drawn items where the round has four or more: the accuracy estimate's
-    # interval needs two.
-    n_slice = min(max(round(share * rest), min(2, rest // 2)), int((~taken).sum()))
-    val_idx = np.flatnonzero(validation)
-    sel = select_items(
-        latent,
-        posterior,
-        noisy,
-        taken,
-        rest - n_slice,
-        strategy=cfg.strategy,
-        n_clusters=cfg.n_clusters,
-        validation_idx=val_idx,
-        validation_labels=observed[val_idx],
-        rng=rng,
+    n_slice = _evidence_slice_size(cfg, taken, model_agrees, rest)
+    sel = _strategy_picks(
+        cfg, latent, posterior, noisy, taken, rest - n_slice, observed, validation, rng
     )
     out_dir.save_npy("clusters.npy", sel.clusters)
     pairs = np.asarray(sel.info.get("pairs", []), dtype=np.int64).reshape(-1, 2)
@@ -108,13 +81,124 @@ def targeted_picks(
     suggested = sel.info.get("suggested")
     write_suggestions(out_dir, posterior, suggested if isinstance(suggested, dict) else None)
     taken[sel.indices] = True
+    certain = np.concatenate([confirm, sel.indices]).astype(np.int64)
+    drawn, pi_drawn = _evidence_slice(out_dir, posterior, noisy, taken, certain, n_slice, rng)
+    indices = np.concatenate([certain, drawn]).astype(np.int64)
+    inclusion = np.concatenate([np.ones(len(certain)), pi_drawn])
+    picks = {
+        "region_checks": len(confirm),
+        "strategy": len(sel.indices),
+        "evidence": len(drawn),
+    }
+    return indices, inclusion, sel.strategy, sel.n_clusters, picks
+
+
+def _region_checks(
+    cfg: CampaignConfig,
+    data: LabeledData,
+    out_dir: ArtifactDir,
+    latent: npt.NDArray[np.floating],
+    excluded: npt.NDArray[np.bool_],
+    max_items: int,
+    *,
+    round_number: int,
+    observed: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Up to ``max_items`` rows outside ``excluded`` that would confirm or refute a latent
+    region's delivered label (:func:`items_to_confirm`); writes the round's ``regions.npy``."""
+    from orchestrator.propagation.regional import items_to_confirm, latent_regions
+
+    regions = latent_regions(
+        latent,
+        data.n_classes,
+        cfg.propagation_region_items,
+        np.random.default_rng([cfg.seed, round_number, 2]),
+    )
+    out_dir.save_npy("regions.npy", regions)
+    return items_to_confirm(
+        latent,
+        regions,
+        data.noisy_labels,
+        sources,
+        observed[sources],
+        excluded,
+        max_items=max_items,
+    )
+
+
+def _strategy_picks(
+    cfg: CampaignConfig,
+    latent: npt.NDArray[np.floating],
+    posterior: npt.NDArray[np.float64],
+    noisy: npt.NDArray[np.int64],
+    taken: npt.NDArray[np.bool_],
+    budget: int,
+    observed: npt.NDArray[np.int64],
+    validation: npt.NDArray[np.bool_],
+    rng: np.random.Generator,
+) -> Selection:
+    """The campaign strategy's ``budget`` picks among the rows not ``taken`` (validation rows
+    with their crowd class in ``observed`` tune the strategy's options)."""
+    from orchestrator.sampling import select_items
+
+    val_idx = np.flatnonzero(validation)
+    return select_items(
+        latent,
+        posterior,
+        noisy,
+        taken,
+        budget,
+        strategy=cfg.strategy,
+        n_clusters=cfg.n_clusters,
+        validation_idx=val_idx,
+        validation_labels=observed[val_idx],
+        rng=rng,
+    )
+
+
+def _evidence_slice_size(
+    cfg: CampaignConfig,
+    taken: npt.NDArray[np.bool_],
+    model_agrees: npt.NDArray[np.bool_],
+    rest: int,
+) -> int:
+    """How many of the round's ``rest`` items the evidence slice draws."""
+    # The full slice only when the relabel decision is at stake: the model disagrees with
+    # more delivered labels than the round can check outright. Otherwise (MiniLM: the model
+    # keeps every delivered label) a small slice keeps the accuracy estimate honest and can
+    # still find regions the model is confidently wrong about; the rest goes to the strategy.
+    at_stake = int((~taken & ~model_agrees).sum())
+    share = cfg.evidence_share if at_stake >= rest else min(cfg.evidence_share, 0.1)
+    # At least two drawn items where the round has four or more: the accuracy estimate's
+    # interval needs two.
+    return min(max(round(share * rest), min(2, rest // 2)), int((~taken).sum()))
+
+
+def _evidence_slice(
+    out_dir: ArtifactDir,
+    posterior: npt.NDArray[np.float64],
+    noisy: npt.NDArray[np.int64],
+    taken: npt.NDArray[np.bool_],
+    certain: npt.NDArray[np.int64],
+    n_slice: int,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """``n_slice`` rows drawn from those not ``taken`` (systematic, weighted by
+    :func:`draw_weights`) and their inclusion probabilities. Writes the pool file the
+    estimates read: every item this round could pick, the ``certain`` picks with π = 1."""
+    from orchestrator.campaigns.evidence import (
+        EVIDENCE_FLOOR,
+        POOL_FILE,
+        draw_weights,
+        pool_expectations,
+    )
+    from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
+
     pool = np.flatnonzero(~taken)
     score = draw_weights(posterior[pool], noisy[pool]) + EVIDENCE_FLOOR
     pi = inclusion_probabilities(score, min(n_slice, len(pool)))
     drawn = systematic_sample(pi, rng)
-    # The estimates' pool is every item this round could pick: the certain picks count
-    # with π = 1.
-    certain = np.concatenate([confirm, sel.indices]).astype(np.int64)
     out_dir.write_json(
         POOL_FILE,
         pool_expectations(
@@ -124,14 +208,7 @@ def targeted_picks(
             np.concatenate([np.ones(len(certain)), pi]),
         ),
     )
-    indices = np.concatenate([confirm, sel.indices, pool[drawn]]).astype(np.int64)
-    inclusion = np.concatenate([np.ones(len(confirm) + len(sel.indices)), pi[drawn]])
-    picks = {
-        "region_checks": len(confirm),
-        "strategy": len(sel.indices),
-        "evidence": len(drawn),
-    }
-    return indices, inclusion, sel.strategy, sel.n_clusters, picks
+    return pool[drawn], pi[drawn]
 
 
 def round_hits(
