@@ -19,7 +19,7 @@ logged).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -113,6 +113,58 @@ def _loc(loc: Any) -> str:
     return ".".join(str(p) for p in loc)
 
 
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(
+        request, exc.status_code, exc.slug, str(exc.detail), headers=exc.headers, **exc.extra
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = _STATUS_SLUGS.get(exc.status_code, "http-error")
+    detail = str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.method} {request.url.path}; the API lives under /v1"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(request, exc.status_code, slug, detail, headers=exc.headers)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]) or "invalid request"
+    if len(errors) > 5:
+        detail += f"; and {len(errors) - 5} more"
+    return problem_response(request, 422, "validation-error", detail, errors=errors)
+
+
+async def _on_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        request,
+        500,
+        "internal-error",
+        f"the server failed on this request ({type(exc).__name__}); it has been logged",
+    )
+
+
+def _answer_as(status: int, slug: str) -> Handler:
+    """A handler answering ``status`` with ``slug``, the exception's message as the detail."""
+
+    async def on(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, status, slug, str(exc))
+
+    return on
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem details."""
     from orchestrator.api.errors import ForbiddenError, InvalidInputError, NotFoundError
@@ -120,33 +172,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     from orchestrator.crowd.money import MoneyError
     from orchestrator.crowd.platform import PlatformError
     from orchestrator.data.errors import DatasetError, DatasetNameTakenError
-
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Problem)
-        return problem_response(
-            request, exc.status_code, exc.slug, str(exc.detail), headers=exc.headers, **exc.extra
-        )
-
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        slug = _STATUS_SLUGS.get(exc.status_code, "http-error")
-        detail = str(exc.detail)
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"no route {request.method} {request.url.path}; the API lives under /v1"
-        elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem_response(request, exc.status_code, slug, detail, headers=exc.headers)
-
-    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]) or "invalid request"
-        if len(errors) > 5:
-            detail += f"; and {len(errors) - 5} more"
-        return problem_response(request, 422, "validation-error", detail, errors=errors)
 
     async def on_dataset(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DatasetError)
@@ -156,45 +181,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             request, 422, "invalid-dataset", str(exc), row=exc.row, column=exc.column
         )
 
-    async def on_state(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(request, 409, "invalid-state", str(exc))
-
     async def on_value(request: Request, exc: Exception) -> JSONResponse:
         # Client-input errors only; any other ValueError is a bug (500).
         if isinstance(exc, InvalidInputError | MoneyError):
             return problem_response(request, 422, "validation-error", str(exc))
-        return await on_error(request, exc)
+        return await _on_error(request, exc)
 
     async def on_lookup(request: Request, exc: Exception) -> JSONResponse:
         # Our NotFoundError, or the scheduler's plain LookupError("no campaign …"); a KeyError
         # or IndexError is a bug, answered as one.
         if isinstance(exc, NotFoundError) or type(exc) is LookupError:
             return problem_response(request, 404, "not-found", str(exc))
-        return await on_error(request, exc)
+        return await _on_error(request, exc)
 
-    async def on_forbidden(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(request, 403, "forbidden", str(exc))
-
-    async def on_platform(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(request, 502, "crowd-platform-error", str(exc))
-
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            request,
-            500,
-            "internal-error",
-            f"the server failed on this request ({type(exc).__name__}); it has been logged",
-        )
-
-    app.add_exception_handler(Problem, on_problem)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DatasetError, on_dataset)
-    app.add_exception_handler(CampaignStateError, on_state)
+    app.add_exception_handler(CampaignStateError, _answer_as(409, "invalid-state"))
     app.add_exception_handler(MoneyError, on_value)
-    app.add_exception_handler(PlatformError, on_platform)
+    app.add_exception_handler(PlatformError, _answer_as(502, "crowd-platform-error"))
     app.add_exception_handler(LookupError, on_lookup)
-    app.add_exception_handler(ForbiddenError, on_forbidden)
+    app.add_exception_handler(ForbiddenError, _answer_as(403, "forbidden"))
     app.add_exception_handler(ValueError, on_value)
-    app.add_exception_handler(Exception, on_error)
+    app.add_exception_handler(Exception, _on_error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path, PurePath
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, status
 
@@ -15,6 +15,9 @@ from orchestrator.api.errors import InvalidInputError
 from orchestrator.api.problems import Problem
 from orchestrator.api.schemas import DatasetOut
 from orchestrator.storage.artifacts import artifact_root
+
+if TYPE_CHECKING:
+    from orchestrator.db.models import FeatureKind
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -33,6 +36,31 @@ def get_dataset(ref: str, engine: EngineDep, principal: RequesterDep) -> Dataset
 
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def _upload_suffix(filename: str) -> str:
+    """The upload's file type (``.csv``…), or 415 naming the types the import reads."""
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            f"cannot import {filename!r}: the file name must end in one of "
+            f"{', '.join(UPLOAD_SUFFIXES)}",
+        )
+    return suffix
+
+
+def _feature_kind(kind: str | None) -> FeatureKind | None:
+    """The form's ``kind`` (empty: inferred), or 422 naming the kinds there are."""
+    from orchestrator.db.models import FeatureKind
+
+    try:
+        return FeatureKind(kind) if kind else None
+    except ValueError:
+        raise InvalidInputError(
+            f"kind must be one of {', '.join(k.value for k in FeatureKind)}, got {kind!r}"
+        ) from None
 
 
 @router.post(
@@ -73,23 +101,9 @@ def import_dataset(
 ) -> DatasetOut:
     from orchestrator.data.image_upload import image_import_options
     from orchestrator.data.importer import ColumnMapping
-    from orchestrator.db.models import FeatureKind
 
     filename = PurePath(file.filename or "upload").name
-    suffix = PurePath(filename).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise Problem(
-            415,
-            "unsupported-media-type",
-            f"cannot import {filename!r}: the file name must end in one of "
-            f"{', '.join(UPLOAD_SUFFIXES)}",
-        )
-    try:
-        feature_kind = FeatureKind(kind) if kind else None
-    except ValueError:
-        raise InvalidInputError(
-            f"kind must be one of {', '.join(k.value for k in FeatureKind)}, got {kind!r}"
-        ) from None
+    suffix = _upload_suffix(filename)
     mapping = ColumnMapping(
         id_column=id_col,
         label_column=label_col,
@@ -101,7 +115,7 @@ def import_dataset(
         gold_column=gold_col,
         validation_column=validation_col,
         classes=_split(classes) or None,
-        feature_kind=feature_kind,
+        feature_kind=_feature_kind(kind),
     )
     with tempfile.TemporaryDirectory(prefix="crowdclean-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
