@@ -371,6 +371,22 @@ def _model_source_hash() -> str:
     return h.hexdigest()[:8]
 
 
+def noisy_split(
+    dataset: str, noise: Noise, seed: int, options: BenchOptions
+) -> tuple[Split, LabeledData]:
+    """A cell's split, and its pool with ``noise`` injected (seeded by ``seed``)."""
+    from orchestrator.data.noise import inject_noise
+
+    split = load_split(dataset, max_items=options.max_items, cache_dir=options.cache_dir)
+    noisy = inject_noise(
+        split.pool,
+        rate=noise.rate,
+        kind=noise.kind,  # type: ignore[arg-type]
+        rng=np.random.default_rng(seed),
+    )
+    return split, noisy
+
+
 @dataclass(frozen=True)
 class _Cell:
     """One cell: a dataset's split, its pool with injected noise, and what the budget buys
@@ -389,15 +405,7 @@ class _Cell:
     def load(
         cls, dataset: str, noise: Noise, budget: float, seed: int, options: BenchOptions
     ) -> _Cell:
-        from orchestrator.data.noise import inject_noise
-
-        split = load_split(dataset, max_items=options.max_items, cache_dir=options.cache_dir)
-        noisy = inject_noise(
-            split.pool,
-            rate=noise.rate,
-            kind=noise.kind,  # type: ignore[arg-type]
-            rng=np.random.default_rng(seed),
-        )
+        split, noisy = noisy_split(dataset, noise, seed, options)
         b_items = budget_items(budget, noisy.n_items)
         b_usd = budget_usd(b_items, ANSWERS_PER_ITEM, Decimal("0.05"))
         return cls(dataset, noise, budget, seed, split, noisy, b_items, b_usd)
@@ -584,17 +592,10 @@ def derive_campaign_variants(
 
     from orchestrator.bench.crowd import without_gold
     from orchestrator.bench.methods import campaign_outputs
-    from orchestrator.data.noise import inject_noise
     from orchestrator.db.engine import make_engine
     from orchestrator.db.models import Campaign
 
-    split = load_split(dataset, max_items=options.max_items, cache_dir=options.cache_dir)
-    noisy = inject_noise(
-        split.pool,
-        rate=noise.rate,
-        kind=noise.kind,  # type: ignore[arg-type]
-        rng=np.random.default_rng(seed),
-    )
+    split, noisy = noisy_split(dataset, noise, seed, options)
     existing = {row_key(r): r for r in read_rows(options.rows_dir, [dataset])}
     probe = {"dataset": dataset, "noise": str(noise), "budget": budget, "seed": seed}
     source = existing.get(row_key({**probe, "method": "crowdclean", "n_items": noisy.n_items}))
