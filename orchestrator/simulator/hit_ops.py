@@ -18,7 +18,7 @@ from orchestrator.simulator import views
 from orchestrator.simulator.errors import checked, request_error
 from orchestrator.simulator.question_rules import check_hit_type, check_question
 from orchestrator.simulator.simulated_crowd import schedule_slots
-from orchestrator.simulator.store import SimStore, record_token, refuse_used_token
+from orchestrator.simulator.store import SimStore, once_per_token
 from orchestrator.simulator.workers import item_key_of, read_form
 
 
@@ -129,13 +129,8 @@ class HitOperations(SimStore):
                 "NumberOfAdditionalAssignments must be >= 1.", "ParameterValidationError"
             )
         token = req.get("UniqueRequestToken")
-        with self.tx() as db:
-            refuse_used_token(
-                db,
-                token,
-                "CreateAdditional",
-                f"The extension for UniqueRequestToken {token} has already been made.",
-            )
+        already = f"The extension for UniqueRequestToken {token} has already been made."
+        with self.tx() as db, once_per_token(db, token, "CreateAdditional", already):
             row = views.hit_row(db, req["HITId"])
             if row["disposed"]:
                 raise request_error(f"Hit {row['id']} is disposed.", "InvalidHITState")
@@ -147,7 +142,6 @@ class HitOperations(SimStore):
                 )
             db.execute("UPDATE hits SET max_assignments=? WHERE id=?", (old + n, row["id"]))
             schedule_slots(db, self.config, row["id"], old, n)
-            record_token(db, token, "CreateAdditional", time.time())
         return {}
 
     def op_update_expiration_for_hit(self, req: dict[str, Any]) -> dict[str, Any]:

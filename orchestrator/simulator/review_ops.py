@@ -13,7 +13,7 @@ from typing import Any
 
 from orchestrator.simulator import ledger, views
 from orchestrator.simulator.errors import request_error
-from orchestrator.simulator.store import SimStore, record_token, refuse_used_token
+from orchestrator.simulator.store import SimStore, once_per_token
 
 
 class ReviewOperations(SimStore):
@@ -93,13 +93,8 @@ class ReviewOperations(SimStore):
         if not str(req.get("Reason") or "").strip():
             raise request_error("Reason is required for SendBonus.", "ParameterValidationError")
         token = req.get("UniqueRequestToken")
-        with self.tx() as db:
-            refuse_used_token(
-                db,
-                token,
-                "SendBonus",
-                f"The bonus for UniqueRequestToken {token} has already been sent.",
-            )
+        already = f"The bonus for UniqueRequestToken {token} has already been sent."
+        with self.tx() as db, once_per_token(db, token, "SendBonus", already, now):
             a = views.visible_assignment(db, self.config, req["AssignmentId"], now)
             views.check_settled(self.config, a, now)
             if a["worker_id"] != req["WorkerId"]:
@@ -116,7 +111,6 @@ class ReviewOperations(SimStore):
                 str(req["Reason"]),
                 now,
             )
-            record_token(db, token, "SendBonus", now)
         return {}
 
     def op_get_account_balance(self, req: dict[str, Any]) -> dict[str, Any]:

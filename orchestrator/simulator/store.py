@@ -57,11 +57,22 @@ CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY AUTOINCREMENT, opera
 """
 
 
-def refuse_used_token(
-    db: sqlite3.Connection, token: str | None, operation: str, message: str
-) -> None:
-    """Refuse a request whose ``UniqueRequestToken`` already served ``operation``, as MTurk
-    does (``DuplicateRequest``), so a client's retry can never act twice."""
+@contextmanager
+def once_per_token(
+    db: sqlite3.Connection,
+    token: str | None,
+    operation: str,
+    message: str,
+    now: float | None = None,
+) -> Iterator[None]:
+    """Run the body of a ``UniqueRequestToken`` operation at most once per token, as MTurk does.
+
+    Refuses (``DuplicateRequest``, with ``message``) a token that already served ``operation``,
+    so a client's retry can never act twice; when the body completes, remembers that the token
+    served it (at ``now``, or the time the body ended). A request without a token is neither
+    refused nor remembered. Use inside :meth:`SimStore.tx`, so the check, the body and the
+    record commit together.
+    """
     if (
         token
         and db.execute(
@@ -69,13 +80,11 @@ def refuse_used_token(
         ).fetchone()
     ):
         raise request_error(message, "DuplicateRequest")
-
-
-def record_token(db: sqlite3.Connection, token: str | None, operation: str, now: float) -> None:
-    """Remember that ``token`` served ``operation`` (nothing when the request had none)."""
+    yield
     if token:
         db.execute(
-            "INSERT INTO tokens(token, operation, created) VALUES (?,?,?)", (token, operation, now)
+            "INSERT INTO tokens(token, operation, created) VALUES (?,?,?)",
+            (token, operation, time.time() if now is None else now),
         )
 
 
