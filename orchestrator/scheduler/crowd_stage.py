@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+#: What one HIT shows: one item, or a ``(first, second)`` pair of items as one pair HIT.
+HitTarget = uuid.UUID | tuple[uuid.UUID, uuid.UUID]
+
 
 @dataclass(frozen=True)
 class PollReport:
@@ -37,7 +40,7 @@ class CrowdStage(Protocol):
         self,
         campaign_id: uuid.UUID,
         round_id: uuid.UUID,
-        item_ids: Sequence[uuid.UUID | tuple[uuid.UUID, uuid.UUID]],
+        item_ids: Sequence[HitTarget],
     ) -> int:
         """Publish one HIT per item, and one pair HIT per ``(first, second)`` pair (skipping
         those already published); returns HITs created."""

@@ -45,7 +45,7 @@ from orchestrator.db.models import (
     Round,
     Worker,
 )
-from orchestrator.scheduler.crowd_stage import CrowdAnswer, PollReport
+from orchestrator.scheduler.crowd_stage import CrowdAnswer, HitTarget, PollReport
 
 log = logging.getLogger(__name__)
 _PUBLISH_RETRIES = 5
@@ -158,7 +158,7 @@ class PlatformStage:
         self,
         campaign_id: uuid.UUID,
         round_id: uuid.UUID,
-        item_ids: Sequence[uuid.UUID | tuple[uuid.UUID, uuid.UUID]],
+        item_ids: Sequence[HitTarget],
     ) -> int:
         crowd = self._crowd(campaign_id)
         report = publish_items(

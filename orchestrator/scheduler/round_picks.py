@@ -12,6 +12,7 @@ import numpy.typing as npt
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.data.dataset import LabeledData
 from orchestrator.sampling.base import Selection
+from orchestrator.scheduler.crowd_stage import HitTarget
 from orchestrator.scheduler.model_votes import write_suggestions
 from orchestrator.storage.artifacts import ArtifactDir
 
@@ -213,7 +214,7 @@ def _evidence_slice(
 
 def round_hits(
     folder: ArtifactDir, selected: npt.NDArray[np.int64], item_ids: Sequence[uuid.UUID]
-) -> list[uuid.UUID | tuple[uuid.UUID, uuid.UUID]]:
+) -> list[HitTarget]:
     """The round's picks as the HITs to publish, in pick order: each of :data:`PAIRS_FILE`'s
     pairs as one ``(first, second)`` pair HIT (at its first item's place), every other pick
     alone. A round without the file (round 0, rounds picked before pairs existed) has none.
@@ -222,7 +223,7 @@ def round_hits(
     rows = set(int(r) for r in selected)
     partner = {int(a): int(b) for a, b in pairs if int(a) in rows and int(b) in rows}
     seconds = set(partner.values())
-    out: list[uuid.UUID | tuple[uuid.UUID, uuid.UUID]] = []
+    out: list[HitTarget] = []
     for r in (int(r) for r in selected):
         if r in partner:
             out.append((item_ids[r], item_ids[partner[r]]))
