@@ -27,7 +27,7 @@ import uuid
 from datetime import datetime, timedelta
 from types import TracebackType
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -59,21 +59,19 @@ def claim_lease(
     if ttl_s <= 0:
         raise ValueError(f"ttl_s must be > 0, got {ttl_s}")
     now = now or utcnow()
-    stmt = (
-        update(Campaign)
-        .where(
-            col(Campaign.id) == campaign_id,
-            or_(
-                col(Campaign.lease_owner).is_(None),
-                col(Campaign.lease_owner) == owner,
-                col(Campaign.lease_expires_at).is_(None),
-                col(Campaign.lease_expires_at) < now,
-            ),
-        )
-        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=ttl_s))
+    claimable = or_(
+        col(Campaign.lease_owner).is_(None),
+        col(Campaign.lease_owner) == owner,
+        col(Campaign.lease_expires_at).is_(None),
+        col(Campaign.lease_expires_at) < now,
     )
-    with engine.begin() as conn:
-        return conn.execute(stmt).rowcount == 1
+    return _update_lease(
+        engine,
+        campaign_id,
+        claimable,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=ttl_s),
+    )
 
 
 def renew_lease(
@@ -90,22 +88,25 @@ def renew_lease(
     holder that lost its lease must notice, not silently re-acquire it mid-step.
     """
     now = now or utcnow()
-    stmt = (
-        update(Campaign)
-        .where(col(Campaign.id) == campaign_id, col(Campaign.lease_owner) == owner)
-        .values(lease_expires_at=now + timedelta(seconds=ttl_s))
-    )
-    with engine.begin() as conn:
-        return conn.execute(stmt).rowcount == 1
+    ours = col(Campaign.lease_owner) == owner
+    return _update_lease(engine, campaign_id, ours, lease_expires_at=now + timedelta(seconds=ttl_s))
 
 
 def release_lease(engine: Engine, campaign_id: uuid.UUID, owner: str) -> bool:
     """Give our lease back so another process can continue at once; False if not ours."""
-    stmt = (
-        update(Campaign)
-        .where(col(Campaign.id) == campaign_id, col(Campaign.lease_owner) == owner)
-        .values(lease_owner=None, lease_expires_at=None)
-    )
+    ours = col(Campaign.lease_owner) == owner
+    return _update_lease(engine, campaign_id, ours, lease_owner=None, lease_expires_at=None)
+
+
+def _update_lease(
+    engine: Engine,
+    campaign_id: uuid.UUID,
+    condition: ColumnElement[bool],
+    **lease: str | datetime | None,
+) -> bool:
+    """Set the campaign row's ``lease`` columns in one conditional UPDATE, in its own
+    transaction; True when the row exists and met ``condition`` (the database decides races)."""
+    stmt = update(Campaign).where(col(Campaign.id) == campaign_id, condition).values(**lease)
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount == 1
 
