@@ -77,6 +77,7 @@ from orchestrator.crowd.more_answers import request_more_answers
 from orchestrator.crowd.mturk import PRODUCTION_ENDPOINT, SANDBOX_ENDPOINT, MTurkPlatform
 from orchestrator.crowd.platform import (
     AlreadyDoneError,
+    BonusRequest,
     CrowdPlatform,
     InvalidRequestError,
     NotReadyError,
@@ -103,6 +104,7 @@ __all__ = [
     "PRODUCTION_ENDPOINT",
     "SANDBOX_ENDPOINT",
     "AlreadyDoneError",
+    "BonusRequest",
     "BonusResult",
     "BudgetExceededError",
     "CampaignCrowd",

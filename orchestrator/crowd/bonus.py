@@ -23,6 +23,7 @@ from orchestrator.crowd.ledger import book, lock_campaign
 from orchestrator.crowd.money import validate_usd
 from orchestrator.crowd.platform import (
     AlreadyDoneError,
+    BonusRequest,
     InvalidRequestError,
     NotReadyError,
     TransientPlatformError,
@@ -130,7 +131,9 @@ def _send_one_bonus(crowd: CampaignCrowd, digest: str) -> BonusStatus:
         hit_pk, assignment_pk = entry.hit_pk, entry.assignment_pk
     outcome: BonusStatus
     try:
-        crowd.platform.send_bonus(worker_id, assignment_id, amount, reason, f"cc1b-{digest}")
+        crowd.platform.send_bonus(
+            BonusRequest(worker_id, assignment_id, amount, reason, f"cc1b-{digest}")
+        )
         outcome = "sent"
     except AlreadyDoneError:
         outcome = "sent"

@@ -35,6 +35,7 @@ from orchestrator.crowd.money import format_usd, validate_usd
 from orchestrator.crowd.platform import (
     AccountBalance,
     AlreadyDoneError,
+    BonusRequest,
     HitRequest,
     HitTypeSpec,
     InvalidRequestError,
@@ -337,23 +338,16 @@ class MTurkPlatform:
             RequesterFeedback=feedback[:1024],
         )
 
-    def send_bonus(
-        self,
-        worker_id: str,
-        assignment_id: str,
-        amount_usd: Decimal,
-        reason: str,
-        unique_request_token: str,
-    ) -> None:
+    def send_bonus(self, request: BonusRequest) -> None:
         """SendBonus (pays ``amount_usd`` + 20 % fee); idempotent through the token."""
-        amount = format_usd(validate_usd(amount_usd, what="bonus"))
+        amount = format_usd(validate_usd(request.amount_usd, what="bonus"))
         self._call(
             self._client.send_bonus,
-            WorkerId=worker_id,
+            WorkerId=request.worker_id,
             BonusAmount=amount,
-            AssignmentId=assignment_id,
-            Reason=reason,
-            UniqueRequestToken=unique_request_token,
+            AssignmentId=request.assignment_id,
+            Reason=request.reason,
+            UniqueRequestToken=request.unique_request_token,
         )
 
     def get_account_balance(self) -> AccountBalance:

@@ -115,6 +115,18 @@ class HitRequest:
 
 
 @dataclass(frozen=True)
+class BonusRequest:
+    """One bonus of ``amount_usd`` (USD, before the fee) to ``worker_id`` for one of their
+    assignments. ``unique_request_token`` (≤ 64 chars) makes the call idempotent."""
+
+    worker_id: str
+    assignment_id: str
+    amount_usd: Decimal
+    reason: str
+    unique_request_token: str
+
+
+@dataclass(frozen=True)
 class PlatformHit:
     """A HIT as the platform reports it."""
 
@@ -208,15 +220,8 @@ class CrowdPlatform(Protocol):
         """Refuse one assignment; ``feedback`` tells the worker why."""
         ...
 
-    def send_bonus(
-        self,
-        worker_id: str,
-        assignment_id: str,
-        amount_usd: Decimal,
-        reason: str,
-        unique_request_token: str,
-    ) -> None:
-        """Pay ``amount_usd`` (plus fee) to a worker on top of a reward."""
+    def send_bonus(self, request: BonusRequest) -> None:
+        """Pay ``request.amount_usd`` (plus fee) to a worker on top of a reward."""
         ...
 
     def get_account_balance(self) -> AccountBalance:

@@ -17,6 +17,7 @@ import pytest
 from orchestrator.crowd.platform import (
     QUAL_PERCENT_APPROVED,
     AlreadyDoneError,
+    BonusRequest,
     HitRequest,
     HitTypeSpec,
     InvalidRequestError,
@@ -126,9 +127,10 @@ def test_bonus_is_idempotent(platform):
     hit_id = make_hit(platform, "tok-d", n=1)
     (a,) = wait_n(platform, hit_id, 1)
     before = platform.get_account_balance().available_usd
-    platform.send_bonus(a.worker_id, a.assignment_id, Decimal("0.10"), "thanks", "bonus-1")
+    bonus = BonusRequest(a.worker_id, a.assignment_id, Decimal("0.10"), "thanks", "bonus-1")
+    platform.send_bonus(bonus)
     with pytest.raises(AlreadyDoneError):
-        platform.send_bonus(a.worker_id, a.assignment_id, Decimal("0.10"), "thanks", "bonus-1")
+        platform.send_bonus(bonus)
     assert before - platform.get_account_balance().available_usd == Decimal("0.12")
 
 
@@ -199,7 +201,7 @@ def test_eventual_consistency_is_reported_as_not_ready(simulator_factory):
     with pytest.raises(NotReadyError):
         platform.approve_assignment(a.assignment_id)
     with pytest.raises(NotReadyError):
-        platform.send_bonus(a.worker_id, a.assignment_id, Decimal("0.01"), "r", "b-i")
+        platform.send_bonus(BonusRequest(a.worker_id, a.assignment_id, Decimal("0.01"), "r", "b-i"))
 
 
 def test_throttling_and_faults_are_retried_by_botocore(simulator_factory):

@@ -18,6 +18,7 @@ from orchestrator.crowd.money import (
 from orchestrator.crowd.mturk import MTurkPlatform, classify_client_error
 from orchestrator.crowd.platform import (
     AlreadyDoneError,
+    BonusRequest,
     HitTypeSpec,
     InvalidRequestError,
     NotReadyError,
@@ -79,9 +80,9 @@ def test_platform_validates_before_calling():
             HitTypeSpec(title="t", description="d", reward_usd=Decimal("0.123"))
         )
     with pytest.raises(MoneyError):
-        platform.send_bonus("AW", "A1", Decimal("0"), "r", "tok")
+        platform.send_bonus(BonusRequest("AW", "A1", Decimal("0"), "r", "tok"))
     with pytest.raises(MoneyError):
-        platform.send_bonus("AW", "A1", Decimal("1e3"), "r", "tok")
+        platform.send_bonus(BonusRequest("AW", "A1", Decimal("1e3"), "r", "tok"))
 
 
 def _err(code, message, turk="", status=400):
