@@ -2,9 +2,16 @@
 
 from orchestrator.propagation.regional import (
     RegionalPropagation,
+    RegionEvidence,
     items_to_confirm,
     latent_regions,
     propagate_by_region,
 )
 
-__all__ = ["RegionalPropagation", "items_to_confirm", "latent_regions", "propagate_by_region"]
+__all__ = [
+    "RegionEvidence",
+    "RegionalPropagation",
+    "items_to_confirm",
+    "latent_regions",
+    "propagate_by_region",
+]

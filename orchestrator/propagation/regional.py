@@ -34,6 +34,7 @@ from orchestrator.sampling.backend import kmeans, knn
 
 __all__ = [
     "RegionDecision",
+    "RegionEvidence",
     "RegionalPropagation",
     "items_to_confirm",
     "latent_regions",
@@ -134,48 +135,72 @@ class _Region:
     candidates: npt.NDArray[np.int64]  # unverified rows of the cell with the delivered class
 
 
-def _regions(
-    regions: npt.NDArray[np.int64],
-    noisy: npt.NDArray[np.int64],
-    verified_idx: npt.NDArray[np.int64],
-    verified_labels: npt.NDArray[np.int64],
-) -> list[_Region]:
-    crowd_of = dict(zip(verified_idx.tolist(), verified_labels.tolist(), strict=True))
-    is_verified = np.zeros(len(noisy), dtype=np.bool_)
-    is_verified[verified_idx] = True
-    out: list[_Region] = []
-    keys = sorted({(int(regions[i]), int(noisy[i])) for i in verified_idx})
-    # One sort groups the items by (cell, delivered class); each region's members are then a
-    # slice, instead of a scan of all n items per region (25,000 regions at a million items).
-    # The shift by one keeps an unknown delivered label (-1) in its own group.
-    width = int(noisy.max(initial=0)) + 2
-    group = regions.astype(np.int64) * width + (noisy.astype(np.int64) + 1)
-    by_group = np.argsort(group, kind="stable")
-    grouped = group[by_group]
-    for cell, b in keys:
-        g = cell * width + b + 1
-        lo, hi = np.searchsorted(grouped, [g, g + 1])
-        members = by_group[lo:hi]  # ascending rows: the sort is stable
-        ver = members[is_verified[members]]
-        labels = np.asarray([crowd_of[int(i)] for i in ver], dtype=np.int64)
-        values, counts = np.unique(labels, return_counts=True)
-        # The most frequent crowd class; ties go to the delivered class (no action on a tie).
-        order = sorted(
-            zip(counts.tolist(), values.tolist(), strict=True),
-            key=lambda t: (-t[0], t[1] != b, t[1]),
+@dataclass(frozen=True)
+class RegionEvidence:
+    """The latent regions and the crowd's word on them: what both the propagation
+    (:func:`propagate_by_region`) and the region checks (:func:`items_to_confirm`) decide on.
+
+    Attributes:
+        latent: (n, d) latent vectors (distances rank the candidates).
+        regions: (n,) latent cell per item.
+        noisy: (n,) delivered class per item.
+        verified_idx: (v,) rows with a crowd label.
+        verified_labels: (v,) their crowd class.
+    """
+
+    latent: npt.NDArray[np.floating]
+    regions: npt.NDArray[np.int64]
+    noisy: npt.NDArray[np.int64]
+    verified_idx: npt.NDArray[np.int64]
+    verified_labels: npt.NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        # Callers pass lists or other integer dtypes; the grouping below indexes with them.
+        object.__setattr__(self, "verified_idx", np.asarray(self.verified_idx, dtype=np.int64))
+        object.__setattr__(
+            self, "verified_labels", np.asarray(self.verified_labels, dtype=np.int64)
         )
-        a = int(order[0][1])
-        out.append(
-            _Region(
-                cell=cell,
-                delivered=b,
-                crowd=a,
-                verified=ver,
-                contradicting=ver[labels == a] if a != b else np.zeros(0, dtype=np.int64),
-                candidates=members[~is_verified[members]],
+
+    def by_region(self) -> list[_Region]:
+        """Every region holding a verified item, in (cell, delivered class) order."""
+        regions, noisy = self.regions, self.noisy
+        verified_idx, verified_labels = self.verified_idx, self.verified_labels
+        crowd_of = dict(zip(verified_idx.tolist(), verified_labels.tolist(), strict=True))
+        is_verified = np.zeros(len(noisy), dtype=np.bool_)
+        is_verified[verified_idx] = True
+        out: list[_Region] = []
+        keys = sorted({(int(regions[i]), int(noisy[i])) for i in verified_idx})
+        # One sort groups the items by (cell, delivered class); each region's members are then a
+        # slice, instead of a scan of all n items per region (25,000 regions at a million items).
+        # The shift by one keeps an unknown delivered label (-1) in its own group.
+        width = int(noisy.max(initial=0)) + 2
+        group = regions.astype(np.int64) * width + (noisy.astype(np.int64) + 1)
+        by_group = np.argsort(group, kind="stable")
+        grouped = group[by_group]
+        for cell, b in keys:
+            g = cell * width + b + 1
+            lo, hi = np.searchsorted(grouped, [g, g + 1])
+            members = by_group[lo:hi]  # ascending rows: the sort is stable
+            ver = members[is_verified[members]]
+            labels = np.asarray([crowd_of[int(i)] for i in ver], dtype=np.int64)
+            values, counts = np.unique(labels, return_counts=True)
+            # The most frequent crowd class; ties go to the delivered class (no action on a tie).
+            order = sorted(
+                zip(counts.tolist(), values.tolist(), strict=True),
+                key=lambda t: (-t[0], t[1] != b, t[1]),
             )
-        )
-    return out
+            a = int(order[0][1])
+            out.append(
+                _Region(
+                    cell=cell,
+                    delivered=b,
+                    crowd=a,
+                    verified=ver,
+                    contradicting=ver[labels == a] if a != b else np.zeros(0, dtype=np.int64),
+                    candidates=members[~is_verified[members]],
+                )
+            )
+        return out
 
 
 def _nearest(
@@ -211,13 +236,13 @@ def propagate_by_region(
     Returns:
         The propagated labels (none on verified rows) and every region's decision.
     """
-    verified_idx = np.asarray(verified_idx, dtype=np.int64)
-    verified_labels = np.asarray(verified_labels, dtype=np.int64)
+    evidence = RegionEvidence(latent, regions, noisy, verified_idx, verified_labels)
+    verified_idx, verified_labels = evidence.verified_idx, evidence.verified_labels
     parts: list[tuple[npt.NDArray[np.int64], ...]] = []
     dists: list[npt.NDArray[np.float64]] = []
     confs: list[npt.NDArray[np.float64]] = []
     decisions: list[RegionDecision] = []
-    for r in _regions(regions, noisy, verified_idx, verified_labels):
+    for r in evidence.by_region():
         k, v = len(r.contradicting), len(r.verified)
         lb = wilson_lower(k, v, z)
         n_rel = 0
@@ -255,11 +280,7 @@ def propagate_by_region(
 
 
 def items_to_confirm(
-    latent: npt.NDArray[np.floating],
-    regions: npt.NDArray[np.int64],
-    noisy: npt.NDArray[np.int64],
-    verified_idx: npt.NDArray[np.int64],
-    verified_labels: npt.NDArray[np.int64],
+    evidence: RegionEvidence,
     excluded: npt.NDArray[np.bool_],
     *,
     max_items: int,
@@ -272,12 +293,12 @@ def items_to_confirm(
     A region qualifies when some of its verified items contradict its delivered label but the
     lower bound does not yet pass ``min_share``; it gets ``per_region`` of its unverified,
     not ``excluded`` items nearest to its contradicting items. Regions with more contradicting
-    items come first; at most ``max_items`` rows in all.
+    items come first; at most ``max_items`` rows in all. ``excluded`` is (n,).
     """
     picked: list[int] = []
     pending = [
         r
-        for r in _regions(regions, noisy, np.asarray(verified_idx), np.asarray(verified_labels))
+        for r in evidence.by_region()
         if len(r.contradicting)
         and wilson_lower(len(r.contradicting), len(r.verified), z) <= min_share
     ]
@@ -288,7 +309,7 @@ def items_to_confirm(
         free = r.candidates[~excluded[r.candidates]]
         if not len(free):
             continue
-        d, _ = _nearest(latent, free, r.contradicting)
+        d, _ = _nearest(evidence.latent, free, r.contradicting)
         for row in free[np.argsort(d, kind="stable")[:per_region]]:
             if len(picked) < max_items:
                 picked.append(int(row))

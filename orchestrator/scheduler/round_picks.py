@@ -108,7 +108,7 @@ def _region_checks(
 ) -> npt.NDArray[np.int64]:
     """Up to ``max_items`` rows outside ``excluded`` that would confirm or refute a latent
     region's delivered label (:func:`items_to_confirm`); writes the round's ``regions.npy``."""
-    from orchestrator.propagation.regional import items_to_confirm, latent_regions
+    from orchestrator.propagation.regional import RegionEvidence, items_to_confirm, latent_regions
 
     regions = latent_regions(
         latent,
@@ -117,15 +117,8 @@ def _region_checks(
         np.random.default_rng([cfg.seed, round_number, 2]),
     )
     out_dir.save_npy("regions.npy", regions)
-    return items_to_confirm(
-        latent,
-        regions,
-        data.noisy_labels,
-        sources,
-        observed[sources],
-        excluded,
-        max_items=max_items,
-    )
+    evidence = RegionEvidence(latent, regions, data.noisy_labels, sources, observed[sources])
+    return items_to_confirm(evidence, excluded, max_items=max_items)
 
 
 def _strategy_picks(

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from aggregation.proportions import wilson_lower
-from orchestrator.propagation.regional import items_to_confirm, propagate_by_region
+from orchestrator.propagation.regional import (
+    RegionEvidence,
+    items_to_confirm,
+    propagate_by_region,
+)
 
 
 def _world(n_per: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,24 +96,17 @@ def test_items_to_confirm_targets_contradicted_undecided_regions() -> None:
     latent, regions, noisy = _world()
     excluded = np.zeros(len(noisy), dtype=bool)
     excluded[[0]] = True
-    picks = items_to_confirm(
-        latent, regions, noisy, np.array([0, 45]), np.array([1, 1]), excluded, max_items=10
-    )
+
+    def evidence(rows: list[int], crowd: list[int]) -> RegionEvidence:
+        return RegionEvidence(latent, regions, noisy, np.array(rows), np.array(crowd))
+
+    picks = items_to_confirm(evidence([0, 45], [1, 1]), excluded, max_items=10)
     # Region (0, delivered 0) is contradicted once: two more of its items, nearest to item 0.
     assert len(picks) == 2 and (regions[picks] == 0).all() and 0 not in picks
     # Region 1's verified item agrees: nothing to settle there. A decided region needs nothing.
-    decided = items_to_confirm(
-        latent, regions, noisy, np.array([0, 1, 2]), np.array([1, 1, 1]), excluded, max_items=10
-    )
+    decided = items_to_confirm(evidence([0, 1, 2], [1, 1, 1]), excluded, max_items=10)
     assert len(decided) == 0
-    assert (
-        len(
-            items_to_confirm(
-                latent, regions, noisy, np.array([0]), np.array([1]), excluded, max_items=1
-            )
-        )
-        == 1
-    )
+    assert len(items_to_confirm(evidence([0], [1]), excluded, max_items=1)) == 1
 
 
 @pytest.mark.parametrize("flat_max", [1_000, 10])
