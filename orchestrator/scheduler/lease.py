@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 
@@ -42,60 +43,57 @@ def new_owner_id() -> str:
     return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def claim_lease(
-    engine: Engine,
-    campaign_id: uuid.UUID,
-    owner: str,
-    ttl_s: float,
-    *,
-    now: datetime | None = None,
-) -> bool:
-    """Take (or extend) the lease on a campaign for ``ttl_s`` seconds; True when we hold it.
-
-    Succeeds when the lease is free, expired at ``now`` (default: the current UTC time), or
-    already held by ``owner``. Fails when another owner holds a live lease or the campaign
-    does not exist.
+@dataclass(frozen=True)
+class Lease:
+    """One owner's lease on one campaign, ``ttl_s`` seconds long; ``owner`` as from
+    :func:`new_owner_id`. The methods are one conditional UPDATE each, in their own transaction.
     """
-    if ttl_s <= 0:
-        raise ValueError(f"ttl_s must be > 0, got {ttl_s}")
-    now = now or utcnow()
-    claimable = or_(
-        col(Campaign.lease_owner).is_(None),
-        col(Campaign.lease_owner) == owner,
-        col(Campaign.lease_expires_at).is_(None),
-        col(Campaign.lease_expires_at) < now,
-    )
-    return _update_lease(
-        engine,
-        campaign_id,
-        claimable,
-        lease_owner=owner,
-        lease_expires_at=now + timedelta(seconds=ttl_s),
-    )
 
+    engine: Engine
+    campaign_id: uuid.UUID
+    owner: str
+    ttl_s: float
 
-def renew_lease(
-    engine: Engine,
-    campaign_id: uuid.UUID,
-    owner: str,
-    ttl_s: float,
-    *,
-    now: datetime | None = None,
-) -> bool:
-    """Push our lease's expiry to ``now + ttl_s``; False when we no longer hold it.
+    def __post_init__(self) -> None:
+        if self.ttl_s <= 0:
+            raise ValueError(f"ttl_s must be > 0, got {self.ttl_s}")
 
-    Unlike :func:`claim_lease` this never takes a lease that is free or someone else's: a
-    holder that lost its lease must notice, not silently re-acquire it mid-step.
-    """
-    now = now or utcnow()
-    ours = col(Campaign.lease_owner) == owner
-    return _update_lease(engine, campaign_id, ours, lease_expires_at=now + timedelta(seconds=ttl_s))
+    def claim(self, *, now: datetime | None = None) -> bool:
+        """Take (or extend) the lease for ``ttl_s`` seconds; True when we hold it.
 
+        Succeeds when the lease is free, expired at ``now`` (default: the current UTC time), or
+        already held by ``owner``. Fails when another owner holds a live lease or the campaign
+        does not exist.
+        """
+        now = now or utcnow()
+        claimable = or_(
+            col(Campaign.lease_owner).is_(None),
+            col(Campaign.lease_owner) == self.owner,
+            col(Campaign.lease_expires_at).is_(None),
+            col(Campaign.lease_expires_at) < now,
+        )
+        return self._update(
+            claimable, lease_owner=self.owner, lease_expires_at=now + timedelta(seconds=self.ttl_s)
+        )
 
-def release_lease(engine: Engine, campaign_id: uuid.UUID, owner: str) -> bool:
-    """Give our lease back so another process can continue at once; False if not ours."""
-    ours = col(Campaign.lease_owner) == owner
-    return _update_lease(engine, campaign_id, ours, lease_owner=None, lease_expires_at=None)
+    def renew(self, *, now: datetime | None = None) -> bool:
+        """Push our lease's expiry to ``now + ttl_s``; False when we no longer hold it.
+
+        Unlike :meth:`claim` this never takes a lease that is free or someone else's: a holder
+        that lost its lease must notice, not silently re-acquire it mid-step.
+        """
+        now = now or utcnow()
+        return self._update(self._ours(), lease_expires_at=now + timedelta(seconds=self.ttl_s))
+
+    def release(self) -> bool:
+        """Give our lease back so another process can continue at once; False if not ours."""
+        return self._update(self._ours(), lease_owner=None, lease_expires_at=None)
+
+    def _ours(self) -> ColumnElement[bool]:
+        return col(Campaign.lease_owner) == self.owner
+
+    def _update(self, condition: ColumnElement[bool], **lease: str | datetime | None) -> bool:
+        return _update_lease(self.engine, self.campaign_id, condition, **lease)
 
 
 def _update_lease(
@@ -119,36 +117,26 @@ class LeaseKeeper:
     leaving it stops the thread and, with ``release=True``, releases the lease.
     """
 
-    def __init__(
-        self,
-        engine: Engine,
-        campaign_id: uuid.UUID,
-        owner: str,
-        ttl_s: float,
-        *,
-        release: bool = True,
-    ) -> None:
-        self.engine = engine
-        self.campaign_id = campaign_id
-        self.owner = owner
-        self.ttl_s = ttl_s
+    def __init__(self, lease: Lease, *, release: bool = True) -> None:
+        self.lease = lease
         self.release = release
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"lease-{campaign_id.hex[:8]}", daemon=True
+            target=self._run, name=f"lease-{lease.campaign_id.hex[:8]}", daemon=True
         )
 
     def _run(self) -> None:
-        period = self.ttl_s / 3
+        period = self.lease.ttl_s / 3
+        campaign_id = self.lease.campaign_id
         while not self._stop.wait(period):
             try:
-                ok = renew_lease(self.engine, self.campaign_id, self.owner, self.ttl_s)
+                ok = self.lease.renew()
             except Exception:  # a DB hiccup: try again next period, the lease has slack
-                log.warning("could not renew lease on campaign %s", self.campaign_id, exc_info=True)
+                log.warning("could not renew lease on campaign %s", campaign_id, exc_info=True)
                 continue
             if not ok:
-                log.error("lost the lease on campaign %s", self.campaign_id)
+                log.error("lost the lease on campaign %s", campaign_id)
                 self.lost.set()
                 return
 
@@ -166,6 +154,6 @@ class LeaseKeeper:
         self._thread.join(timeout=10)
         if self.release and not self.lost.is_set():
             try:
-                release_lease(self.engine, self.campaign_id, self.owner)
+                self.lease.release()
             except Exception:  # it lapses by itself after ttl_s
-                log.warning("could not release lease on %s", self.campaign_id, exc_info=True)
+                log.warning("could not release lease on %s", self.lease.campaign_id, exc_info=True)

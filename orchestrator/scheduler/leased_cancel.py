@@ -70,7 +70,7 @@ def cancel_campaign_safely(
     """
     from orchestrator.crowd.campaign_crowd import CampaignCrowd
     from orchestrator.crowd.cancel import cancel_campaign
-    from orchestrator.scheduler.lease import claim_lease, new_owner_id, release_lease
+    from orchestrator.scheduler.lease import Lease, new_owner_id
 
     with Session(engine, expire_on_commit=False) as s:
         campaign = s.get(Campaign, campaign_id)
@@ -81,12 +81,12 @@ def cancel_campaign_safely(
     n_open = open_hits(engine, campaign_id)
     if n_open == 0:
         return CancelOutcome(campaign, 0, None, deferred=False)
-    owner = f"{owner_prefix}:{new_owner_id()}"
-    if not claim_lease(engine, campaign_id, owner, lease_ttl_s):
+    lease = Lease(engine, campaign_id, f"{owner_prefix}:{new_owner_id()}", lease_ttl_s)
+    if not lease.claim():
         return CancelOutcome(campaign, n_open, None, deferred=True)
     try:
         crowd = CampaignCrowd.load(engine, platform_factory(), campaign_id)
         report = cancel_campaign(crowd, approve_submitted=approve_submitted)
     finally:
-        release_lease(engine, campaign_id, owner)
+        lease.release()
     return CancelOutcome(campaign, n_open, report, deferred=False)

@@ -49,7 +49,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
-from orchestrator.scheduler.lease import LeaseKeeper, claim_lease, new_owner_id
+from orchestrator.scheduler.lease import Lease, LeaseKeeper, new_owner_id
 
 if TYPE_CHECKING:
     from orchestrator.crowd.platform import CrowdPlatform
@@ -295,12 +295,12 @@ class CampaignService:
         failures = self._failures.get(campaign_id)
         if failures is not None and time.monotonic() < failures.retry_at:
             return result
-        ttl = self.options.lease_ttl_s
-        if not claim_lease(self.engine, campaign_id, self.owner, ttl):
+        lease = Lease(self.engine, campaign_id, self.owner, self.options.lease_ttl_s)
+        if not lease.claim():
             return result
         result.claimed = True
         deadline = time.monotonic() + (self.options.slice_s if slice_s is None else slice_s)
-        with LeaseKeeper(self.engine, campaign_id, self.owner, ttl) as keeper:
+        with LeaseKeeper(lease) as keeper:
             while not self.stopping and not keeper.lost.is_set():
                 status = self._status(campaign_id)
                 result.status = status
@@ -329,10 +329,10 @@ class CampaignService:
 
     def dispose_cancelled(self, campaign_id: uuid.UUID) -> bool:
         """Expire and dispose a cancelled campaign's open HITs under its lease; True if done."""
-        ttl = self.options.lease_ttl_s
-        if not claim_lease(self.engine, campaign_id, self.owner, ttl):
+        lease = Lease(self.engine, campaign_id, self.owner, self.options.lease_ttl_s)
+        if not lease.claim():
             return False
-        with LeaseKeeper(self.engine, campaign_id, self.owner, ttl):
+        with LeaseKeeper(lease):
             if self._status(campaign_id) != CampaignStatus.CANCELLED:
                 return False
             return self._dispose(campaign_id)

@@ -14,7 +14,7 @@ from orchestrator.crowd.mturk import MTurkPlatform
 from orchestrator.crowd.publish import publish_items
 from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.models import Hit, HitStatus, Item, Round
-from orchestrator.scheduler.lease import claim_lease
+from orchestrator.scheduler.lease import Lease
 from orchestrator.simulator import SimulatorConfig, start_simulator
 from orchestrator.simulator.server import RunningSimulator
 from tests.factories.stored_campaign import build_campaign
@@ -88,7 +88,7 @@ def test_cancel_expires_and_disposes_open_hits(
         assert again["open_hits"] == 0 and again["cleanup"] is None
 
         # a scheduler mid-step holds the other campaign: the clean-up is left to it
-        assert claim_lease(engine, other.campaign_id, "scheduler-elsewhere", 60.0)
+        assert Lease(engine, other.campaign_id, "scheduler-elsewhere", 60.0).claim()
         out = api.post("op", f"/v1/campaigns/{other.campaign_id}/cancel").json()
         assert out["campaign"]["status"] == "cancelled"
         assert out["deferred"] is True and out["open_hits"] == 2 and out["cleanup"] is None

@@ -18,7 +18,7 @@ from orchestrator.crowd.campaign_crowd import CampaignCrowd
 from orchestrator.crowd.publish import publish_items
 from orchestrator.crowd.render import TaskRenderer
 from orchestrator.db.models import Campaign, CampaignStatus, Hit, HitStatus
-from orchestrator.scheduler.lease import claim_lease
+from orchestrator.scheduler.lease import Lease
 from tests.factories.crowd_campaign import make_crowd_campaign
 from tests.factories.simulators import connect
 
@@ -49,7 +49,7 @@ def test_cancel_disposes_every_hit_and_releases_the_money(db, simulator_factory,
     url = db.url.render_as_string(hide_password=False)
 
     # A scheduler holds the campaign: the state flips, the HITs are left to it.
-    assert claim_lease(db, c.campaign_id, "scheduler:other", 600)
+    assert Lease(db, c.campaign_id, "scheduler:other", 600).claim()
     out = _cancel(url, sim.endpoint_url, c.campaign_id)
     assert out.returncode == 3, out.stdout + out.stderr
     assert "a scheduler holds the campaign" in out.stdout

@@ -16,13 +16,7 @@ from sqlmodel import Session
 from orchestrator.db.engine import session_scope
 from orchestrator.db.models import Campaign, Dataset, FeatureKind
 from orchestrator.db.types import utcnow
-from orchestrator.scheduler.lease import (
-    LeaseKeeper,
-    claim_lease,
-    new_owner_id,
-    release_lease,
-    renew_lease,
-)
+from orchestrator.scheduler.lease import Lease, LeaseKeeper, new_owner_id
 
 
 def _campaign(engine: Engine) -> uuid.UUID:
@@ -56,26 +50,27 @@ def test_live_lease_excludes_expired_lease_is_taken_over(engine: Engine) -> None
     cid = _campaign(engine)
     a, b = new_owner_id(), new_owner_id()
     assert a != b
+    la, lb = Lease(engine, cid, a, 30), Lease(engine, cid, b, 30)
     t0 = utcnow()
-    assert claim_lease(engine, cid, a, 30, now=t0)
-    assert not claim_lease(engine, cid, b, 30, now=t0 + timedelta(seconds=29))
+    assert la.claim(now=t0)
+    assert not lb.claim(now=t0 + timedelta(seconds=29))
     assert _holder(engine, cid) == a
-    assert claim_lease(engine, cid, a, 30, now=t0 + timedelta(seconds=10))  # re-entrant extend
+    assert la.claim(now=t0 + timedelta(seconds=10))  # re-entrant extend
     # a was extended to t0 + 40 s: still live at +39 s, lapsed at +41 s
-    assert not claim_lease(engine, cid, b, 30, now=t0 + timedelta(seconds=39))
-    assert claim_lease(engine, cid, b, 30, now=t0 + timedelta(seconds=41))
+    assert not lb.claim(now=t0 + timedelta(seconds=39))
+    assert lb.claim(now=t0 + timedelta(seconds=41))
     assert _holder(engine, cid) == b
     # the old holder notices: it can neither renew nor release b's lease
-    assert not renew_lease(engine, cid, a, 30)
-    assert not release_lease(engine, cid, a)
+    assert not la.renew()
+    assert not la.release()
     assert _holder(engine, cid) == b
-    assert renew_lease(engine, cid, b, 30)
-    assert release_lease(engine, cid, b)
+    assert lb.renew()
+    assert lb.release()
     assert _holder(engine, cid) is None
-    assert claim_lease(engine, cid, a, 30)  # a free lease is anyone's
-    assert not claim_lease(engine, uuid.uuid4(), a, 30)  # no such campaign
+    assert la.claim()  # a free lease is anyone's
+    assert not Lease(engine, uuid.uuid4(), a, 30).claim()  # no such campaign
     with pytest.raises(ValueError, match="ttl_s"):
-        claim_lease(engine, cid, a, 0)
+        Lease(engine, cid, a, 0)
 
 
 def test_racing_claims_have_exactly_one_winner(engine: Engine) -> None:
@@ -86,7 +81,7 @@ def test_racing_claims_have_exactly_one_winner(engine: Engine) -> None:
 
     def race(owner: str) -> None:
         barrier.wait()
-        if claim_lease(engine, cid, owner, 30):
+        if Lease(engine, cid, owner, 30).claim():
             wins.append(owner)
 
     threads = [threading.Thread(target=race, args=(o,)) for o in owners]
@@ -102,17 +97,19 @@ def test_keeper_renews_while_working_and_notices_a_takeover(engine: Engine) -> N
     cid = _campaign(engine)
     a, b = new_owner_id(), new_owner_id()
     ttl = 0.3
-    assert claim_lease(engine, cid, a, ttl)
-    with LeaseKeeper(engine, cid, a, ttl) as keeper:
+    lease = Lease(engine, cid, a, ttl)
+    assert lease.claim()
+    with LeaseKeeper(lease) as keeper:
         # renewed every ttl/3: after several lifetimes the lease is still ours
         assert not keeper.lost.wait(ttl * 3)
-        assert not claim_lease(engine, cid, b, ttl)
+        assert not Lease(engine, cid, b, ttl).claim()
         # someone takes it over (as if we had stalled past the expiry)
-        assert claim_lease(engine, cid, b, 60, now=utcnow() + timedelta(seconds=ttl + 1))
+        assert Lease(engine, cid, b, 60).claim(now=utcnow() + timedelta(seconds=ttl + 1))
         assert keeper.lost.wait(ttl * 3)
     assert _holder(engine, cid) == b  # the keeper did not release b's lease on exit
-    assert claim_lease(engine, cid, a, 60, now=utcnow() + timedelta(seconds=120))
-    with LeaseKeeper(engine, cid, a, 60):
+    lease = Lease(engine, cid, a, 60)
+    assert lease.claim(now=utcnow() + timedelta(seconds=120))
+    with LeaseKeeper(lease):
         pass
     assert _holder(engine, cid) is None  # released on a clean exit
 
@@ -126,9 +123,10 @@ def test_sqlite_lease_across_processes_file(tmp_path: Path) -> None:
     e1, e2 = make_engine(url), make_engine(url)
     upgrade(e1)
     cid = _campaign(e1)
-    assert claim_lease(e1, cid, "p1", 30)
-    assert not claim_lease(e2, cid, "p2", 30)
-    assert claim_lease(e2, cid, "p2", 30, now=utcnow() + timedelta(seconds=31))
-    assert not renew_lease(e1, cid, "p1", 30)
+    p1, p2 = Lease(e1, cid, "p1", 30), Lease(e2, cid, "p2", 30)
+    assert p1.claim()
+    assert not p2.claim()
+    assert p2.claim(now=utcnow() + timedelta(seconds=31))
+    assert not p1.renew()
     e1.dispose()
     e2.dispose()
