@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.api.http_middleware import HttpMiddleware
 from orchestrator.api.problems import PROBLEM_JSON, PROBLEM_TYPES, Problem, problem_type
 
 
@@ -24,7 +25,7 @@ def _too_large(limit: int, what: str) -> Problem:
     )
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Pure ASGI middleware enforcing a byte limit per request (chosen by path)."""
 
     def __init__(
@@ -35,15 +36,12 @@ class BodyLimitMiddleware:
         max_upload_bytes: int,
         is_upload: Callable[[str], bool],
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
         self.is_upload = is_upload
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         upload = self.is_upload(scope.get("path", ""))
         limit = self.max_upload_bytes if upload else self.max_body_bytes
         what = "upload" if upload else "request body"

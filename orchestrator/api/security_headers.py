@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.api.http_middleware import HttpMiddleware
+
 PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -24,17 +26,14 @@ DOCS_POLICY = (
 _ALWAYS = [(b"x-content-type-options", b"nosniff")]
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Pure ASGI middleware; ``docs_path`` is the one HTML page that loads a CDN."""
 
     def __init__(self, app: ASGIApp, *, docs_path: str) -> None:
-        self.app = app
+        super().__init__(app)
         self.docs_path = docs_path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = DOCS_POLICY if scope.get("path") == self.docs_path else PAGE_POLICY
 
         async def with_headers(message: Message) -> None:
