@@ -6,15 +6,13 @@ validating a campaign config (API, CLI) does not import torch.
 
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.model.base import LabelModel, LabelModelOutput
+from orchestrator.model.base import LabelModelOutput
 from orchestrator.model.config import ModelConfig
 
 if TYPE_CHECKING:
-    from orchestrator.model.dpm import DeepProbabilisticModel, fit_label_model
+    from orchestrator.model.dpm import fit_label_model
 
 __all__ = [
-    "DeepProbabilisticModel",
-    "LabelModel",
     "LabelModelOutput",
     "ModelConfig",
     "fit_label_model",
@@ -22,7 +20,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("DeepProbabilisticModel", "fit_label_model"):
+    if name == "fit_label_model":
         from orchestrator.model import dpm
 
         return getattr(dpm, name)

@@ -1,18 +1,15 @@
-"""The boundary between the scheduler and the label model.
+"""What a label model fit returns: the boundary between the label model and its callers.
 
-The scheduler calls :func:`orchestrator.model.fit_label_model` once per round; whatever model
-sits behind it returns a :class:`LabelModelOutput`.
+The round runner (and the crowd-free cleaning) call :func:`orchestrator.model.fit_label_model`
+once per fit and read only the :class:`LabelModelOutput` it returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-from orchestrator.data.dataset import LabeledData
 
 
 @dataclass(frozen=True)
@@ -40,27 +37,3 @@ class LabelModelOutput:
     def predicted(self) -> npt.NDArray[np.int64]:
         """(n,) argmax of the posterior."""
         return np.asarray(self.posterior.argmax(axis=1), dtype=np.int64)
-
-
-class LabelModel(Protocol):
-    """Anything that turns (features, noisy labels, crowd-verified labels) into beliefs."""
-
-    def fit(
-        self,
-        data: LabeledData,
-        *,
-        observed: npt.NDArray[np.int64],
-        validation: npt.NDArray[np.bool_],
-        seed: int,
-    ) -> LabelModelOutput:
-        """Fit and return per-item beliefs.
-
-        Args:
-            data: the dataset (its ``gold`` must not be read: it is evaluation-only).
-            observed: (n,) crowd-verified true class per item, ``-1`` where not verified.
-                Verified items are observed ``y`` (the semi-supervised term).
-            validation: (n,) bool, the verified items held out for early stopping and tuning;
-                always a subset of ``observed != -1``.
-            seed: seeds every generator of the fit.
-        """
-        ...

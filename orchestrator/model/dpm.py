@@ -87,7 +87,7 @@ from orchestrator.model.base import LabelModelOutput
 from orchestrator.model.config import ModelConfig
 from orchestrator.model.networks import DPMNetwork
 
-__all__ = ["DeepProbabilisticModel", "fit_label_model", "resolve_device"]
+__all__ = ["fit_label_model", "resolve_device"]
 
 _EVAL_BATCH = 1024
 
@@ -636,32 +636,3 @@ def fit_label_model(
             else res.label_weights.cpu().numpy().astype(np.float64)
         ),
     )
-
-
-class DeepProbabilisticModel:
-    """:class:`~orchestrator.model.base.LabelModel` wrapper around :func:`fit_label_model`.
-
-    Remembers the β chosen by the first fit and reuses it afterwards (the search runs once per
-    campaign), unless ``config.beta`` is set.
-    """
-
-    def __init__(self, config: ModelConfig | None = None) -> None:
-        self.config = config or ModelConfig()
-        self.beta_: float | None = None
-
-    def fit(
-        self,
-        data: LabeledData,
-        *,
-        observed: npt.NDArray[np.int64],
-        validation: npt.NDArray[np.bool_],
-        seed: int,
-    ) -> LabelModelOutput:
-        config = self.config
-        if config.beta is None and self.beta_ is not None:
-            config = config.model_copy(update={"beta": self.beta_})
-        out = fit_label_model(
-            data, observed=observed, validation=validation, config=config, seed=seed
-        )
-        self.beta_ = out.beta
-        return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from orchestrator.data.dataset import FeatureKind, LabeledData
-from orchestrator.model import DeepProbabilisticModel, ModelConfig, fit_label_model
+from orchestrator.model import ModelConfig, fit_label_model
 from orchestrator.model.dpm import choose_beta, choose_beta_heldout, heldout_rows, search_order
 
 FAST = ModelConfig(
@@ -150,14 +150,15 @@ def test_rejects_validation_outside_observed() -> None:
         fit_label_model(data, observed=np.full(data.n_items, -1), validation=val, config=FAST)
 
 
-def test_wrapper_reuses_searched_beta(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fit_given_the_searched_beta_does_not_search_again() -> None:
+    """The round runner passes the first model round's β back as ``beta``: no second search."""
     data = _easy(n_per=30)
     observed, val = _val(data, per_class=4)
     cfg = FAST.model_copy(update={"epochs": 2, "search_epochs": 2})
-    model = DeepProbabilisticModel(cfg)
-    first = model.fit(data, observed=observed, validation=val, seed=0)
+    first = fit_label_model(data, observed=observed, validation=val, config=cfg, seed=0)
     assert first.info["beta_scores"]
-    second = model.fit(data, observed=observed, validation=val, seed=1)
+    again = cfg.model_copy(update={"beta": first.beta})
+    second = fit_label_model(data, observed=observed, validation=val, config=again, seed=1)
     assert second.info["beta_scores"] == {} and second.beta == first.beta
 
 
