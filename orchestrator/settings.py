@@ -13,13 +13,15 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, NonNegativeFloat, PositiveFloat
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from orchestrator.config_types import AtLeastOne
 
 
 class MTurkSettings(BaseModel):
@@ -36,7 +38,9 @@ class MTurkSettings(BaseModel):
     region_name: str = "us-east-1"
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
-    max_requests_per_second: float = Field(default=5.0, gt=0, description="Client-side rate limit.")
+    max_requests_per_second: PositiveFloat = Field(
+        default=5.0, description="Client-side rate limit."
+    )
 
 
 class SchedulerSettings(BaseModel):
@@ -48,14 +52,13 @@ class SchedulerSettings(BaseModel):
     ``lease_ttl_s``. Keep ``lease_ttl_s`` well above the clock skew between scheduler hosts.
     """
 
-    interval_s: float = Field(default=5.0, gt=0, description="Seconds between ticks.")
-    slice_s: float = Field(
-        default=60.0, gt=0, description="Longest time one tick spends on one campaign."
+    interval_s: PositiveFloat = Field(default=5.0, description="Seconds between ticks.")
+    slice_s: PositiveFloat = Field(
+        default=60.0, description="Longest time one tick spends on one campaign."
     )
-    lease_ttl_s: float = Field(default=60.0, gt=0, description="Lease lifetime without renewal.")
-    max_failures: int = Field(
+    lease_ttl_s: PositiveFloat = Field(default=60.0, description="Lease lifetime without renewal.")
+    max_failures: AtLeastOne = Field(
         default=8,
-        ge=1,
         description="Consecutive failed steps of one campaign before it is marked failed; "
         "retries back off from interval_s, doubling up to 10 minutes (8 ≈ 10 min of outage).",
     )
@@ -77,33 +80,29 @@ class ApiSettings(BaseModel):
     max_upload_bytes: int = Field(
         default=256 << 20, ge=1024, description="Largest dataset upload (multipart), 413 beyond."
     )
-    default_page_size: int = Field(default=100, ge=1)
-    max_page_size: int = Field(default=1000, ge=1, description="Cap on `limit` of item pages.")
-    status_cache_ttl_s: float = Field(
+    default_page_size: AtLeastOne = 100
+    max_page_size: AtLeastOne = Field(default=1000, description="Cap on `limit` of item pages.")
+    status_cache_ttl_s: NonNegativeFloat = Field(
         default=1.0,
-        ge=0,
         description="A campaign's status is recomputed at most this often per process "
         "(0: never cached).",
     )
-    auth_cache_ttl_s: float = Field(
+    auth_cache_ttl_s: NonNegativeFloat = Field(
         default=5.0,
-        ge=0,
         description="A verified API key is trusted this long without a database lookup; a revoked "
         "key stops working within this time (0: look up every request).",
     )
     dashboard_points: int = Field(
         default=5000, ge=100, le=20000, description="Latent-space points drawn per dashboard."
     )
-    clean_max_items: int = Field(
+    clean_max_items: AtLeastOne = Field(
         default=10_000,
-        ge=1,
         description="Largest dataset `POST /v1/datasets/{ref}/clean` fits while the client "
         "waits (the default model takes about a minute on one core at this size); larger ones "
         "answer 422 `dataset-too-large` and are cleaned with `crowdclean clean`.",
     )
-    clean_concurrency: int = Field(
+    clean_concurrency: AtLeastOne = Field(
         default=1,
-        ge=1,
         description="Synchronous cleans one API process fits at a time; a request beyond them "
         "answers 503 `busy` with Retry-After instead of queueing behind minutes of fitting.",
     )
@@ -133,8 +132,8 @@ class ImageSettings(BaseModel):
         description="Development only: accept and show http:// image URLs on a loopback host "
         "(tests, a local S3 server). Production HITs are https pages; http images break there.",
     )
-    fetch_timeout_s: float = Field(
-        default=20.0, gt=0, description="Longest time one image URL may take to download."
+    fetch_timeout_s: PositiveFloat = Field(
+        default=20.0, description="Longest time one image URL may take to download."
     )
     fetch_max_bytes: int = Field(
         default=50 << 20, ge=1024, description="Largest image downloaded to compute features."
@@ -188,8 +187,8 @@ class Settings(BaseSettings):
         "AWS_DEFAULT_REGION, ~/.aws, an instance role).",
     )
     seed: int = Field(default=0, description="Seed for every random generator of a run.")
-    torch_threads: int = Field(
-        default=1, ge=1, description="torch / BLAS threads (see ModelConfig.torch_threads)."
+    torch_threads: AtLeastOne = Field(
+        default=1, description="torch / BLAS threads (see ModelConfig.torch_threads)."
     )
     mturk: MTurkSettings = Field(default_factory=MTurkSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

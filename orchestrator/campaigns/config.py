@@ -19,12 +19,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveFloat,
     ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 
+from orchestrator.config_types import AtLeastOne, Share, ShareBelowOne
 from orchestrator.crowd.config import CrowdConfig
 from orchestrator.crowd.money import MoneyError, validate_usd, with_fee
 from orchestrator.model.config import ModelConfig
@@ -41,11 +43,9 @@ class CampaignConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rounds: int = Field(default=4, ge=1, description="Model rounds (after round 0, if any).")
-    validation_share: float = Field(
+    rounds: AtLeastOne = Field(default=4, description="Model rounds (after round 0, if any).")
+    validation_share: ShareBelowOne = Field(
         default=0.0,
-        ge=0,
-        lt=1,
         description="0 (default): no random validation round; every purchased answer is both a "
         "fix and evidence (orchestrator.campaigns.evidence). > 0: share of the inspectable items "
         "spent on round 0, a stratified random sample whose crowd labels become a validation "
@@ -58,10 +58,8 @@ class CampaignConfig(BaseModel):
         description="Round 0 never takes more than this share of the inspectable items, even "
         "when two items per class would need more: the rest is kept for targeted rounds.",
     )
-    evidence_share: float = Field(
+    evidence_share: Share = Field(
         default=0.5,
-        ge=0,
-        le=1,
         description="Share of a round's items (after region checks) drawn with known "
         "probabilities when the model disagrees with more delivered labels than the round can "
         "check (else at most 0.1), "
@@ -88,17 +86,13 @@ class CampaignConfig(BaseModel):
         ge=2,
         description="Mean items per latent region (k-means cells: max(K, n // this)).",
     )
-    propagation_min_share: float = Field(
+    propagation_min_share: ShareBelowOne = Field(
         default=0.5,
-        ge=0,
-        lt=1,
         description="A region acts when the one-sided 95 % lower bound of the share of its "
         "verified items contradicting its delivered label (all with one crowd class) exceeds this.",
     )
-    propagation_min_confidence: float = Field(
+    propagation_min_confidence: Share = Field(
         default=0.9,
-        ge=0,
-        le=1,
         description="Only crowd labels at least this sure (aggregated posterior; a 3-0 vote "
         "under majority vote) speak for a region, in propagation and in region checks.",
     )
@@ -120,8 +114,8 @@ class CampaignConfig(BaseModel):
         default=0.9, gt=0.5, le=1, description="Ask more workers until an item is this sure."
     )
     max_answers: int = Field(default=5, ge=1, le=9, description="Cap on answers per item.")
-    extra_answer_reserve: float = Field(
-        default=0.15, ge=0, lt=1, description="Share of the budget kept for extra answers."
+    extra_answer_reserve: ShareBelowOne = Field(
+        default=0.15, description="Share of the budget kept for extra answers."
     )
     model_annotator: bool = Field(
         default=False,
@@ -150,7 +144,7 @@ class CampaignConfig(BaseModel):
         "interval reaches this share (estimated on the crowd-verified validation items; see "
         "orchestrator.campaigns.accuracy). None: spend the budget / run every round.",
     )
-    poll_interval_s: float = Field(default=1.0, gt=0)
+    poll_interval_s: PositiveFloat = 1.0
     model: ModelConfig = Field(
         default_factory=ModelConfig,
         description="ModelConfig overrides (only the keys given are stored).",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestrator.config_types import AtLeastOne, Share, ShareBelowOne
 from orchestrator.data.text import check_text
 
 if TYPE_CHECKING:
@@ -60,9 +61,9 @@ class CrowdConfig(BaseModel):
         default=None, description="ISO 3166-1 alpha-2 country codes (e.g. 'US')."
     )
     use_exclusion_qualification: bool = True
-    gold_rate: float = Field(default=0.1, ge=0, lt=1)
-    gold_min_answers: int = Field(default=3, ge=1)
-    gold_min_accuracy: float = Field(default=0.6, ge=0, le=1)
+    gold_rate: ShareBelowOne = 0.1
+    gold_min_answers: AtLeastOne = 3
+    gold_min_accuracy: Share = 0.6
     block_on_gold_failure: bool = True
 
     @field_validator("title", "description", "keywords", "instructions")

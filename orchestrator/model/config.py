@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.config_types import AtLeastOne, Share, ShareBelowOne
 
 #: Keys of fields that no longer exist, accepted (and ignored) in stored campaign configs.
 _RETIRED_KEYS = frozenset({"min_delta"})
@@ -42,11 +52,10 @@ class ModelConfig(BaseModel):
         ),
     )
     batch_size: int = Field(default=128, ge=1, le=1_000_000, description="Items per mini-batch.")
-    lr: float = Field(default=5e-3, gt=0, description="Adam learning rate.")
-    weight_decay: float = Field(default=0.0, ge=0, description="Adam L2 weight decay.")
-    patience: int = Field(
+    lr: PositiveFloat = Field(default=5e-3, description="Adam learning rate.")
+    weight_decay: NonNegativeFloat = Field(default=0.0, description="Adam L2 weight decay.")
+    patience: AtLeastOne = Field(
         default=20,
-        ge=1,
         description=(
             "Epochs without a better validation score before stopping. Longer than the "
             "validation plateau (up to 15 epochs) seen before the data term starts to correct "
@@ -57,53 +66,46 @@ class ModelConfig(BaseModel):
         default=None, ge=0, description="Data-term weight; None searches beta_grid."
     )
     beta_grid: tuple[float, ...] = Field(default=(1e-4, 1e-3, 1e-2, 1e-1, 1.0))
-    beta_switch_items: int = Field(
+    beta_switch_items: AtLeastOne = Field(
         default=2,
-        ge=1,
         description="The β search leaves the incumbent (fallback_beta first) only for a value "
         "that gets at least this many more validation items right (1: any strict gain).",
     )
-    heldout_share: float = Field(
+    heldout_share: ShareBelowOne = Field(
         default=0.2,
-        ge=0,
-        lt=1,
         description="With no crowd-verified validation items, the beta search holds this share "
         "of the delivered labels (stratified by class) out of each candidate's training and "
         "scores the candidate by their log-likelihood through its noise channel. 0: no crowd-free "
         "search (fallback_beta is used).",
     )
-    beta_switch_se: float = Field(
+    beta_switch_se: NonNegativeFloat = Field(
         default=2.0,
-        ge=0,
         description="The crowd-free beta search leaves fallback_beta only for the best candidate, "
         "and only if its mean held-out log-likelihood gain over fallback_beta exceeds this many "
         "standard errors of the paired per-item difference.",
     )
-    beta_reference_dim: float = Field(
+    beta_reference_dim: PositiveFloat = Field(
         default=256.0,
-        gt=0,
         description=(
             "The data log-likelihood is divided by the input dimension d and multiplied by "
             "this constant, so beta=1 weighs it like a 256-dimensional (16x16) input at full "
             "weight, whatever d is."
         ),
     )
-    fallback_beta: float = Field(
+    fallback_beta: NonNegativeFloat = Field(
         default=0.1,
-        ge=0,
         description="beta used when beta is None but there are no validation items to search.",
     )
-    latent_class_weight: float = Field(
+    latent_class_weight: NonNegativeFloat = Field(
         default=1.0,
-        ge=0,
         description=(
             "0 reports the posterior mean of z alone as the latent vector (d_z columns). "
             "> 0 appends weight * sqrt(d_z) * p(y|x,ŷ) to the whitened z mean (d_z + K "
             "columns), so that latent neighbours share their inferred class as well as style."
         ),
     )
-    supervised_weight: float = Field(
-        default=1.0, ge=0, description="Weight of log q(y|x) on crowd-verified training items."
+    supervised_weight: NonNegativeFloat = Field(
+        default=1.0, description="Weight of log q(y|x) on crowd-verified training items."
     )
     noise_prior: float = Field(
         default=0.2,
@@ -111,9 +113,8 @@ class ModelConfig(BaseModel):
         lt=1,
         description="Initial flip probability of the noisy-label channel p(ŷ|z,y).",
     )
-    noise_penalty: float = Field(
+    noise_penalty: NonNegativeFloat = Field(
         default=10.0,
-        ge=0,
         description="L2 penalty on the z-dependent part of the noisy-label logits.",
     )
     robust_update: bool = Field(
@@ -130,10 +131,8 @@ class ModelConfig(BaseModel):
         description="Epochs at full weight before the robust weights apply (the classifier "
         "first learns the easy, mostly clean part of the data).",
     )
-    robust_floor: float = Field(
+    robust_floor: Share = Field(
         default=0.05,
-        ge=0,
-        le=1,
         description="Smallest robust weight: an item the model doubts still teaches a little.",
     )
     posterior_samples: int = Field(
