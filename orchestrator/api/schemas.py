@@ -5,13 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from orchestrator.campaigns.config import CampaignConfig
 from orchestrator.db.models import Campaign, CampaignStatus, Dataset, FeatureKind
 from orchestrator.model.config import ModelConfig
+
+
+def _cents(amount: Decimal | str) -> str:
+    """A USD amount as a decimal string with cents: ``Decimal("1.5")`` → ``"1.50"``."""
+    return str(Decimal(amount).quantize(Decimal("0.01")))
+
+
+#: Money in a response: the stored decimal written with cents (``"12.50"``).
+UsdCents = Annotated[str, BeforeValidator(_cents)]
 
 
 class DatasetOut(BaseModel):
@@ -66,8 +75,8 @@ class CampaignOut(BaseModel):
     dataset_id: uuid.UUID
     status: CampaignStatus
     current_round: int
-    budget_usd: str
-    reward_usd: str
+    budget_usd: UsdCents
+    reward_usd: UsdCents
     assignments_per_item: int
     config: dict[str, Any]
     error: str | None
@@ -76,21 +85,7 @@ class CampaignOut(BaseModel):
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignOut:
-        return cls(
-            id=c.id,
-            name=c.name,
-            requester=c.requester,
-            dataset_id=c.dataset_id,
-            status=c.status,
-            current_round=c.current_round,
-            budget_usd=str(Decimal(c.budget_usd).quantize(Decimal("0.01"))),
-            reward_usd=str(Decimal(c.reward_usd).quantize(Decimal("0.01"))),
-            assignments_per_item=c.assignments_per_item,
-            config=dict(c.config),
-            error=c.error,
-            created_at=c.created_at,
-            updated_at=c.updated_at,
-        )
+        return cls.model_validate(c, from_attributes=True)
 
 
 class CampaignPage(BaseModel):
