@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -49,41 +50,35 @@ def targeted_picks(
         clusters and the count of each kind of pick.
     """
     # Seeded by campaign and round, so a pick recomputed after a crash is the same pick.
-    rng = np.random.default_rng([cfg.seed, round_number, 1])
-    noisy = data.noisy_labels
-    latent = out_dir.load_npy("latent.npy")
-    posterior = out_dir.load_npy("posterior.npy")
+    rnd = _RoundModel(
+        cfg=cfg,
+        data=data,
+        out_dir=out_dir,
+        round_number=round_number,
+        latent=out_dir.load_npy("latent.npy"),
+        posterior=out_dir.load_npy("posterior.npy"),
+        observed=observed,
+        rng=np.random.default_rng([cfg.seed, round_number, 1]),
+    )
     taken = inspected.copy()
     # Region checks go where the model keeps the delivered label (it cannot see the error
     # there: structural noise); where it already disagrees, its relabelling is judged by
     # the evidence slice instead.
-    model_agrees = posterior.argmax(axis=1) == noisy
-    confirm = _region_checks(
-        cfg,
-        data,
-        out_dir,
-        latent,
-        taken | ~model_agrees,
-        budget // 2,
-        round_number=round_number,
-        observed=observed,
-        sources=sources,
-    )
+    model_agrees = rnd.posterior.argmax(axis=1) == data.noisy_labels
+    confirm = _region_checks(rnd, taken | ~model_agrees, budget // 2, sources=sources)
     taken[confirm] = True
     rest = budget - len(confirm)
     n_slice = _evidence_slice_size(cfg, taken, model_agrees, rest)
-    sel = _strategy_picks(
-        cfg, latent, posterior, noisy, taken, rest - n_slice, observed, validation, rng
-    )
+    sel = _strategy_picks(rnd, taken, rest - n_slice, validation=validation)
     out_dir.save_npy("clusters.npy", sel.clusters)
     pairs = np.asarray(sel.info.get("pairs", []), dtype=np.int64).reshape(-1, 2)
     # a pair cut in half by an odd budget is published as its suspicious item alone
     out_dir.save_npy(PAIRS_FILE, pairs[np.isin(pairs, sel.indices).all(axis=1)])
     suggested = sel.info.get("suggested")
-    write_suggestions(out_dir, posterior, suggested if isinstance(suggested, dict) else None)
+    write_suggestions(out_dir, rnd.posterior, suggested if isinstance(suggested, dict) else None)
     taken[sel.indices] = True
     certain = np.concatenate([confirm, sel.indices]).astype(np.int64)
-    drawn, pi_drawn = _evidence_slice(out_dir, posterior, noisy, taken, certain, n_slice, rng)
+    drawn, pi_drawn = _evidence_slice(rnd, taken, certain, n_slice)
     indices = np.concatenate([certain, drawn]).astype(np.int64)
     inclusion = np.concatenate([np.ones(len(certain)), pi_drawn])
     picks = {
@@ -94,60 +89,77 @@ def targeted_picks(
     return indices, inclusion, sel.strategy, sel.n_clusters, picks
 
 
+@dataclass(frozen=True)
+class _RoundModel:
+    """What every pick step of one model round reads.
+
+    Attributes:
+        cfg, data: the campaign's configuration and dataset (``data.noisy_labels``: (n,)).
+        out_dir: the round's artifact folder; round_number: its number.
+        latent: (n, d) and posterior: (n, K), the round model's outputs.
+        observed: (n,) crowd class per row, -1 where none.
+        rng: the round's pick generator, shared by the strategy and the evidence slice in
+            that order.
+    """
+
+    cfg: CampaignConfig
+    data: LabeledData
+    out_dir: ArtifactDir
+    round_number: int
+    latent: npt.NDArray[np.floating]
+    posterior: npt.NDArray[np.float64]
+    observed: npt.NDArray[np.int64]
+    rng: np.random.Generator
+
+
 def _region_checks(
-    cfg: CampaignConfig,
-    data: LabeledData,
-    out_dir: ArtifactDir,
-    latent: npt.NDArray[np.floating],
+    rnd: _RoundModel,
     excluded: npt.NDArray[np.bool_],
     max_items: int,
     *,
-    round_number: int,
-    observed: npt.NDArray[np.int64],
     sources: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
     """Up to ``max_items`` rows outside ``excluded`` that would confirm or refute a latent
-    region's delivered label (:func:`items_to_confirm`); writes the round's ``regions.npy``."""
+    region's delivered label (:func:`items_to_confirm`); writes the round's ``regions.npy``.
+    ``sources``: rows whose crowd label may speak for a region."""
     from orchestrator.propagation.regional import RegionEvidence, items_to_confirm, latent_regions
 
+    cfg, data = rnd.cfg, rnd.data
     regions = latent_regions(
-        latent,
+        rnd.latent,
         data.n_classes,
         cfg.propagation_region_items,
-        np.random.default_rng([cfg.seed, round_number, 2]),
+        np.random.default_rng([cfg.seed, rnd.round_number, 2]),
     )
-    out_dir.save_npy("regions.npy", regions)
-    evidence = RegionEvidence(latent, regions, data.noisy_labels, sources, observed[sources])
+    rnd.out_dir.save_npy("regions.npy", regions)
+    crowd = rnd.observed[sources]
+    evidence = RegionEvidence(rnd.latent, regions, data.noisy_labels, sources, crowd)
     return items_to_confirm(evidence, excluded, max_items=max_items)
 
 
 def _strategy_picks(
-    cfg: CampaignConfig,
-    latent: npt.NDArray[np.floating],
-    posterior: npt.NDArray[np.float64],
-    noisy: npt.NDArray[np.int64],
+    rnd: _RoundModel,
     taken: npt.NDArray[np.bool_],
     budget: int,
-    observed: npt.NDArray[np.int64],
+    *,
     validation: npt.NDArray[np.bool_],
-    rng: np.random.Generator,
 ) -> Selection:
-    """The campaign strategy's ``budget`` picks among the rows not ``taken`` (validation rows
-    with their crowd class in ``observed`` tune the strategy's options)."""
+    """The campaign strategy's ``budget`` picks among the rows not ``taken`` (the
+    ``validation`` rows, (n,) flags, with their crowd class tune the strategy's options)."""
     from orchestrator.sampling import select_items
 
     val_idx = np.flatnonzero(validation)
     return select_items(
-        latent,
-        posterior,
-        noisy,
+        rnd.latent,
+        rnd.posterior,
+        rnd.data.noisy_labels,
         taken,
         budget,
-        strategy=cfg.strategy,
-        n_clusters=cfg.n_clusters,
+        strategy=rnd.cfg.strategy,
+        n_clusters=rnd.cfg.n_clusters,
         validation_idx=val_idx,
-        validation_labels=observed[val_idx],
-        rng=rng,
+        validation_labels=rnd.observed[val_idx],
+        rng=rnd.rng,
     )
 
 
@@ -170,13 +182,10 @@ def _evidence_slice_size(
 
 
 def _evidence_slice(
-    out_dir: ArtifactDir,
-    posterior: npt.NDArray[np.float64],
-    noisy: npt.NDArray[np.int64],
+    rnd: _RoundModel,
     taken: npt.NDArray[np.bool_],
     certain: npt.NDArray[np.int64],
     n_slice: int,
-    rng: np.random.Generator,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """``n_slice`` rows drawn from those not ``taken`` (systematic, weighted by
     :func:`draw_weights`) and their inclusion probabilities. Writes the pool file the
@@ -189,11 +198,12 @@ def _evidence_slice(
     )
     from orchestrator.sampling.inclusion import inclusion_probabilities, systematic_sample
 
+    posterior, noisy = rnd.posterior, rnd.data.noisy_labels
     pool = np.flatnonzero(~taken)
     score = draw_weights(posterior[pool], noisy[pool]) + EVIDENCE_FLOOR
     pi = inclusion_probabilities(score, min(n_slice, len(pool)))
-    drawn = systematic_sample(pi, rng)
-    out_dir.write_json(
+    drawn = systematic_sample(pi, rnd.rng)
+    rnd.out_dir.write_json(
         POOL_FILE,
         pool_expectations(
             posterior,
