@@ -50,6 +50,15 @@ class AccuracyEstimate:
         """Plain numbers (for JSON: round metrics, the status endpoint)."""
         return asdict(self)
 
+    def round_metrics(self) -> dict[str, float | int]:
+        """The keys a completed round's metrics carry (the dashboard's accuracy curve)."""
+        return {
+            "accuracy_estimate": self.estimate,
+            "accuracy_low": self.low,
+            "accuracy_high": self.high,
+            "accuracy_n_validation": self.n_validation,
+        }
+
 
 def _latest_posterior(engine: Engine, campaign: Campaign) -> npt.NDArray[np.float64] | None:
     """(n, K) posterior of the newest model: ``final/`` first, then the latest round's."""

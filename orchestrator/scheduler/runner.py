@@ -72,14 +72,11 @@ class _Context:
     artifact_dir: ArtifactDir  # the campaign's folder (rounds, final/)
 
 
-def _quality_metrics(q: Any) -> dict[str, float | int]:
-    """Round metrics from an :class:`~orchestrator.campaigns.accuracy.AccuracyEstimate`."""
-    return {
-        "accuracy_estimate": q.estimate,
-        "accuracy_low": q.low,
-        "accuracy_high": q.high,
-        "accuracy_n_validation": q.n_validation,
-    }
+#: The validation round (round 0) fits no model and propagates nothing: it passes these states.
+_ROUND_ZERO_SKIPS = {
+    RoundStatus.MODELLING: RoundStatus.SAMPLING,
+    RoundStatus.PROPAGATING: RoundStatus.COMPLETED,
+}
 
 
 class RoundRunner:
@@ -239,6 +236,9 @@ class RoundRunner:
             return False
         with Session(self.engine, expire_on_commit=False) as s:
             rnd = self._round(s, ctx.campaign)
+        if rnd.number == 0 and rnd.status in _ROUND_ZERO_SKIPS:
+            self._set(rnd.id, _ROUND_ZERO_SKIPS[rnd.status])
+            return True
         handler = {
             RoundStatus.PENDING: self._start,
             RoundStatus.MODELLING: self._model,
@@ -262,9 +262,6 @@ class RoundRunner:
         return True
 
     def _model(self, ctx: _Context, rnd: Round) -> bool:
-        if rnd.number == 0:
-            self._set(rnd.id, RoundStatus.SAMPLING)
-            return True
         out_dir = open_artifact_dir(rnd.artifact_dir)
         beta, metrics = self._fit_and_save(ctx, out_dir, round_number=rnd.number)
         self.progress("model_fitted", {"round": rnd.number, "beta": beta, **metrics})
@@ -510,9 +507,6 @@ class RoundRunner:
         from orchestrator.campaigns.evidence import write_relabel_decision
         from orchestrator.propagation.regional import propagate_by_region
 
-        if rnd.number == 0:
-            self._set(rnd.id, RoundStatus.COMPLETED)
-            return True
         out_dir = open_artifact_dir(rnd.artifact_dir)
         observed, _validation = self.verified(ctx)
         ver = self.region_sources(ctx, observed)
@@ -607,9 +601,8 @@ class RoundRunner:
 
         quality = estimate_label_accuracy(self.engine, ctx.campaign.id)
         if "accuracy_estimate" not in rnd.metrics:
-            self._set(
-                rnd.id, RoundStatus.COMPLETED, metrics={**rnd.metrics, **_quality_metrics(quality)}
-            )
+            metrics = {**rnd.metrics, **quality.round_metrics()}
+            self._set(rnd.id, RoundStatus.COMPLETED, metrics=metrics)
         target = ctx.config.quality_target
         target_met = target is not None and quality.n_validation > 0 and quality.low >= target
         if target_met:
