@@ -51,13 +51,9 @@ class AccuracyEstimate:
         return asdict(self)
 
     def round_metrics(self) -> dict[str, float | int]:
-        """The keys a completed round's metrics carry (the dashboard's accuracy curve)."""
-        return {
-            "accuracy_estimate": self.estimate,
-            "accuracy_low": self.low,
-            "accuracy_high": self.high,
-            "accuracy_n_validation": self.n_validation,
-        }
+        """What a completed round's metrics carry (the dashboard's accuracy curve reads it):
+        ``accuracy_<field>`` for every field but ``crowd_share``."""
+        return {f"accuracy_{k}": v for k, v in self.as_dict().items() if k != "crowd_share"}
 
 
 def _latest_posterior(engine: Engine, campaign: Campaign) -> npt.NDArray[np.float64] | None:
