@@ -134,7 +134,9 @@ def _region_checks(
     rnd.out_dir.save_npy("regions.npy", regions)
     crowd = rnd.observed[sources]
     evidence = RegionEvidence(rnd.latent, regions, data.noisy_labels, sources, crowd)
-    return items_to_confirm(evidence, excluded, max_items=max_items)
+    return items_to_confirm(
+        evidence, excluded, max_items=max_items, min_share=cfg.propagation_min_share
+    )
 
 
 def _strategy_picks(
