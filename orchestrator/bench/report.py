@@ -62,6 +62,9 @@ SEED_METHODS = (
 )
 # The protocol's methods; ``crowdclean_lean`` is a diagnostic, run only on request.
 PROTOCOL_METHODS = tuple(m for m in METHOD_ORDER if m != "crowdclean_lean")
+# What a cell needs to count as run: the ``c = 1`` ablation is a second whole campaign per
+# seed, run where its question is asked (the 2.8 % cells), not a condition of the verdicts.
+REQUIRED_METHODS = tuple(m for m in PROTOCOL_METHODS if m != "crowdclean_c1")
 
 
 def _import_pyplot() -> Any:
@@ -125,7 +128,7 @@ def missing_cells(rows: list[dict[str, Any]], n_seeds: int = 3) -> list[str]:
             seen[key].add(int(r["seed"]))
     out = []
     for d, n, b in protocol_grid():
-        have = min(len(seen[(d, n, round(b, 6), m)]) for m in PROTOCOL_METHODS)
+        have = min(len(seen[(d, n, round(b, 6), m)]) for m in REQUIRED_METHODS)
         if have >= n_seeds:
             continue
         out.append(

@@ -68,6 +68,22 @@ def test_report_lists_missing_protocol_cells_with_their_commands(tmp_path: Path)
     assert "crowdclean bench --dataset digits" in text and "not yet run" in text
 
 
+def test_a_cell_counts_as_run_without_the_c1_ablation() -> None:
+    from orchestrator.bench.report import PROTOCOL_METHODS
+
+    cell = ("digits", "random:0.2", 0.01)
+    rows = [
+        {**_row(m, s, 0.9), "budget": cell[2]}
+        for m in PROTOCOL_METHODS
+        if m != "crowdclean_c1"
+        for s in range(3)
+    ]
+    assert not any("digits, random:0.2, 1 %" in line for line in missing_cells(rows))
+    # Without one required method the cell is still missing.
+    rows = [r for r in rows if r["method"] != "uncertainty"]
+    assert any("digits, random:0.2, 1 % (0/3" in line for line in missing_cells(rows))
+
+
 def test_report_writes_a_png_per_dataset_and_noise(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     rows = [_row(m, s, 0.9) for m in ("crowdclean", "dpm") for s in range(3)]
