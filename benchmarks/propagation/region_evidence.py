@@ -5,7 +5,8 @@ dataset × noise × budget × seed, each with the bench database and the campaig
 folders) and, for every crowdclean campaign whose propagation acted, writes one JSON line per
 acting region: how many of the region's items are truly of another class than the delivered
 one (gold, scoring only), how many of its verified items contradicted the delivered label
-and whether the crowd was right there, and how many of the relabelled items were right.
+and whether the crowd was right there, how many of the relabelled items were right, and how
+many of them the round model's posterior would have kept (p(crowd class) ≥ p(delivered)).
 
 Run from the repository root after a bench run::
 
@@ -32,7 +33,7 @@ CELL = re.compile(
 )
 
 
-def _noisy_pool(dataset: str, kind: str, rate: float, seed: int, max_items: int | None) -> Any:
+def _noisy_pool(dataset: str, kind: str, rate: float, seed: int, max_items: int) -> Any:
     from orchestrator.bench.protocol import BenchOptions, Noise, noisy_split
     from orchestrator.data.builtin import default_cache_dir
 
@@ -47,12 +48,9 @@ def cell_regions(cell: Path) -> list[dict[str, Any]]:
         return []
     db = sqlite3.connect(f"file:{cell / 'bench.db'}?mode=ro", uri=True)
     n_items = db.execute("SELECT count(*) FROM item").fetchone()[0]
-    full = _noisy_pool(m["dataset"], m["kind"], float(m["rate"]), int(m["seed"]), None)
-    noisy = (
-        full
-        if len(full.ids) == n_items
-        else _noisy_pool(m["dataset"], m["kind"], float(m["rate"]), int(m["seed"]), n_items)
-    )
+    # The cell's pool: a --max-items subsample has n_items rows, and a max_items of at least
+    # the pool's size keeps the whole pool, so one call covers both.
+    noisy = _noisy_pool(m["dataset"], m["kind"], float(m["rate"]), int(m["seed"]), n_items)
     pos = {str(e): i for i, e in enumerate(noisy.ids)}
     classes = [str(c) for c in noisy.classes]
     item = {r[0]: pos[r[1]] for r in db.execute("SELECT id, external_id FROM item")}
@@ -74,6 +72,7 @@ def cell_regions(cell: Path) -> list[dict[str, Any]]:
         if not prop:
             continue
         regions = np.load(Path(prop[0][3]) / "regions.npy")
+        posterior = np.load(Path(prop[0][3]) / "posterior.npy")
         acting: dict[tuple[int, int, int], list[int]] = {}
         for i, lab, cluster, _dir in prop:
             row = item[i]
@@ -84,6 +83,7 @@ def cell_regions(cell: Path) -> list[dict[str, Any]]:
             members = np.flatnonzero((regions == cluster) & (delivered == b))
             verified = [int(i) for i in members if int(i) in crowd]
             contra = [i for i in verified if crowd[i] != b]
+            agree = [i for i in targets if posterior[i, a] >= posterior[i, b]]
             out.append(
                 {
                     "cell": cell.name,
@@ -98,6 +98,9 @@ def cell_regions(cell: Path) -> list[dict[str, Any]]:
                     "crowd_right_on_verified": sum(int(crowd[i] == gold[i]) for i in verified),
                     "n_relabelled": len(targets),
                     "n_relabelled_right": sum(int(gold[i] == a) for i in targets),
+                    # Would the round model's posterior have kept them? p(a) >= p(b).
+                    "n_model_agrees": len(agree),
+                    "n_model_agrees_right": sum(int(gold[i] == a) for i in agree),
                 }
             )
     return out
