@@ -202,12 +202,13 @@ def why_propagated(rounds: list[dict[str, Any]]) -> str:
     if not acted:
         contradicted = _last_metric(rounds, "regions_contradicted") or 0
         return (
-            f"none: no region had enough sure crowd labels against its delivered class "
-            f"({contradicted} regions had some contradiction)"
+            f"none: no region's random checks said its delivered class is wrong often enough "
+            f"({contradicted} regions had a sure crowd label against it)"
         )
     parts = [
-        f"{a['n_relabelled']} in region {a['region']} ({a['n_contradicting']}/{a['n_verified']} "
-        f"sure crowd labels say {a['crowd']}, not {a['delivered']}; bound {a['lower_bound']:.2f})"
+        f"{a['n_relabelled']} in region {a['region']} ({a['n_drawn_contradicting']}/"
+        f"{a['n_drawn']} random checks say {a['crowd']}, not {a['delivered']}; bound "
+        f"{a['lower_bound']:.2f})"
         for a in acted
     ]
     return "; ".join(parts)

@@ -40,7 +40,7 @@ def main() -> None:
         faiss.omp_set_num_threads(args.threads)
     except ImportError:
         pass
-    from orchestrator.propagation import latent_regions, propagate_by_region
+    from orchestrator.propagation import RegionEvidence, latent_regions, propagate_by_region
     from orchestrator.sampling import SamplingConfig, select_items
 
     rng = np.random.default_rng(0)
@@ -94,7 +94,9 @@ def main() -> None:
     regions = latent_regions(latent, k, args.region_items, np.random.default_rng(1))
     t_reg = time.perf_counter() - t0
     t0 = time.perf_counter()
-    prop = propagate_by_region(latent, regions, noisy, ver, y[ver])
+    # The verified items are a uniform sample, so each is also a region check of its region.
+    evidence = RegionEvidence(latent, regions, noisy, ver, y[ver], ver, y[ver])
+    prop = propagate_by_region(evidence)
     t_prop = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(

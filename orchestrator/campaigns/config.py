@@ -78,7 +78,7 @@ class CampaignConfig(BaseModel):
     n_clusters: int | None = Field(default=None, ge=1, description="None: tuned on validation.")
     propagation: bool = Field(
         default=True,
-        description="Relabel latent regions whose own verified items say their delivered label "
+        description="Relabel latent regions whose own random checks say their delivered label "
         "is wrong (orchestrator.propagation.regional).",
     )
     propagation_region_items: int = Field(
@@ -89,18 +89,19 @@ class CampaignConfig(BaseModel):
     propagation_min_share: ShareBelowOne = Field(
         default=0.5,
         description="A region acts when the one-sided 95 % lower bound of the share of its "
-        "verified items contradicting its delivered label (all with one crowd class) exceeds this.",
+        "region checks (uniform draws) that the crowd surely gave one other class exceeds this; "
+        "it also sets how many checks a region gets (3 at 0.5).",
     )
     propagation_min_confidence: Share = Field(
         default=0.9,
         description="Only crowd labels at least this sure (aggregated posterior; a 3-0 vote "
-        "under majority vote) speak for a region, in propagation and in region checks.",
+        "under majority vote) contradict a region or count for its checks.",
     )
     propagation_reach_per_source: int = Field(
         default=8,
         ge=0,
         le=10_000,
-        description="Items a region may relabel per verified item that contradicts it.",
+        description="Items a region may relabel per sure crowd label that contradicts it.",
     )
     aggregator: Literal["one_coin_prior", "one_coin", "dawid_skene", "majority_vote"] = Field(
         default="one_coin_prior",

@@ -1,24 +1,25 @@
-"""Propagation where the evidence is: a latent region's own verified items decide for it.
+"""Propagation where the evidence is: a latent region's own random checks decide for it.
 
 A *region* is a k-means cell of the latent space (``regions``, about ``region_items`` items
 each) split by delivered class: region ``(c, b)`` holds the items of cell ``c`` delivered as
-``b``. Its verified items (crowd labels) are its evidence. The region acts — its unverified
-items are relabelled to the class ``a`` the crowd gave most often there — only when
+``b``. A region is *contradicted* when one of its sure crowd labels (any round, any pick) says
+``a ≠ b``, the class the crowd gave most often there. Those labels only raise the question:
+the sampler picked them because the model doubted them, so they are not a sample of the
+region, and a region whose picked items all said ``a`` was often only half wrong (13 of 15
+acting regions in the 2.8 % bench cells; ``benchmarks/propagation/region_evidence.py``).
 
-* ``a ≠ b`` (the crowd says the delivered label is wrong there), and
-* the one-sided Wilson lower bound (``z``, 1.645: 95 %) of the share of its verified items
-  that the crowd labelled ``a`` exceeds ``min_share`` (0.5): with every verified item agreeing
-  this needs 3 of 3; 2 of 2 is not enough.
+The answer comes from the *region checks*: items drawn uniformly at random among the region's
+unverified items (:func:`items_to_confirm`), which are exactly the items a relabel would
+change. The share of the answered draws that the crowd surely labelled ``a`` is therefore an
+unbiased estimate of the relabels' precision. The region acts — its unverified items are
+relabelled to ``a`` — only when the one-sided Wilson lower bound (``z``, 1.645: 95 %) of that
+share exceeds ``min_share`` (0.5): with every draw agreeing this needs 3 of 3; 2 of 2 is not
+enough. A draw the crowd was unsure of counts against the region.
 
-That is the shape of structural noise (a whole neighbourhood delivered under the wrong class),
-decided on the neighbourhood's own items instead of one global setting tuned on a dozen items.
 A chance result cannot relabel the pool: a region relabels at most ``reach_per_source`` items
-per verified item that contradicts its delivered label, the nearest to those items first, only
-items of its own cell and delivered class, and none that is nearer to an item the crowd
-confirmed under that delivered class.
-
-:func:`items_to_confirm` names, for regions with some contradiction but not yet enough, the
-unverified items nearest to the contradicting ones, so the next round can settle them.
+per sure crowd label that contradicts it, the nearest to those items first, only items of its
+own cell and delivered class, and none that is nearer to an item the crowd confirmed under
+that delivered class.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "RegionDecision",
     "RegionEvidence",
     "RegionalPropagation",
+    "draws_to_pass",
     "items_to_confirm",
     "latent_regions",
     "propagate_by_region",
@@ -85,9 +87,11 @@ class RegionDecision:
         region: latent cell.
         delivered: the delivered class ``b`` of the region's items (class index).
         crowd: the class ``a`` the crowd gave most often on its verified items.
-        n_verified: verified items of the region.
+        n_verified: items of the region with a sure crowd label (any pick).
         n_contradicting: of those, labelled ``a ≠ b`` by the crowd (0 when ``a = b``).
-        lower_bound: one-sided Wilson lower bound of ``n_contradicting / n_verified``.
+        n_drawn: answered region checks (uniform draws) of the region.
+        n_drawn_contradicting: of those, surely labelled ``a ≠ b`` (0 when ``a = b``).
+        lower_bound: one-sided Wilson lower bound of ``n_drawn_contradicting / n_drawn``.
         n_relabelled: unverified items relabelled to ``a`` (0 unless the region acted).
     """
 
@@ -96,6 +100,8 @@ class RegionDecision:
     crowd: int
     n_verified: int
     n_contradicting: int
+    n_drawn: int
+    n_drawn_contradicting: int
     lower_bound: float
     n_relabelled: int
 
@@ -107,6 +113,8 @@ class RegionDecision:
             "crowd": self.crowd,
             "n_verified": self.n_verified,
             "n_contradicting": self.n_contradicting,
+            "n_drawn": self.n_drawn,
+            "n_drawn_contradicting": self.n_drawn_contradicting,
             "lower_bound": round(self.lower_bound, 4),
             "n_relabelled": self.n_relabelled,
         }
@@ -130,9 +138,20 @@ class _Region:
     cell: int
     delivered: int
     crowd: int
-    verified: npt.NDArray[np.int64]  # rows
-    contradicting: npt.NDArray[np.int64]  # rows labelled `crowd` != delivered
-    candidates: npt.NDArray[np.int64]  # unverified rows of the cell with the delivered class
+    verified: npt.NDArray[np.int64]  # rows with a sure crowd label
+    contradicting: npt.NDArray[np.int64]  # of those, rows labelled `crowd` != delivered
+    drawn: npt.NDArray[np.int64]  # region checks ever drawn here, answered or not
+    answered: npt.NDArray[np.int64]  # of those, rows with a crowd label (sure or not)
+    candidates: npt.NDArray[np.int64]  # rows of the region without a crowd label
+
+    @property
+    def drawn_contradicting(self) -> int:
+        """Answered draws surely labelled ``crowd`` (≠ delivered)."""
+        return int(np.isin(self.answered, self.contradicting).sum())
+
+    def lower_bound(self, z: float) -> float:
+        """One-sided Wilson lower bound of the draws' contradicting share."""
+        return wilson_lower(self.drawn_contradicting, len(self.answered), z)
 
 
 @dataclass(frozen=True)
@@ -144,8 +163,10 @@ class RegionEvidence:
         latent: (n, d) latent vectors (distances rank the candidates).
         regions: (n,) latent cell per item.
         noisy: (n,) delivered class per item.
-        verified_idx: (v,) rows with a crowd label.
+        verified_idx: (v,) rows with a sure crowd label.
         verified_labels: (v,) their crowd class.
+        drawn_idx: (w,) rows drawn as region checks (uniform within their region), any round.
+        drawn_labels: (w,) their crowd class, sure or not; -1 where not answered (yet).
     """
 
     latent: npt.NDArray[np.floating]
@@ -153,13 +174,17 @@ class RegionEvidence:
     noisy: npt.NDArray[np.int64]
     verified_idx: npt.NDArray[np.int64]
     verified_labels: npt.NDArray[np.int64]
+    drawn_idx: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    drawn_labels: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         # Callers pass lists or other integer dtypes; the grouping below indexes with them.
-        object.__setattr__(self, "verified_idx", np.asarray(self.verified_idx, dtype=np.int64))
-        object.__setattr__(
-            self, "verified_labels", np.asarray(self.verified_labels, dtype=np.int64)
-        )
+        for name in ("verified_idx", "verified_labels", "drawn_idx", "drawn_labels"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
+        if len(self.drawn_idx) != len(self.drawn_labels):
+            raise ValueError(
+                f"drawn_idx has {len(self.drawn_idx)} rows, drawn_labels {len(self.drawn_labels)}"
+            )
 
     def by_region(self) -> list[_Region]:
         """Every region holding a verified item, in (cell, delivered class) order."""
@@ -168,6 +193,12 @@ class RegionEvidence:
         crowd_of = dict(zip(verified_idx.tolist(), verified_labels.tolist(), strict=True))
         is_verified = np.zeros(len(noisy), dtype=np.bool_)
         is_verified[verified_idx] = True
+        is_drawn = np.zeros(len(noisy), dtype=np.bool_)
+        is_drawn[self.drawn_idx] = True
+        # A row with any crowd label (an unsure draw too) is no relabel candidate: the crowd's
+        # word outranks a propagated label in the export.
+        has_label = is_verified.copy()
+        has_label[self.drawn_idx[self.drawn_labels >= 0]] = True
         out: list[_Region] = []
         keys = sorted({(int(regions[i]), int(noisy[i])) for i in verified_idx})
         # One sort groups the items by (cell, delivered class); each region's members are then a
@@ -197,7 +228,9 @@ class RegionEvidence:
                     crowd=a,
                     verified=ver,
                     contradicting=ver[labels == a] if a != b else np.zeros(0, dtype=np.int64),
-                    candidates=members[~is_verified[members]],
+                    drawn=members[is_drawn[members]],
+                    answered=members[is_drawn[members] & has_label[members]],
+                    candidates=members[~has_label[members]],
                 )
             )
         return out
@@ -212,31 +245,24 @@ def _nearest(
 
 
 def propagate_by_region(
-    latent: npt.NDArray[np.floating],
-    regions: npt.NDArray[np.int64],
-    noisy: npt.NDArray[np.int64],
-    verified_idx: npt.NDArray[np.int64],
-    verified_labels: npt.NDArray[np.int64],
+    evidence: RegionEvidence,
     *,
     min_share: float = 0.5,
     reach_per_source: int = 8,
     z: float = Z_ONE_SIDED_95,
 ) -> RegionalPropagation:
-    """Relabel the regions whose verified items say their delivered label is wrong.
+    """Relabel the regions whose random checks say their delivered label is wrong.
 
     Args:
-        latent: (n, d) latent vectors (distances rank the candidates).
-        regions: (n,) latent cell per item.
-        noisy: (n,) delivered class per item.
-        verified_idx: (v,) rows with a crowd label; verified_labels: (v,) their crowd class.
-        min_share: the lower bound of the contradicting share must exceed this.
-        reach_per_source: items relabelled per contradicting verified item, at most.
+        evidence: the regions, the sure crowd labels and the region checks.
+        min_share: the lower bound of the draws' contradicting share must exceed this.
+        reach_per_source: items relabelled per contradicting sure crowd label, at most.
         z: one-sided normal quantile of the bound.
 
     Returns:
-        The propagated labels (none on verified rows) and every region's decision.
+        The propagated labels (none on rows with a crowd label) and every region's decision.
     """
-    evidence = RegionEvidence(latent, regions, noisy, verified_idx, verified_labels)
+    latent, noisy = evidence.latent, evidence.noisy
     verified_idx, verified_labels = evidence.verified_idx, evidence.verified_labels
     parts: list[tuple[npt.NDArray[np.int64], ...]] = []
     dists: list[npt.NDArray[np.float64]] = []
@@ -244,7 +270,7 @@ def propagate_by_region(
     decisions: list[RegionDecision] = []
     for r in evidence.by_region():
         k, v = len(r.contradicting), len(r.verified)
-        lb = wilson_lower(k, v, z)
+        lb = r.lower_bound(z)
         n_rel = 0
         if k and lb > min_share and len(r.candidates):
             d, src = _nearest(latent, r.candidates, r.contradicting)
@@ -264,7 +290,19 @@ def propagate_by_region(
             dists.append(d[take])
             confs.append(np.full(len(rows), lb))
             n_rel = len(rows)
-        decisions.append(RegionDecision(r.cell, r.delivered, r.crowd, v, k, lb, n_rel))
+        decisions.append(
+            RegionDecision(
+                r.cell,
+                r.delivered,
+                r.crowd,
+                v,
+                k,
+                len(r.answered),
+                r.drawn_contradicting,
+                lb,
+                n_rel,
+            )
+        )
     if not parts:
         empty_i = np.zeros(0, dtype=np.int64)
         empty_f = np.zeros(0, dtype=np.float64)
@@ -282,35 +320,43 @@ def propagate_by_region(
 def items_to_confirm(
     evidence: RegionEvidence,
     excluded: npt.NDArray[np.bool_],
+    rng: np.random.Generator,
     *,
     max_items: int,
-    per_region: int = 2,
     min_share: float = 0.5,
     z: float = Z_ONE_SIDED_95,
 ) -> npt.NDArray[np.int64]:
-    """Rows worth a crowd answer to settle regions that are contradicted but not yet decided.
+    """Region checks: rows drawn uniformly at random inside contradicted, undecided regions.
 
-    A region qualifies when some of its verified items contradict its delivered label but the
-    lower bound does not yet pass ``min_share``; it gets ``per_region`` of its unverified,
-    not ``excluded`` items nearest to its contradicting items. Regions with more contradicting
-    items come first; at most ``max_items`` rows in all. ``excluded`` is (n,).
+    A region qualifies when a sure crowd label contradicts its delivered class, its draws'
+    lower bound does not yet pass ``min_share``, and every answered draw so far agreed with
+    the contradiction. It gets draws up to the number with which all-agreeing draws pass
+    (:func:`draws_to_pass`: 3 at ``min_share`` 0.5), uniformly among its rows with
+    no crowd label outside ``excluded`` ((n,) flags), and only while at least one such row
+    would be left to relabel. Regions with more contradicting labels come first; at most
+    ``max_items`` rows in all, drawn with ``rng``.
     """
+    per_region = draws_to_pass(min_share, z)
     picked: list[int] = []
     pending = [
         r
         for r in evidence.by_region()
         if len(r.contradicting)
-        and wilson_lower(len(r.contradicting), len(r.verified), z) <= min_share
+        and r.lower_bound(z) <= min_share
+        and r.drawn_contradicting == len(r.answered)
     ]
     pending.sort(key=lambda r: (-len(r.contradicting), r.cell, r.delivered))
     for r in pending:
-        if len(picked) >= max_items:
-            break
+        # Drawn but unanswered rows are ``excluded`` (inspected): they are not drawn again.
+        need = min(per_region - len(r.answered), max_items - len(picked))
         free = r.candidates[~excluded[r.candidates]]
-        if not len(free):
+        if need <= 0 or len(free) <= need:
             continue
-        d, _ = _nearest(evidence.latent, free, r.contradicting)
-        for row in free[np.argsort(d, kind="stable")[:per_region]]:
-            if len(picked) < max_items:
-                picked.append(int(row))
+        picked.extend(int(i) for i in rng.choice(free, size=need, replace=False))
     return np.asarray(sorted(picked), dtype=np.int64)
+
+
+def draws_to_pass(min_share: float, z: float = Z_ONE_SIDED_95) -> int:
+    """The fewest draws ``m`` whose bound passes ``min_share`` when all ``m`` contradict
+    (``m / (m + z²) > min_share``: 3 at 0.5, 25 at 0.9 with z = 1.645)."""
+    return math.floor(min_share * z * z / (1 - min_share)) + 1

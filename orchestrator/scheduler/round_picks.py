@@ -19,6 +19,11 @@ from orchestrator.storage.artifacts import ArtifactDir
 
 #: (m, 2) int64 rows of the round's CINCER pairs (suspicious, counter-example), both picked.
 PAIRS_FILE = "pairs.npy"
+#: (r,) int64 rows the round drew as region checks (uniform inside their latent region).
+REGION_DRAWS_FILE = "region_draws.npy"
+#: (n,) int64 latent region per row: written by the first model round, copied by the later
+#: ones, so that region checks drawn in different rounds sample the same regions.
+REGIONS_FILE = "regions.npy"
 
 
 def targeted_picks(
@@ -31,7 +36,7 @@ def targeted_picks(
     round_number: int,
     observed: npt.NDArray[np.int64],
     validation: npt.NDArray[np.bool_],
-    sources: npt.NDArray[np.int64],
+    regions: RegionInputs,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], str, int, dict[str, int]]:
     """A model round's picks and their inclusion probabilities, in order: region checks, the
     strategy's picks, the evidence slice (see :mod:`orchestrator.scheduler.runner`).
@@ -39,11 +44,11 @@ def targeted_picks(
     Args:
         cfg: the campaign's configuration; data: its dataset.
         out_dir: the round's artifact folder (reads ``latent.npy`` and ``posterior.npy``;
-            writes ``regions.npy``, ``clusters.npy``, ``suggested.npy``, :data:`PAIRS_FILE` and
-            the evidence pool file).
+            writes :data:`REGIONS_FILE`, :data:`REGION_DRAWS_FILE`, ``clusters.npy``,
+            ``suggested.npy``, :data:`PAIRS_FILE` and the evidence pool file).
         inspected: (n,) rows picked in earlier rounds; budget: items this round.
         observed: (n,) crowd class per row, -1 where none; validation: (n,) validation flags.
-        sources: rows whose crowd label may speak for a latent region.
+        regions: what the region checks read from earlier rounds.
 
     Returns:
         picked rows (m,), their inclusion probabilities (m,), the strategy used, the number of
@@ -61,12 +66,12 @@ def targeted_picks(
         rng=np.random.default_rng([cfg.seed, round_number, 1]),
     )
     taken = inspected.copy()
-    # Region checks go where the model keeps the delivered label (it cannot see the error
-    # there: structural noise); where it already disagrees, its relabelling is judged by
-    # the evidence slice instead.
-    model_agrees = rnd.posterior.argmax(axis=1) == data.noisy_labels
-    confirm = _region_checks(rnd, taken | ~model_agrees, budget // 2, sources=sources)
+    # Region checks draw among all of a region's unchecked rows, where the model agrees with
+    # the delivered label or not: they estimate the share of wrong labels among exactly the
+    # rows a relabel would change.
+    confirm = _region_checks(rnd, taken, budget // 2, regions)
     taken[confirm] = True
+    model_agrees = rnd.posterior.argmax(axis=1) == data.noisy_labels
     rest = budget - len(confirm)
     n_slice = _evidence_slice_size(cfg, taken, model_agrees, rest)
     sel = _strategy_picks(rnd, taken, rest - n_slice, validation=validation)
@@ -90,6 +95,22 @@ def targeted_picks(
 
 
 @dataclass(frozen=True)
+class RegionInputs:
+    """What a round's region checks read besides the round model.
+
+    Attributes:
+        sources: rows whose crowd label is sure enough to contradict a latent region.
+        regions: (n,) the campaign's latent regions, None in its first model round (they are
+            computed from that round's latent space).
+        drawn: rows earlier rounds drew as region checks.
+    """
+
+    sources: npt.NDArray[np.int64]
+    regions: npt.NDArray[np.int64] | None
+    drawn: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
 class _RoundModel:
     """What every pick step of one model round reads.
 
@@ -98,8 +119,8 @@ class _RoundModel:
         out_dir: the round's artifact folder; round_number: its number.
         latent: (n, d) and posterior: (n, K), the round model's outputs.
         observed: (n,) crowd class per row, -1 where none.
-        rng: the round's pick generator, shared by the strategy and the evidence slice in
-            that order.
+        rng: the round's pick generator, shared by the region checks, the strategy and the
+            evidence slice in that order.
     """
 
     cfg: CampaignConfig
@@ -116,27 +137,38 @@ def _region_checks(
     rnd: _RoundModel,
     excluded: npt.NDArray[np.bool_],
     max_items: int,
-    *,
-    sources: npt.NDArray[np.int64],
+    inputs: RegionInputs,
 ) -> npt.NDArray[np.int64]:
-    """Up to ``max_items`` rows outside ``excluded`` that would confirm or refute a latent
-    region's delivered label (:func:`items_to_confirm`); writes the round's ``regions.npy``.
-    ``sources``: rows whose crowd label may speak for a region."""
+    """Up to ``max_items`` rows outside ``excluded``, drawn at random inside latent regions
+    that a sure crowd label contradicts (:func:`items_to_confirm`). Writes the round's
+    :data:`REGIONS_FILE` (``inputs.regions``, or new ones when None) and
+    :data:`REGION_DRAWS_FILE`."""
     from orchestrator.propagation.regional import RegionEvidence, items_to_confirm, latent_regions
 
     cfg, data = rnd.cfg, rnd.data
-    regions = latent_regions(
+    sources, regions, drawn = inputs.sources, inputs.regions, inputs.drawn
+    if regions is None:
+        regions = latent_regions(
+            rnd.latent,
+            data.n_classes,
+            cfg.propagation_region_items,
+            np.random.default_rng([cfg.seed, rnd.round_number, 2]),
+        )
+    rnd.out_dir.save_npy(REGIONS_FILE, regions)
+    evidence = RegionEvidence(
         rnd.latent,
-        data.n_classes,
-        cfg.propagation_region_items,
-        np.random.default_rng([cfg.seed, rnd.round_number, 2]),
+        regions,
+        data.noisy_labels,
+        sources,
+        rnd.observed[sources],
+        drawn,
+        rnd.observed[drawn],
     )
-    rnd.out_dir.save_npy("regions.npy", regions)
-    crowd = rnd.observed[sources]
-    evidence = RegionEvidence(rnd.latent, regions, data.noisy_labels, sources, crowd)
-    return items_to_confirm(
-        evidence, excluded, max_items=max_items, min_share=cfg.propagation_min_share
+    picks = items_to_confirm(
+        evidence, excluded, rnd.rng, max_items=max_items, min_share=cfg.propagation_min_share
     )
+    rnd.out_dir.save_npy(REGION_DRAWS_FILE, picks)
+    return picks
 
 
 def _strategy_picks(

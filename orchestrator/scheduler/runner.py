@@ -7,11 +7,12 @@ labels are upserted) or recomputed from stored inputs with the same seed.
 
 No random validation round by default (``validation_share = 0``): round 1's model chooses β
 on held-out delivered labels (:mod:`orchestrator.model.dpm`), and every purchased answer is both
-a fix and evidence. A round's picks are the strategy's (certain), the items that settle
-contradicted latent regions (certain), and an evidence slice drawn with known probabilities
-(:mod:`orchestrator.sampling.inclusion`); :mod:`orchestrator.campaigns.evidence` turns them
-into the relabel decision and the accuracy estimate, and
-:mod:`orchestrator.propagation.regional` relabels a region only on its own verified items.
+a fix and evidence. A round's picks are the region checks (drawn at random inside latent
+regions that a sure crowd label contradicts), the strategy's (certain), and an evidence slice
+drawn with known probabilities (:mod:`orchestrator.sampling.inclusion`);
+:mod:`orchestrator.campaigns.evidence` turns them into the relabel decision and the accuracy
+estimate, and :mod:`orchestrator.propagation.regional` relabels a region only on its own
+region checks.
 With ``validation_share > 0``, round 0 is a stratified random validation round as before.
 Nothing reads the dataset's gold labels.
 """
@@ -55,7 +56,18 @@ from orchestrator.scheduler.budget_split import (
 from orchestrator.scheduler.crowd_stage import CrowdStage
 from orchestrator.scheduler.final_model import choose_model
 from orchestrator.scheduler.model_votes import with_model_votes
-from orchestrator.scheduler.round_picks import round_hits, targeted_picks
+from orchestrator.scheduler.region_inputs import (
+    first_regions,
+    model_round_dirs,
+    region_draws,
+    sure_rows,
+)
+from orchestrator.scheduler.round_picks import (
+    REGIONS_FILE,
+    RegionInputs,
+    round_hits,
+    targeted_picks,
+)
 from orchestrator.storage.artifacts import ArtifactDir, open_artifact_dir
 
 log = logging.getLogger(__name__)
@@ -189,24 +201,14 @@ class RoundRunner:
     def region_sources(
         self, ctx: _Context, observed: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.int64]:
-        """Rows whose crowd label is sure enough to speak for a latent region: confidence at
-        least ``propagation_min_confidence`` (operator gold always is).
-
-        Why: on a two-class task every crowd mistake points at the same other class, so three
-        split-vote mistakes in one region looked like a wrong region (MiniLM movie snippets,
-        structural noise: 32 propagated labels, 47 % right).
-        """
-        pos = {item_id: i for i, item_id in enumerate(ctx.item_ids)}
-        sure = ctx.data.validation & (ctx.data.gold != UNKNOWN)
-        with Session(self.engine) as s:
-            rows = s.exec(
-                select(VerifiedLabel.item_id, VerifiedLabel.confidence).where(
-                    VerifiedLabel.campaign_id == ctx.campaign.id
-                )
-            ).all()
-        for item_id, confidence in rows:
-            if confidence >= ctx.config.propagation_min_confidence:
-                sure[pos[item_id]] = True
+        """Rows with a crowd label sure enough to speak for a latent region (:func:`sure_rows`)."""
+        sure = sure_rows(
+            self.engine,
+            ctx.campaign.id,
+            ctx.item_ids,
+            ctx.data,
+            ctx.config.propagation_min_confidence,
+        )
         return np.flatnonzero(sure & (observed != UNKNOWN))
 
     def inspected(
@@ -347,6 +349,7 @@ class RoundRunner:
             inclusion = np.ones(len(indices))
         else:
             observed, validation = self.verified(ctx)
+            earlier = model_round_dirs(self.engine, ctx.campaign.id, exclude_round=rnd.number)
             indices, inclusion, strategy, n_clusters, picks = targeted_picks(
                 ctx.config,
                 ctx.data,
@@ -356,7 +359,11 @@ class RoundRunner:
                 round_number=rnd.number,
                 observed=observed,
                 validation=validation,
-                sources=self.region_sources(ctx, observed),
+                regions=RegionInputs(
+                    sources=self.region_sources(ctx, observed),
+                    regions=first_regions(earlier),
+                    drawn=region_draws(earlier),
+                ),
             )
         indices = np.asarray(indices, dtype=np.int64)
         out_dir.save_npy("inclusion.npy", np.asarray(inclusion, dtype=np.float64))
@@ -505,18 +512,24 @@ class RoundRunner:
 
     def _propagate(self, ctx: _Context, rnd: Round) -> bool:
         from orchestrator.campaigns.evidence import write_relabel_decision
-        from orchestrator.propagation.regional import propagate_by_region
+        from orchestrator.propagation.regional import RegionEvidence, propagate_by_region
 
         out_dir = open_artifact_dir(rnd.artifact_dir)
         observed, _validation = self.verified(ctx)
         ver = self.region_sources(ctx, observed)
-        regions = out_dir.load_npy("regions.npy")
-        prop = propagate_by_region(
+        regions = out_dir.load_npy(REGIONS_FILE)
+        drawn = region_draws(model_round_dirs(self.engine, ctx.campaign.id))
+        region_ev = RegionEvidence(
             out_dir.load_npy("latent.npy"),
             regions,
             ctx.data.noisy_labels,
             ver,
             observed[ver],
+            drawn,
+            observed[drawn],
+        )
+        prop = propagate_by_region(
+            region_ev,
             min_share=ctx.config.propagation_min_share,
             # Off: the regions' decisions are still recorded, nothing is relabelled.
             reach_per_source=ctx.config.propagation_reach_per_source
@@ -577,15 +590,9 @@ class RoundRunner:
         from orchestrator.campaigns.evidence import load_round_evidence
 
         observed, _ = self.verified(ctx)
-        with Session(self.engine) as s:
-            dirs = s.exec(
-                select(Round.artifact_dir)
-                .where(Round.campaign_id == ctx.campaign.id, Round.number > 0)
-                .order_by(col(Round.number))
-            ).all()
         out = []
-        for d in dirs:
-            ev = load_round_evidence(open_artifact_dir(d), ctx.data.noisy_labels, observed)
+        for d in model_round_dirs(self.engine, ctx.campaign.id):
+            ev = load_round_evidence(d, ctx.data.noisy_labels, observed)
             if ev is not None:
                 out.append(ev)
         return out
