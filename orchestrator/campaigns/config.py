@@ -101,7 +101,7 @@ class CampaignConfig(BaseModel):
         default=8,
         ge=0,
         le=10_000,
-        description="Items a region may relabel per sure crowd label that contradicts it.",
+        description="Items a region may relabel per crowd label that contradicts it.",
     )
     aggregator: Literal["one_coin_prior", "one_coin", "dawid_skene", "majority_vote"] = Field(
         default="one_coin_prior",
@@ -116,7 +116,11 @@ class CampaignConfig(BaseModel):
     )
     max_answers: int = Field(default=5, ge=1, le=9, description="Cap on answers per item.")
     extra_answer_reserve: ShareBelowOne = Field(
-        default=0.15, description="Share of the budget kept for extra answers."
+        default=0.05,
+        description="Share of the budget kept for extra answers. 0.05, not 0.15: on the six "
+        "digits 2.8 % bench campaigns the 15 % reserve bought 108 extra answers on 67 split "
+        "items and left one label fewer wrong than their first three answers did, while the "
+        "same money buys 36 more items, most of them wrong labels fixed.",
     )
     model_annotator: bool = Field(
         default=False,

@@ -10,16 +10,20 @@ acting regions in the 2.8 % bench cells; ``benchmarks/propagation/region_evidenc
 
 The answer comes from the *region checks*: items drawn uniformly at random among the region's
 unverified items (:func:`items_to_confirm`), which are exactly the items a relabel would
-change. The share of the answered draws that the crowd surely labelled ``a`` is therefore an
-unbiased estimate of the relabels' precision. The region acts — its unverified items are
-relabelled to ``a`` — only when the one-sided Wilson lower bound (``z``, 1.645: 95 %) of that
-share exceeds ``min_share`` (0.5): with every draw agreeing this needs 3 of 3; 2 of 2 is not
-enough. A draw the crowd was unsure of counts against the region.
+change. The share of the answered draws that the crowd labelled ``a`` is therefore an
+unbiased estimate of the relabels' precision (up to the crowd's own error). The region acts —
+its unverified items are relabelled to ``a`` — only when the one-sided Wilson lower bound
+(``z``, 1.645: 95 %) of that share exceeds ``min_share`` (0.5): with every draw agreeing this
+needs 3 of 3; 2 of 2 is not enough. A draw counts by its crowd label however split its vote
+was: its item was drawn at random, so a crowd mistake there is one at the crowd's base rate
+(three agreeing ones are rare), not the sampler's concentrated doubt. Counting only sure
+draws kept a region of 28 items, all wrong and all three checks right on 2-1 votes, from
+acting (digits, structural noise, seed 2, under majority vote).
 
 A chance result cannot relabel the pool: a region relabels at most ``reach_per_source`` items
-per sure crowd label that contradicts it, the nearest to those items first, only items of its
-own cell and delivered class, and none that is nearer to an item the crowd confirmed under
-that delivered class.
+per crowd label that contradicts it (sure ones and checks), the nearest to those items first,
+only items of its own cell and delivered class, and none that is nearer to an item the crowd
+confirmed under that delivered class.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ class RegionDecision:
         n_verified: items of the region with a sure crowd label (any pick).
         n_contradicting: of those, labelled ``a ≠ b`` by the crowd (0 when ``a = b``).
         n_drawn: answered region checks (uniform draws) of the region.
-        n_drawn_contradicting: of those, surely labelled ``a ≠ b`` (0 when ``a = b``).
+        n_drawn_contradicting: of those, labelled ``a ≠ b`` by the crowd (0 when ``a = b``).
         lower_bound: one-sided Wilson lower bound of ``n_drawn_contradicting / n_drawn``.
         n_relabelled: unverified items relabelled to ``a`` (0 unless the region acted).
     """
@@ -142,12 +146,23 @@ class _Region:
     contradicting: npt.NDArray[np.int64]  # of those, rows labelled `crowd` != delivered
     drawn: npt.NDArray[np.int64]  # region checks ever drawn here, answered or not
     answered: npt.NDArray[np.int64]  # of those, rows with a crowd label (sure or not)
+    answered_labels: npt.NDArray[np.int64]  # their crowd class
     candidates: npt.NDArray[np.int64]  # rows of the region without a crowd label
 
     @property
     def drawn_contradicting(self) -> int:
-        """Answered draws surely labelled ``crowd`` (≠ delivered)."""
-        return int(np.isin(self.answered, self.contradicting).sum())
+        """Answered draws the crowd labelled ``crowd`` (≠ delivered), sure or not."""
+        if self.crowd == self.delivered:
+            return 0
+        return int((self.answered_labels == self.crowd).sum())
+
+    @property
+    def witnesses(self) -> npt.NDArray[np.int64]:
+        """Rows whose crowd label says ``crowd`` (≠ delivered): the sure ones and the checks."""
+        if self.crowd == self.delivered:
+            return np.zeros(0, dtype=np.int64)
+        checks = self.answered[self.answered_labels == self.crowd]
+        return np.union1d(self.contradicting, checks).astype(np.int64)
 
     def lower_bound(self, z: float) -> float:
         """One-sided Wilson lower bound of the draws' contradicting share."""
@@ -195,6 +210,8 @@ class RegionEvidence:
         is_verified[verified_idx] = True
         is_drawn = np.zeros(len(noisy), dtype=np.bool_)
         is_drawn[self.drawn_idx] = True
+        drawn_label = np.full(len(noisy), -1, dtype=np.int64)
+        drawn_label[self.drawn_idx] = self.drawn_labels
         # A row with any crowd label (an unsure draw too) is no relabel candidate: the crowd's
         # word outranks a propagated label in the export.
         has_label = is_verified.copy()
@@ -213,6 +230,7 @@ class RegionEvidence:
             lo, hi = np.searchsorted(grouped, [g, g + 1])
             members = by_group[lo:hi]  # ascending rows: the sort is stable
             ver = members[is_verified[members]]
+            answered = members[is_drawn[members] & has_label[members]]
             labels = np.asarray([crowd_of[int(i)] for i in ver], dtype=np.int64)
             values, counts = np.unique(labels, return_counts=True)
             # The most frequent crowd class; ties go to the delivered class (no action on a tie).
@@ -229,7 +247,8 @@ class RegionEvidence:
                     verified=ver,
                     contradicting=ver[labels == a] if a != b else np.zeros(0, dtype=np.int64),
                     drawn=members[is_drawn[members]],
-                    answered=members[is_drawn[members] & has_label[members]],
+                    answered=answered,
+                    answered_labels=drawn_label[answered],
                     candidates=members[~has_label[members]],
                 )
             )
@@ -256,7 +275,8 @@ def propagate_by_region(
     Args:
         evidence: the regions, the sure crowd labels and the region checks.
         min_share: the lower bound of the draws' contradicting share must exceed this.
-        reach_per_source: items relabelled per contradicting sure crowd label, at most.
+        reach_per_source: items relabelled per contradicting crowd label (sure ones and
+            checks), at most.
         z: one-sided normal quantile of the bound.
 
     Returns:
@@ -273,7 +293,8 @@ def propagate_by_region(
         lb = r.lower_bound(z)
         n_rel = 0
         if k and lb > min_share and len(r.candidates):
-            d, src = _nearest(latent, r.candidates, r.contradicting)
+            witnesses = r.witnesses
+            d, src = _nearest(latent, r.candidates, witnesses)
             # A candidate nearer to an item the crowd confirmed as its delivered class (in any
             # region) than to the contradicting sources is left alone: it more likely belongs
             # to the part of the cell whose label is right.
@@ -283,7 +304,7 @@ def propagate_by_region(
             if len(confirmed):
                 d_ok, _ = _nearest(latent, r.candidates, confirmed)
                 d = np.where(d < d_ok, d, np.inf)
-            take = np.argsort(d, kind="stable")[: reach_per_source * k]
+            take = np.argsort(d, kind="stable")[: reach_per_source * len(witnesses)]
             take = take[np.isfinite(d[take])]
             rows = r.candidates[take]
             parts.append((rows, np.full(len(rows), r.crowd, dtype=np.int64), src[take]))

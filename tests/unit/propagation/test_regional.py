@@ -85,8 +85,8 @@ def test_chance_results_cannot_relabel() -> None:
     # Three of four checks: the fourth confirmed the delivered class.
     confirmed = _evidence(world, {0: 1, 1: 1, 2: 1, 3: 0}, {0: 1, 1: 1, 2: 1, 3: 0})
     assert len(propagate_by_region(confirmed).indices) == 0
-    # Three of four checks: the fourth was a split vote (not sure): it counts against.
-    unsure = _evidence(world, {0: 1, 1: 1, 2: 1}, {0: 1, 1: 1, 2: 1, 3: 1})
+    # Three of four checks: the fourth was a split vote for the delivered class.
+    unsure = _evidence(world, {0: 1, 1: 1, 2: 1}, {0: 1, 1: 1, 2: 1, 3: 0})
     assert len(propagate_by_region(unsure).indices) == 0
     # Split crowd classes: no majority to relabel to.
     split = _evidence(world, {0: 1, 1: 2, 2: 1, 3: 2}, {0: 1, 1: 2, 2: 1, 3: 2})
@@ -94,6 +94,20 @@ def test_chance_results_cannot_relabel() -> None:
     # Agreeing checks never relabel anything.
     agree = dict.fromkeys(range(10), 0)
     assert len(propagate_by_region(_evidence(world, agree, agree)).indices) == 0
+
+
+def test_split_vote_checks_count_by_their_label() -> None:
+    """Digits, structural noise, seed 2 (majority vote): a region of 28 items, all wrong; its
+    three checks all said the right class, each on a 2-1 vote. A check is a random item, so
+    its crowd label counts however split the vote was; the sure label that raised the
+    question need not be one of them."""
+    world = _world()
+    out = propagate_by_region(_evidence(world, {0: 1}, {1: 1, 2: 1, 3: 1}), reach_per_source=5)
+    # reach: 5 for each of the four rows whose crowd label says 1
+    assert len(out.indices) == 20 and set(out.labels.tolist()) == {1}
+    assert not set(out.indices.tolist()) & {0, 1, 2, 3}
+    (acted,) = [d for d in out.decisions if d.n_relabelled]
+    assert (acted.n_drawn, acted.n_drawn_contradicting, acted.n_contradicting) == (3, 3, 1)
 
 
 def test_items_nearer_to_a_confirmed_label_are_left_alone() -> None:
