@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
+from benchmarks import bench_cells
+from benchmarks.aggregation import extra_answer_value
+from benchmarks.propagation import region_evidence
 from orchestrator.bench.protocol import ROW_KEYS, BenchOptions, Noise, load_split, run_bench
 
 FAST_METHODS = ["original", "random", "verified_only", "oracle"]
@@ -164,6 +167,23 @@ def test_crowdclean_campaign_row_spends_every_item_on_targeted_rounds_with_evide
     # Bench rows report what propagation and the model's relabelling did, and their precision.
     assert "n_propagated" in row["extra"] and "precision_model" in row["extra"]
     assert row["accuracy"] > row["accuracy_noisy"]
+    # The diagnostics that score a campaign against gold read the same cell folder back: the
+    # extra answers they count are the row's, every verified item is an inspected one, and
+    # each checked region's counts fit inside it.
+    (campaign,) = [
+        {"cell": c.name, **extra_answer_value.campaign_row(c, cid)}
+        for c in bench_cells.cells([tmp_path / "work"])
+        for cid, _ in c.crowdclean_campaigns()
+    ]
+    assert campaign["n_verified"] == row["n_inspected"]
+    assert campaign["n_extra_answers"] == row["n_answers"] - 3 * row["n_inspected"]
+    assert campaign["final_wrong"] <= campaign["n_items_asked_again"]
+    out = tmp_path / "regions.jsonl"
+    region_evidence.main(["--workdir", str(tmp_path / "work"), "--out", str(out)])
+    for region in map(json.loads, out.read_text().splitlines()):
+        assert 0 < region["n_checks"] <= region["n_members"]
+        assert region["n_relabelled_right"] <= region["n_relabelled"] <= region["n_members"]
+        assert region["acted"] == (region["n_relabelled"] > 0)
 
 
 def test_a_methods_answers_do_not_depend_on_the_methods_before_it(tmp_path: Path) -> None:
