@@ -9,9 +9,11 @@ noise as the bench) and map the database's items onto it.
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,27 @@ def cells(workdirs: list[Path]) -> Iterator[Cell]:
             cell = open_cell(folder) if folder.is_dir() else None
             if cell is not None:
                 yield cell
+
+
+def write_campaign_rows(
+    argv: list[str] | None,
+    description: str,
+    rows_of: Callable[[Cell, str], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Parse ``--workdir WORKDIR [WORKDIR ...] --out FILE``, write one JSON line per row that
+    ``rows_of(cell, campaign id)`` gives for each crowdclean campaign (with its cell and
+    method name), and return the rows."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--workdir", type=Path, nargs="+", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    rows = [
+        {"cell": cell.name, "campaign": name, **row}
+        for cell in cells(args.workdir)
+        for cid, name in cell.crowdclean_campaigns()
+        for row in rows_of(cell, cid)
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), "utf-8")
+    print(f"{len(rows)} rows -> {args.out}")
+    return rows

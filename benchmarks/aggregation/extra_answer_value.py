@@ -18,16 +18,14 @@ Run from the repository root after a bench run::
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from aggregation.majority_vote import MajorityVote
-from benchmarks.bench_cells import Cell, cells
+from benchmarks.bench_cells import Cell, write_campaign_rows
 
 FIRST = 3  # answers every item gets before adaptive redundancy may ask again
 
@@ -81,20 +79,11 @@ def campaign_row(cell: Cell, cid: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workdir", type=Path, nargs="+", required=True)
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
-    rows = [
-        {"cell": cell.name, "campaign": name, **campaign_row(cell, cid)}
-        for cell in cells(args.workdir)
-        for cid, name in cell.crowdclean_campaigns()
-    ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), "utf-8")
-    total = {k: sum(r[k] for r in rows) for k in rows[0] if k not in ("cell", "campaign")}
-    print(json.dumps(total, sort_keys=True))
-    print(f"rows -> {args.out}")
+    rows = write_campaign_rows(
+        argv, __doc__.split("\n")[0], lambda cell, cid: [campaign_row(cell, cid)]
+    )
+    numeric = [k for k in (rows[0] if rows else {}) if k not in ("cell", "campaign")]
+    print(json.dumps({k: sum(r[k] for r in rows) for k in numeric}, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -21,15 +21,13 @@ checks every round's ``region_draws.npy``.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_cells import Cell, cells
+from benchmarks.bench_cells import Cell, write_campaign_rows
 
 
 def _campaign_regions(cell: Cell, cid: str) -> list[dict[str, Any]]:
@@ -93,23 +91,11 @@ def _campaign_regions(cell: Cell, cid: str) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workdir", type=Path, nargs="+", required=True)
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
-    rows = [
-        {"cell": cell.name, "campaign": name, **row}
-        for cell in cells(args.workdir)
-        for cid, name in cell.crowdclean_campaigns()
-        for row in _campaign_regions(cell, cid)
-    ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), "utf-8")
+    rows = write_campaign_rows(argv, __doc__.split("\n")[0], _campaign_regions)
     acted = [r for r in rows if r["acted"]]
     right = sum(r["n_relabelled_right"] for r in acted)
     total = sum(r["n_relabelled"] for r in acted)
     print(f"{len(rows)} checked regions, {len(acted)} acted: {right}/{total} relabels right")
-    print(f"rows -> {args.out}")
 
 
 if __name__ == "__main__":
